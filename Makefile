@@ -1,0 +1,37 @@
+# Entry points. Every target runs with the project's Node (see scripts/env.sh).
+SHELL := /bin/bash
+ENV := source scripts/env.sh &&
+
+.PHONY: setup test lint typecheck unit integration e2e cluster-up cluster-down bench
+
+## setup: install the pinned Node when the system one is too old, then the dependencies.
+setup:
+	./scripts/setup-node.sh
+	$(ENV) npm ci --no-fund --no-audit
+
+## test: lint, typecheck and every test tier (e2e brings the local cluster up and always down).
+test: lint typecheck unit integration e2e
+
+lint:
+	$(ENV) npx eslint --max-warnings=0 . && npx prettier --check .
+
+typecheck:
+	$(ENV) npm run -s typecheck
+
+unit:
+	$(ENV) npm run -s test:unit
+
+integration:
+	$(ENV) npm run -s test:integration
+
+e2e:
+	./scripts/e2e.sh
+
+cluster-up:
+	./scripts/cluster/up.sh
+
+cluster-down:
+	./scripts/cluster/down.sh
+
+bench:
+	$(ENV) node bench/run.ts
