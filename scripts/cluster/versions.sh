@@ -1,0 +1,36 @@
+# Versions and paths shared by every cluster script. Sourced, never run.
+# Kubernetes 1.34 is the newest line that still allows cgroup v1 by default and
+# still falls back to the kubelet's cgroupDriver when the runtime (Debian's
+# containerd 1.6) lacks the CRI RuntimeConfig RPC. See docs/cluster.md.
+KSYNC_K8S_VERSION="${KSYNC_K8S_VERSION:-v1.34.10}"
+KSYNC_K8S_STAGING_VERSION="v0.${KSYNC_K8S_VERSION#v1.}"
+
+CLUSTER_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$CLUSTER_SCRIPTS/../.." && pwd)"
+
+# Binaries live outside the repo so a fresh clone reuses an earlier build.
+KSYNC_CACHE="${KSYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ksync}"
+K8S_BIN="$KSYNC_CACHE/k8s-$KSYNC_K8S_VERSION"
+
+# Per-checkout outputs (git-ignored): kubeconfig, logs, image tarballs.
+CLUSTER_DIR="$REPO_ROOT/.cluster"
+LOG_DIR="$CLUSTER_DIR/logs"
+
+# Machine-wide state. One cluster per machine: the ports are fixed.
+STATE_DIR="${KSYNC_CLUSTER_STATE:-/var/lib/ksync-cluster}"
+RUN_DIR="${KSYNC_CLUSTER_RUN:-/run/ksync-cluster}"
+PKI_DIR="$STATE_DIR/pki"
+PID_DIR="$RUN_DIR/pids"
+CONTAINERD_SOCK="$RUN_DIR/containerd/containerd.sock"
+KUBELET_DIR="$STATE_DIR/kubelet"
+CNI_CONF_DIR="$STATE_DIR/cni/net.d"
+CNI_NET_NAME="ksync"
+CNI_BRIDGE="ksync0"
+CNI_SUBNET="10.244.0.0/24"
+SERVICE_CIDR="10.96.0.0/24"
+NODE_NAME="127.0.0.1"
+
+# Fully qualified names so ctr import keeps them unchanged.
+PAUSE_IMAGE="localhost/ksync/pause:3.10"
+TESTAPP_IMAGE="localhost/ksync/test-app:1"
+NODE_IMAGE="localhost/ksync/node24:1"
