@@ -1,0 +1,70 @@
+/**
+ * The endpoint interface: one side of a sync. The filesystem implements it (packages/fs), and the
+ * agent serves that same implementation over the WebSocket to a remote client that implements it
+ * again. The session controller only ever holds two `Endpoint`s and never knows which kind.
+ * Content moves as async iterables of byte chunks so that both a local file stream and a wire
+ * stream fit, in bounded memory.
+ */
+import type { ApplyResult, Change, Problem } from './change.ts';
+import type { Snapshot } from './snapshot.ts';
+
+/** What a scan found. */
+export interface ScanResult {
+  /** The side's state. No `''` key means the root does not exist. */
+  readonly snapshot: Snapshot;
+  /** Paths that could not be read or are not synchronizable; they are absent from `snapshot`. */
+  readonly problems: readonly Problem[];
+}
+
+/** Options for `Endpoint.scan`. */
+export interface ScanOptions {
+  /**
+   * Rescan everything instead of only the paths the endpoint's watcher marked dirty since the
+   * previous scan. The endpoint also falls back to a full scan by itself when its watcher lost
+   * events (overflow, error, first scan).
+   */
+  readonly full: boolean;
+}
+
+/** A content blob being sent to an endpoint's staging area. */
+export interface StageRequest {
+  /** Hex SHA-256 the content must have; the endpoint verifies it before accepting. */
+  readonly digest: string;
+  readonly size: number;
+  readonly chunks: AsyncIterable<Uint8Array>;
+}
+
+/** A listener for "something may have changed on this side". */
+export type ChangeListener = () => void;
+
+/** One side of a sync session. */
+export interface Endpoint {
+  /** Scans the side (incrementally unless `full`) and returns its current state. */
+  scan(options: ScanOptions): Promise<ScanResult>;
+
+  /** Calls `listener` whenever the side may have changed; returns a function that unsubscribes. */
+  watch(listener: ChangeListener): () => void;
+
+  /** Streams the content of the file at `path`; fails if its digest is no longer `digest`. */
+  readContent(path: string, digest: string): AsyncIterable<Uint8Array>;
+
+  /**
+   * Returns the subset of `digests` this side cannot provide locally. A side provides a digest
+   * when it is already staged or a file in its root has that content (a rename, copy or branch
+   * switch then moves no bytes).
+   */
+  missingContent(digests: readonly string[]): Promise<string[]>;
+
+  /** Receives content for later `apply`; rejects when the bytes do not hash to `digest`. */
+  stageContent(request: StageRequest): Promise<void>;
+
+  /**
+   * Applies changes in the given order (removals deepest first, then creations parents first).
+   * Every file a change creates must have its content staged or present in the root. Each change
+   * is checked against the disk first, and one that fails is reported and skipped; the rest go on.
+   */
+  apply(changes: readonly Change[]): Promise<ApplyResult>;
+
+  /** Releases watchers, staged content and connections. */
+  close(): Promise<void>;
+}
