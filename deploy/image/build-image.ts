@@ -13,7 +13,10 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import { pack } from 'tar-stream';
-import type { Headers, Pack } from 'tar-stream';
+import type { Header, Pack } from 'tar-stream';
+
+// What tar-stream's entry() accepts: any header fields plus the name.
+type EntryHeader = Partial<Header> & { name: string };
 
 /** One thing to put in the image's root filesystem; paths are absolute inside the image. */
 export type ImageEntry =
@@ -201,9 +204,9 @@ async function writeLayerTar(
   return { sha256: hash.digest('hex'), bytes };
 }
 
-function addEntry(tar: Pack, header: Headers, data?: Buffer): Promise<void> {
+function addEntry(tar: Pack, header: EntryHeader, data?: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    const full: Headers = { mtime: EPOCH, uid: 0, gid: 0, uname: '', gname: '', ...header };
+    const full: EntryHeader = { mtime: EPOCH, uid: 0, gid: 0, uname: '', gname: '', ...header };
     const cb = (err?: Error | null) => (err ? reject(err) : resolve());
     if (data === undefined) tar.entry(full, cb);
     else tar.entry(full, data, cb);
@@ -218,7 +221,7 @@ async function addFile(
   mode: number,
   owner: { uid: number; gid: number } = { uid: 0, gid: 0 },
 ): Promise<void> {
-  const header: Headers = { name, size, mode, mtime: EPOCH, uname: '', gname: '', ...owner };
+  const header: EntryHeader = { name, size, mode, mtime: EPOCH, uname: '', gname: '', ...owner };
   await new Promise<void>((resolve, reject) => {
     const sink = tar.entry(header, (err) => (err ? reject(err) : resolve()));
     createReadStream(source).on('error', reject).pipe(sink);
