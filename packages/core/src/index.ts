@@ -6,3 +6,6 @@ export * from './ignore.ts';
 export * from './path.ts';
 export * from './snapshot.ts';
 export * from './store.ts';
+export * from './mode.ts';
+export * from './reconcile.ts';
+export * from './safety.ts';
