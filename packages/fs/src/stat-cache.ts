@@ -1,0 +1,172 @@
+/**
+ * The stat cache: for every path the last scan (or apply) saw, the entry plus the lstat facts it
+ * was derived from. It serves three purposes (as Mutagen's cache.proto does):
+ * 1. a file whose (size, mtime, ctime, inode, mode) are unchanged is not re-hashed;
+ * 2. it is the "expected on-disk state" that apply checks before touching a path, so a change
+ *    planned from an older scan never overwrites a newer edit;
+ * 3. a digest → paths index lets the endpoint find local copies of content (renames, copies,
+ *    branch switches move no bytes).
+ * It also keeps each directory's child names (so incremental scans can diff listings and drop
+ * vanished subtrees without walking every key) and the current per-path problems.
+ */
+import type { BigIntStats } from 'node:fs';
+import { ROOT, baseName, joinPath, parentPath, type Entry, type Problem } from '@ksync/core';
+
+/** What the cache remembers about one path. */
+export interface StatRecord {
+  readonly entry: Entry;
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly ino: bigint;
+  readonly mode: number;
+}
+
+/** File type bits of a mode. */
+export const S_IFMT = 0o170000;
+
+/** Builds a record from an lstat result and the entry derived from it. */
+export function makeRecord(entry: Entry, stats: BigIntStats): StatRecord {
+  return {
+    entry,
+    size: Number(stats.size),
+    mtimeNs: stats.mtimeNs,
+    ctimeNs: stats.ctimeNs,
+    ino: stats.ino,
+    mode: Number(stats.mode),
+  };
+}
+
+/**
+ * True when `stats` shows the same object the record was made from. Directories compare type and
+ * inode only (their mtime moves with every child); files and symlinks compare everything, which
+ * is what makes "unchanged since scan" a cheap check without re-hashing.
+ */
+export function recordMatches(record: StatRecord, stats: BigIntStats): boolean {
+  const mode = Number(stats.mode);
+  if ((mode & S_IFMT) !== (record.mode & S_IFMT) || stats.ino !== record.ino) return false;
+  if (record.entry.kind === 'directory') return true;
+  return (
+    mode === record.mode &&
+    Number(stats.size) === record.size &&
+    stats.mtimeNs === record.mtimeNs &&
+    stats.ctimeNs === record.ctimeNs
+  );
+}
+
+/** The per-endpoint cache of records, directory listings, digests and problems. */
+export class StatCache {
+  readonly #records = new Map<string, StatRecord>();
+  readonly #children = new Map<string, Set<string>>();
+  readonly #byDigest = new Map<string, Set<string>>();
+  readonly #problems = new Map<string, Problem>();
+
+  /** The record at `path`, if any. */
+  get(path: string): StatRecord | undefined {
+    return this.#records.get(path);
+  }
+
+  /** Number of recorded paths. */
+  get size(): number {
+    return this.#records.size;
+  }
+
+  /** Records `path` (its parent must already be recorded as a directory, except for the root). */
+  set(path: string, record: StatRecord): void {
+    const old = this.#records.get(path);
+    if (old?.entry.kind === 'file') this.#unindex(old.entry.digest, path);
+    if (old?.entry.kind === 'directory' && record.entry.kind !== 'directory') {
+      this.deleteChildren(path);
+    }
+    this.#records.set(path, record);
+    this.#problems.delete(path);
+    if (record.entry.kind === 'file') {
+      let paths = this.#byDigest.get(record.entry.digest);
+      if (!paths) this.#byDigest.set(record.entry.digest, (paths = new Set()));
+      paths.add(path);
+    }
+    if (record.entry.kind === 'directory' && !this.#children.has(path)) {
+      this.#children.set(path, new Set());
+    }
+    if (path !== ROOT) this.#children.get(parentPath(path))?.add(baseName(path));
+  }
+
+  /** Forgets `path` and everything below it (and their problems). */
+  delete(path: string): void {
+    this.deleteChildren(path);
+    this.#children.delete(path);
+    const old = this.#records.get(path);
+    if (old?.entry.kind === 'file') this.#unindex(old.entry.digest, path);
+    this.#records.delete(path);
+    this.#problems.delete(path);
+    if (path !== ROOT) this.#children.get(parentPath(path))?.delete(baseName(path));
+  }
+
+  /** Forgets everything below directory `path`, keeping `path` itself. */
+  deleteChildren(path: string): void {
+    const names = this.#children.get(path);
+    if (!names) return;
+    for (const name of [...names]) this.delete(joinPath(path, name));
+    // Problems for names that never made it into the records (unreadable entries).
+    if (this.#problems.size > 0) {
+      const prefix = path === ROOT ? '' : `${path}/`;
+      for (const key of [...this.#problems.keys()]) {
+        if (key !== path && key.startsWith(prefix)) this.#problems.delete(key);
+      }
+    }
+  }
+
+  /** Child names recorded under directory `path`. */
+  children(path: string): ReadonlySet<string> {
+    return this.#children.get(path) ?? new Set();
+  }
+
+  /** Paths whose recorded content is `digest`. */
+  pathsWithDigest(digest: string): readonly string[] {
+    return [...(this.#byDigest.get(digest) ?? [])];
+  }
+
+  /** Records a problem at a path that is therefore absent from the snapshot. */
+  setProblem(problem: Problem): void {
+    this.#problems.set(problem.path, problem);
+  }
+
+  /** Clears a problem (the path was rescanned without one). */
+  clearProblem(path: string): void {
+    this.#problems.delete(path);
+  }
+
+  /** Clears the problems of `path`'s direct children (before its listing is re-read). */
+  clearChildProblems(path: string): void {
+    if (this.#problems.size === 0) return;
+    for (const key of [...this.#problems.keys()]) {
+      if (key !== ROOT && key !== path && parentPath(key) === path) this.#problems.delete(key);
+    }
+  }
+
+  /** Current problems. */
+  problems(): Problem[] {
+    return [...this.#problems.values()];
+  }
+
+  /** Forgets everything (before a full rescan; hashes survive via the previous cache). */
+  clear(): void {
+    this.#records.clear();
+    this.#children.clear();
+    this.#byDigest.clear();
+    this.#problems.clear();
+  }
+
+  /** A fresh snapshot of every recorded entry. */
+  snapshot(): Map<string, Entry> {
+    const snapshot = new Map<string, Entry>();
+    for (const [path, record] of this.#records) snapshot.set(path, record.entry);
+    return snapshot;
+  }
+
+  #unindex(digest: string, path: string): void {
+    const paths = this.#byDigest.get(digest);
+    paths?.delete(path);
+    if (paths?.size === 0) this.#byDigest.delete(digest);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Shared helpers for the fs tests: temp directories that clean up after themselves, a tree
+ * builder, and small polling waits (watcher tests wait on real inotify events).
+ */
+import { mkdtemp, mkdir, rm, writeFile, symlink, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+/** Runs `body` with a fresh temp directory and removes it afterwards, whatever happens. */
+export async function withTempDir<T>(body: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'ksync-fs-test-'));
+  try {
+    return await body(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A tree description: a string is a file's content, `{symlink}` a link, an object a directory. */
+export type TreeSpec = {
+  readonly [name: string]: string | { readonly symlink: string } | TreeSpec;
+};
+
+/** Creates `spec` under `dir` (parents as needed). */
+export async function writeTree(dir: string, spec: TreeSpec): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, value] of Object.entries(spec)) {
+    const path = join(dir, name);
+    if (typeof value === 'string') {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, value);
+    } else if (typeof value.symlink === 'string') {
+      await symlink(value.symlink, path);
+    } else {
+      await writeTree(path, value as TreeSpec);
+    }
+  }
+}
+
+/** Polls `check` every 5 ms until it returns true or `timeoutMs` passes; throws on timeout. */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Sleeps; only for letting real filesystem events arrive (never for ordering logic). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Lists every name under `dir`, recursively, as relative paths (for "nothing escaped" checks). */
+export async function listTree(dir: string): Promise<string[]> {
+  const names = await readdir(dir, { recursive: true });
+  return names.sort();
+}
