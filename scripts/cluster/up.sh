@@ -11,6 +11,21 @@ source "$CLUSTER_SCRIPTS/pki.sh"
 
 T0=$SECONDS
 
+# The kubeconfig plus .cluster/cluster.json, which test/e2e/helpers/cluster.ts reads.
+write_outputs() {
+  mkdir -p "$CLUSTER_DIR"
+  cp "$STATE_DIR/admin.kubeconfig" "$CLUSTER_DIR/kubeconfig"
+  cat >"$CLUSTER_DIR/cluster.json" <<EOF
+{
+  "kubernetesVersion": "$KSYNC_K8S_VERSION",
+  "kubeconfig": "$CLUSTER_DIR/kubeconfig",
+  "kubectl": "$K8S_BIN/kubectl",
+  "nodeName": "$NODE_NAME",
+  "images": { "pause": "$PAUSE_IMAGE", "testApp": "$TESTAPP_IMAGE", "node": "$NODE_IMAGE" }
+}
+EOF
+}
+
 if [[ $EUID -ne 0 ]]; then
   echo "cluster-up: must run as root (it starts containerd and the kubelet); rerun with sudo" >&2
   exit 1
@@ -23,8 +38,7 @@ for c in "${COMPONENTS[@]}"; do
 done
 if ((${#stopped[@]} == 0)); then
   if kubectl_admin get --raw /readyz >/dev/null 2>&1; then
-    mkdir -p "$CLUSTER_DIR"
-    cp "$STATE_DIR/admin.kubeconfig" "$CLUSTER_DIR/kubeconfig"
+    write_outputs
     say "already up (Kubernetes $KSYNC_K8S_VERSION); export KUBECONFIG=$CLUSTER_DIR/kubeconfig"
     exit 0
   fi
@@ -294,8 +308,7 @@ wait_until kubelet 90 node_ready
 wait_until kube-controller-manager 60 kubectl_admin -n default get serviceaccount default
 wait_until kube-controller-manager 60 kubectl_admin -n default get configmap kube-root-ca.crt
 
-mkdir -p "$CLUSTER_DIR"
-cp "$STATE_DIR/admin.kubeconfig" "$CLUSTER_DIR/kubeconfig"
+write_outputs
 say "up in $((SECONDS - T0))s: Kubernetes $KSYNC_K8S_VERSION, node $NODE_NAME Ready"
 say "use it:  export KUBECONFIG=$CLUSTER_DIR/kubeconfig; $K8S_BIN/kubectl get nodes"
 say "logs in $LOG_DIR; stop with 'make cluster-down'"

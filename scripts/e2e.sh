@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The e2e tier: brings the local cluster up (building Kubernetes on a cold machine), runs the
+# suites in test/e2e against it and always tears it down, exiting with the tests' status.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+teardown() {
+  echo "e2e: tearing the cluster down"
+  ./scripts/cluster/down.sh || echo "e2e: cluster-down reported leftovers (see above)" >&2
+}
+trap teardown EXIT
+# A signal still runs the EXIT trap, and the exit status says which signal it was.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if ! ./scripts/cluster/up.sh; then
+  echo "e2e: cluster-up failed; no e2e test ran" >&2
+  exit 1
+fi
+export KUBECONFIG="$root/.cluster/kubeconfig"
+# shellcheck source=/dev/null
+source scripts/env.sh
+npm run -s test:e2e
+status=$?
+exit "$status"

@@ -1,0 +1,198 @@
+// Access to the local test cluster for every e2e suite: where its kubeconfig and kubectl
+// are, which images it has, and small helpers to run kubectl, apply fixtures, wait for
+// conditions and port-forward. `make cluster-up` writes .cluster/cluster.json, which this
+// module reads, so the shell scripts stay the single source of versions and names.
+//
+// Network rule: tests reach pods only through the API server (exec, logs, port-forward to
+// 127.0.0.1), never pod IPs or any non-loopback address.
+
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KubeConfig } from '@kubernetes/client-node';
+
+/** The repository root (test/e2e/helpers is three levels below it). */
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** What `make cluster-up` records about the running cluster in .cluster/cluster.json. */
+export interface ClusterInfo {
+  kubernetesVersion: string;
+  kubeconfig: string;
+  kubectl: string;
+  nodeName: string;
+  images: { pause: string; testApp: string; node: string };
+}
+
+let cached: ClusterInfo | undefined;
+
+/** Reads .cluster/cluster.json; throws a one-line error naming the command to run. */
+export function readClusterInfo(): ClusterInfo {
+  if (cached !== undefined) return cached;
+  const file = join(REPO_ROOT, '.cluster', 'cluster.json');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new Error(`no local cluster (${file} is missing): run 'make cluster-up' first`);
+  }
+  cached = JSON.parse(text) as ClusterInfo;
+  return cached;
+}
+
+/** The admin kubeconfig: $KUBECONFIG when set, else the one cluster-up wrote. */
+export function kubeconfigPath(): string {
+  return process.env['KUBECONFIG'] ?? readClusterInfo().kubeconfig;
+}
+
+/** A client-node KubeConfig for the local cluster. */
+export function loadKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath());
+  return kc;
+}
+
+/** The result of one kubectl run. */
+export interface KubectlResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for one kubectl run. */
+export interface KubectlOptions {
+  /** Written to kubectl's stdin (e.g. a manifest for `apply -f -`). */
+  input?: string;
+  /** Kill kubectl after this long; default 60 s so a hung call cannot hang the suite. */
+  timeoutMs?: number;
+}
+
+/** Runs the cluster's own kubectl (same version as the apiserver) and never throws. */
+export function runKubectl(
+  args: readonly string[],
+  opts: KubectlOptions = {},
+): Promise<KubectlResult> {
+  const { kubectl } = readClusterInfo();
+  return new Promise((resolve, reject) => {
+    const child = spawn(kubectl, ['--kubeconfig', kubeconfigPath(), ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: opts.timeoutMs ?? 60_000,
+      killSignal: 'SIGKILL',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Runs kubectl and returns stdout; throws one line with the command and its error on failure. */
+export async function kubectl(args: readonly string[], opts: KubectlOptions = {}): Promise<string> {
+  const r = await runKubectl(args, opts);
+  if (r.code !== 0) {
+    const why = r.stderr.trim().split('\n').pop() ?? '';
+    throw new Error(`kubectl ${args.join(' ')} exited ${String(r.code)}: ${why}`);
+  }
+  return r.stdout;
+}
+
+/** Reads a fixture from test/e2e/fixtures. */
+export function readFixture(name: string): string {
+  return readFileSync(join(REPO_ROOT, 'test', 'e2e', 'fixtures', name), 'utf8');
+}
+
+/** Creates a fresh namespace for one suite and waits for its default ServiceAccount. */
+export async function createNamespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${Date.now().toString(36)}`;
+  await kubectl(['create', 'namespace', name]);
+  await waitFor(`ServiceAccount default in ${name}`, 30_000, async () => {
+    const r = await runKubectl(['-n', name, 'get', 'serviceaccount', 'default']);
+    return r.code === 0;
+  });
+  return name;
+}
+
+/** Deletes a namespace without waiting (cluster-down removes whatever is left). */
+export async function deleteNamespace(name: string): Promise<void> {
+  await runKubectl(['delete', 'namespace', name, '--wait=false']);
+}
+
+/** Polls `check` every 250 ms until it returns true; throws naming `what` after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Waits for a pod to be Ready (kubectl wait) and returns nothing; throws on timeout. */
+export async function waitPodReady(namespace: string, pod: string, timeoutS = 90): Promise<void> {
+  await kubectl(
+    ['-n', namespace, 'wait', '--for=condition=Ready', `pod/${pod}`, `--timeout=${timeoutS}s`],
+    {
+      timeoutMs: (timeoutS + 10) * 1000,
+    },
+  );
+}
+
+/** A running `kubectl port-forward` bound to 127.0.0.1. */
+export interface PortForwardHandle {
+  localPort: number;
+  stop(): void;
+}
+
+/** Starts `kubectl port-forward` to `target` (e.g. pod/x) on a free loopback port. */
+export function startPortForward(
+  namespace: string,
+  target: string,
+  remotePort: number,
+): Promise<PortForwardHandle> {
+  const { kubectl: bin } = readClusterInfo();
+  const child: ChildProcess = spawn(
+    bin,
+    [
+      '--kubeconfig',
+      kubeconfigPath(),
+      '-n',
+      namespace,
+      'port-forward',
+      '--address',
+      '127.0.0.1',
+      target,
+      `:${remotePort}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`kubectl port-forward ${target} printed no port in 30 s: ${out.trim()}`));
+    }, 30_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m?.[1] !== undefined) {
+        clearTimeout(timer);
+        resolve({ localPort: Number(m[1]), stop: () => void child.kill('SIGTERM') });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`kubectl port-forward ${target} exited ${String(code)}: ${out.trim()}`));
+    });
+  });
+}
