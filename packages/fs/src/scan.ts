@@ -43,6 +43,8 @@ export interface ScanContext {
   readonly root: string;
   readonly matcher: IgnoreMatcher;
   readonly hasher: FileHasher;
+  /** Called with the absolute path of every leftover temp name the walk passes. */
+  readonly onTempName?: (absolute: string) => void;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -188,7 +190,10 @@ class Walker {
         this.#cache.setProblem({ path: shown, message: 'name is not valid UTF-8; not synced' });
         continue;
       }
-      if (name.startsWith(TEMP_PREFIX)) continue;
+      if (name.startsWith(TEMP_PREFIX)) {
+        this.#ctx.onTempName?.(`${absolute}/${name}`);
+        continue;
+      }
       const child = joinPath(path, name);
       seen.add(name);
       const problem = checkName(child);

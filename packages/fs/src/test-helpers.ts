@@ -32,7 +32,7 @@ export async function writeTree(dir: string, spec: TreeSpec): Promise<void> {
     } else if (typeof value.symlink === 'string') {
       await symlink(value.symlink, path);
     } else {
-      await writeTree(path, value as TreeSpec);
+      await writeTree(path, value);
     }
   }
 }

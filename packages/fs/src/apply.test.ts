@@ -1,0 +1,356 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  readFile,
+  readlink,
+  readdir,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
+import { DIRECTORY, type Change, type Entry } from '@ksync/core';
+import { digestBytes } from './hash.ts';
+import { openLocalEndpoint, type LocalEndpoint } from './local-endpoint.ts';
+import { fileMode } from './apply.ts';
+import { listTree, withTempDir, writeTree } from './test-helpers.ts';
+
+function file(content: string, executable = false): Entry {
+  return {
+    kind: 'file',
+    digest: digestBytes(content),
+    executable,
+    size: Buffer.byteLength(content),
+  };
+}
+
+async function* chunksOf(content: string | Buffer): AsyncGenerator<Uint8Array> {
+  yield await Promise.resolve(Buffer.from(content));
+}
+
+async function stage(endpoint: LocalEndpoint, content: string): Promise<void> {
+  await endpoint.stageContent({
+    digest: digestBytes(content),
+    size: Buffer.byteLength(content),
+    chunks: chunksOf(content),
+  });
+}
+
+async function withEndpoint(
+  spec: Parameters<typeof writeTree>[1],
+  body: (endpoint: LocalEndpoint, root: string, dir: string) => Promise<void>,
+): Promise<void> {
+  await withTempDir(async (dir) => {
+    const root = `${dir}/root`;
+    await writeTree(root, spec);
+    const endpoint = openLocalEndpoint({ root, watch: false });
+    try {
+      await endpoint.scan({ full: true });
+      await body(endpoint, root, dir);
+    } finally {
+      await endpoint.close();
+    }
+  });
+}
+
+describe('apply', () => {
+  it('creates, updates and removes files, dirs and symlinks, then rescans to the same state', async () => {
+    await withEndpoint(
+      { keep: 'K', old: 'O', gone: 'G', d: { x: 'X' } },
+      async (endpoint, root) => {
+        await stage(endpoint, 'NEW');
+        await stage(endpoint, 'O2');
+        const changes: Change[] = [
+          { path: 'gone', old: file('G'), new: undefined },
+          { path: 'd/x', old: file('X'), new: undefined },
+          { path: 'd', old: DIRECTORY, new: undefined },
+          { path: 'old', old: file('O'), new: file('O2') },
+          { path: 'n', old: undefined, new: DIRECTORY },
+          { path: 'n/f', old: undefined, new: file('NEW', true) },
+          { path: 'n/copy', old: undefined, new: file('K') }, // from a local copy: no staging
+          { path: 'l', old: undefined, new: { kind: 'symlink', target: 'n/f' } },
+        ];
+        const result = await endpoint.apply(changes);
+        assert.deepEqual(result.problems, []);
+        assert.equal(result.applied.length, changes.length);
+        assert.equal(await readFile(`${root}/old`, 'utf8'), 'O2');
+        assert.equal(await readFile(`${root}/n/f`, 'utf8'), 'NEW');
+        assert.equal((await stat(`${root}/n/f`)).mode & 0o777, 0o755);
+        assert.equal((await stat(`${root}/n/copy`)).mode & 0o777, 0o644);
+        assert.equal(await readlink(`${root}/l`), 'n/f');
+        assert.deepEqual(await listTree(root), ['keep', 'l', 'n', 'n/copy', 'n/f', 'old']);
+        const { snapshot } = await endpoint.scan({ full: false });
+        assert.deepEqual(snapshot.get('n/f'), file('NEW', true));
+        assert.deepEqual(snapshot.get('old'), file('O2'));
+      },
+    );
+  });
+
+  it('never clobbers a file that appeared between scan and apply', async () => {
+    await withEndpoint({}, async (endpoint, root) => {
+      await stage(endpoint, 'ours');
+      await writeFile(`${root}/f`, 'theirs');
+      const result = await endpoint.apply([{ path: 'f', old: undefined, new: file('ours') }]);
+      assert.deepEqual(result.applied, []);
+      assert.match(result.problems[0]?.message ?? '', /appeared since scan/);
+      assert.equal(await readFile(`${root}/f`, 'utf8'), 'theirs');
+      // No temp file left next to the target; the unused content stays staged.
+      const names = await listTree(root);
+      assert.deepEqual(
+        names.filter((n) => !n.startsWith('.ksync-tmp-staging')),
+        ['f'],
+      );
+    });
+  });
+
+  it('refuses to update or remove a file modified since the scan', async () => {
+    await withEndpoint({ f: 'v1', g: 'g1' }, async (endpoint, root) => {
+      await stage(endpoint, 'v2');
+      await writeFile(`${root}/f`, 'edit'); // a concurrent user edit
+      await writeFile(`${root}/g`, 'g1'); // same content, but rewritten: stat differs
+      const result = await endpoint.apply([
+        { path: 'f', old: file('v1'), new: file('v2') },
+        { path: 'g', old: file('g1'), new: undefined },
+      ]);
+      assert.deepEqual(result.applied, []);
+      assert.deepEqual(
+        result.problems.map((p) => p.message),
+        ['modified since scan; will retry', 'modified since scan; will retry'],
+      );
+      assert.equal(await readFile(`${root}/f`, 'utf8'), 'edit');
+      assert.equal(await readFile(`${root}/g`, 'utf8'), 'g1');
+    });
+  });
+
+  it('refuses a change whose old does not match what was scanned', async () => {
+    await withEndpoint({ f: 'v1' }, async (endpoint, root) => {
+      const result = await endpoint.apply([{ path: 'f', old: file('other'), new: undefined }]);
+      assert.equal(result.problems.length, 1);
+      assert.equal(await readFile(`${root}/f`, 'utf8'), 'v1');
+    });
+  });
+
+  it('does not remove a directory holding untracked (ignored) content', async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/root`;
+      await writeTree(root, { d: { 'x.log': 'ignored', a: 'A' } });
+      const endpoint = openLocalEndpoint({ root, watch: false, ignore: ['*.log'] });
+      try {
+        await endpoint.scan({ full: true });
+        const result = await endpoint.apply([
+          { path: 'd/a', old: file('A'), new: undefined },
+          { path: 'd', old: DIRECTORY, new: undefined },
+        ]);
+        assert.equal(result.applied.length, 1);
+        assert.deepEqual(result.problems, [
+          { path: 'd', message: 'directory contains untracked content; not removed' },
+        ]);
+        assert.equal(await readFile(`${root}/d/x.log`, 'utf8'), 'ignored');
+      } finally {
+        await endpoint.close();
+      }
+    });
+  });
+
+  it('handles type changes file→dir, dir→file, symlink→file and file→symlink', async () => {
+    await withEndpoint(
+      { a: 'A', b: { inner: 'I' }, c: { symlink: 'a' }, e: 'E' },
+      async (endpoint, root) => {
+        await stage(endpoint, 'B-file');
+        await stage(endpoint, 'C-file');
+        const result = await endpoint.apply([
+          { path: 'b/inner', old: file('I'), new: undefined },
+          { path: 'a', old: file('A'), new: DIRECTORY },
+          { path: 'b', old: DIRECTORY, new: file('B-file') },
+          { path: 'c', old: { kind: 'symlink', target: 'a' }, new: file('C-file') },
+          { path: 'e', old: file('E'), new: { kind: 'symlink', target: 'b' } },
+        ]);
+        assert.deepEqual(result.problems, []);
+        assert.ok((await lstat(`${root}/a`)).isDirectory());
+        assert.equal(await readFile(`${root}/b`, 'utf8'), 'B-file');
+        assert.equal(await readFile(`${root}/c`, 'utf8'), 'C-file');
+        assert.equal(await readlink(`${root}/e`), 'b');
+        const { snapshot } = await endpoint.scan({ full: true });
+        assert.deepEqual(snapshot.get('a'), DIRECTORY);
+        assert.deepEqual(snapshot.get('e'), { kind: 'symlink', target: 'b' });
+      },
+    );
+  });
+
+  it('changes only the exec bit, keeping other permission bits', async () => {
+    await withEndpoint({ s: 'script' }, async (endpoint, root) => {
+      await chmod(`${root}/s`, 0o640);
+      await endpoint.scan({ full: true });
+      const result = await endpoint.apply([
+        { path: 's', old: file('script'), new: file('script', true) },
+      ]);
+      assert.deepEqual(result.problems, []);
+      assert.equal((await stat(`${root}/s`)).mode & 0o777, 0o750);
+      assert.equal(fileMode(0o750, false), 0o640);
+      assert.equal(fileMode(0o4755, true), 0o755); // setuid never survives
+    });
+  });
+
+  it('keeps an updated file non-exec bits and owner', async () => {
+    await withEndpoint({ f: 'v1' }, async (endpoint, root) => {
+      await chmod(`${root}/f`, 0o600);
+      await chown(`${root}/f`, 1234, 1234);
+      await endpoint.scan({ full: true });
+      await stage(endpoint, 'v2');
+      const result = await endpoint.apply([{ path: 'f', old: file('v1'), new: file('v2') }]);
+      assert.deepEqual(result.problems, []);
+      const st = await stat(`${root}/f`);
+      assert.equal(st.mode & 0o777, 0o600);
+      assert.equal(st.uid, 1234);
+    });
+  });
+
+  it('gives created paths the owner of their parent directory (or the owner option)', async () => {
+    await withEndpoint({ home: {} }, async (endpoint, root) => {
+      await chown(`${root}/home`, 1000, 1000);
+      await endpoint.scan({ full: true });
+      await stage(endpoint, 'mine');
+      const result = await endpoint.apply([
+        { path: 'home/f', old: undefined, new: file('mine') },
+        { path: 'home/d', old: undefined, new: DIRECTORY },
+        { path: 'home/l', old: undefined, new: { kind: 'symlink', target: 'f' } },
+      ]);
+      assert.deepEqual(result.problems, []);
+      for (const p of ['home/f', 'home/d', 'home/l']) {
+        const st = await lstat(`${root}/${p}`);
+        assert.deepEqual([st.uid, st.gid], [1000, 1000], p);
+      }
+    });
+    await withTempDir(async (dir) => {
+      const endpoint = openLocalEndpoint({
+        root: `${dir}/r`,
+        watch: false,
+        owner: { uid: 7, gid: 8 },
+      });
+      try {
+        await endpoint.scan({ full: true });
+        await endpoint.apply([{ path: '', old: undefined, new: DIRECTORY }]);
+        const st = await stat(`${dir}/r`);
+        assert.deepEqual([st.uid, st.gid], [7, 8]);
+      } finally {
+        await endpoint.close();
+      }
+    });
+  });
+
+  it('creates a missing root, staging outside it until it exists', async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/deep/root`;
+      const endpoint = openLocalEndpoint({ root, watch: false });
+      try {
+        const first = await endpoint.scan({ full: true });
+        assert.equal(first.snapshot.size, 0);
+        await stage(endpoint, 'hello');
+        const result = await endpoint.apply([
+          { path: '', old: undefined, new: DIRECTORY },
+          { path: 'h', old: undefined, new: file('hello') },
+        ]);
+        assert.deepEqual(result.problems, []);
+        assert.equal(await readFile(`${root}/h`, 'utf8'), 'hello');
+        assert.deepEqual(await readdir(root), ['h']);
+      } finally {
+        await endpoint.close();
+      }
+    });
+  });
+
+  it('reports content that is neither staged nor present locally', async () => {
+    await withEndpoint({ a: 'A' }, async (endpoint) => {
+      assert.deepEqual(await endpoint.missingContent([digestBytes('A'), digestBytes('Z')]), [
+        digestBytes('Z'),
+      ]);
+      const result = await endpoint.apply([{ path: 'z', old: undefined, new: file('Z') }]);
+      assert.match(result.problems[0]?.message ?? '', /not staged/);
+    });
+  });
+
+  it('copies staged content used twice in a batch instead of hard-linking', async () => {
+    await withEndpoint({}, async (endpoint, root) => {
+      await stage(endpoint, 'twice');
+      const result = await endpoint.apply([
+        { path: 'a', old: undefined, new: file('twice') },
+        { path: 'b', old: undefined, new: file('twice', true) },
+      ]);
+      assert.deepEqual(result.problems, []);
+      const [a, b] = [await stat(`${root}/a`), await stat(`${root}/b`)];
+      assert.notEqual(a.ino, b.ino);
+      assert.equal(a.nlink, 1);
+      assert.equal(b.nlink, 1);
+    });
+  });
+});
+
+describe('confinement', () => {
+  it('refuses hostile paths and writes nothing outside the root', async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/root`;
+      await writeTree(dir, { outside: { victim: 'V' } });
+      await writeTree(root, { real: {} });
+      await symlink(`${dir}/outside`, `${root}/link`);
+      await symlink('/tmp', `${root}/tmplink`);
+      const endpoint = openLocalEndpoint({ root, watch: false });
+      try {
+        await endpoint.scan({ full: true });
+        await stage(endpoint, 'evil');
+        const evil = file('evil');
+        const hostile = [
+          '../x',
+          '/etc/passwd',
+          'a/../../x',
+          'link/victim',
+          'link/new',
+          'tmplink/ksync-evil',
+          'real/./x',
+          'real//x',
+          '',
+        ];
+        const result = await endpoint.apply(
+          hostile.map((path) => ({ path, old: undefined, new: path === '' ? undefined : evil })),
+        );
+        assert.deepEqual(result.applied, []);
+        assert.equal(result.problems.length, hostile.length);
+        assert.deepEqual(await listTree(`${dir}/outside`), ['victim']);
+        assert.equal(await readFile(`${dir}/outside/victim`, 'utf8'), 'V');
+        await assert.rejects(stat('/tmp/ksync-evil'));
+        await assert.rejects(stat(`${dir}/x`));
+        // A symlink whose target escapes is refused too, and reading through a link is refused.
+        const links = await endpoint.apply([
+          { path: 'esc', old: undefined, new: { kind: 'symlink', target: '../outside/victim' } },
+        ]);
+        assert.match(links.problems[0]?.message ?? '', /outside the sync root/);
+        await assert.rejects(async () => {
+          for await (const _ of endpoint.readContent('link/victim', digestBytes('V'))) void _;
+        }, /symlink/);
+        await rm(`${root}/link`);
+      } finally {
+        await endpoint.close();
+      }
+      assert.deepEqual(await listTree(`${dir}/outside`), ['victim']);
+    });
+  });
+
+  it('does not replace a planted staging symlink target', async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/root`;
+      await writeTree(dir, { outside: {} });
+      await mkdir(root);
+      await symlink(`${dir}/outside`, `${root}/.ksync-tmp-staging`);
+      const endpoint = openLocalEndpoint({ root, watch: false });
+      try {
+        await stage(endpoint, 'x');
+        assert.deepEqual(await listTree(`${dir}/outside`), []);
+      } finally {
+        await endpoint.close();
+      }
+    });
+  });
+});

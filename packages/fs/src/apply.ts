@@ -1,0 +1,381 @@
+/**
+ * The transition: applies a batch of changes to a root, one path at a time, in the given order.
+ *
+ * Invariants (what makes interrupting ksync at any instant safe):
+ * 1. A change is applied only if the disk still holds its `old` state, judged against the stat
+ *    cache (lstat type, mode, size, mtime, ctime and inode equal to what the last scan recorded
+ *    for `old`; a symlink's target is re-read). Otherwise the change is skipped with a problem
+ *    ("modified since scan; will retry"): the next cycle rescans and reconciles the new edit.
+ *    The check is not atomic with the write that follows (POSIX has no compare-and-swap on
+ *    paths); the window is the few syscalls between the check and the rename, and the worst
+ *    outcome is that an edit made inside that window is replaced, as in Mutagen.
+ * 2. New content is first written completely into a temp file (`.ksync-tmp-*`) in the target
+ *    directory (same filesystem), with its mode and owner already set, and only then moved into
+ *    place: `rename` over an existing file (no instant where the path is missing), or `link` +
+ *    `unlink` for a creation, which fails with EEXIST instead of clobbering a file that appeared
+ *    meanwhile (Node has no renameat2(RENAME_NOREPLACE)). So at every instant each path holds
+ *    either its old or its new content, never a partial file; temp files are invisible to scans
+ *    and are deleted when an endpoint starts. The one exception is a type change between a
+ *    directory and something else, which needs a removal first: for that instant the path is
+ *    absent, which the next reconcile treats as a deletion that the new side wins.
+ * 3. Directories are removed only when empty after the earlier removals of their children; any
+ *    content the change list did not mention (ignored or new files) makes the removal a problem
+ *    ("directory contains untracked content"). Nothing is ever removed recursively.
+ * 4. Every path is resolved through `resolveConfined`: no component below the root is followed,
+ *    so nothing outside the root is ever read or written.
+ * 5. Every change that lands updates the stat cache from an lstat of the result, so the watcher's
+ *    echo of our own write rescans to an identical record and causes no work (state-based echo
+ *    suppression, no time windows).
+ * 6. Final files are never hard links to other files: staged content is renamed into place when
+ *    this batch needs it once, and copied otherwise (a chmod on one name must not change another).
+ */
+import {
+  chmodSync,
+  chownSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readlinkSync,
+  renameSync,
+  rmdirSync,
+  symlinkSync,
+  unlinkSync,
+  type BigIntStats,
+} from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
+import {
+  ROOT,
+  TEMP_PREFIX,
+  baseName,
+  entriesEqual,
+  parentPath,
+  type ApplyResult,
+  type Change,
+  type Entry,
+  type FileEntry,
+  type IgnoreMatcher,
+  type Problem,
+} from '@ksync/core';
+import { copyVerified, tempName } from './content-io.ts';
+import { resolveConfined } from './safe-path.ts';
+import { symlinkStaysInside } from './scan.ts';
+import type { Staging } from './staging.ts';
+import { makeRecord, recordMatches, type StatCache } from './stat-cache.ts';
+
+/** Owner given to what ksync creates. */
+export interface Owner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** What `applyChanges` works on. */
+export interface ApplyContext {
+  readonly root: string;
+  readonly cache: StatCache;
+  readonly staging: Staging;
+  readonly matcher: IgnoreMatcher;
+  /** Owner for created paths; default: the parent directory's owner. */
+  readonly owner?: Owner | undefined;
+}
+
+/** A change that cannot land; carries the problem text. */
+class Skip extends Error {}
+
+const isRoot = process.getuid?.() === 0;
+
+/** Applies `changes` in order; each one lands completely or is reported and skipped. */
+export async function applyChanges(
+  ctx: ApplyContext,
+  changes: readonly Change[],
+): Promise<ApplyResult> {
+  const applied: Change[] = [];
+  const problems: Problem[] = [];
+  // How many changes still need each digest, so the last one may consume the staged file.
+  const uses = new Map<string, number>();
+  for (const change of changes) {
+    if (change.new?.kind === 'file') {
+      uses.set(change.new.digest, (uses.get(change.new.digest) ?? 0) + 1);
+    }
+  }
+  for (const change of changes) {
+    try {
+      await applyOne(ctx, change, uses);
+      applied.push(change);
+    } catch (error) {
+      if (error instanceof Skip) problems.push({ path: change.path, message: error.message });
+      else problems.push({ path: change.path, message: describeError(error) });
+    } finally {
+      if (change.new?.kind === 'file') {
+        uses.set(change.new.digest, (uses.get(change.new.digest) ?? 1) - 1);
+      }
+    }
+  }
+  return { applied, problems };
+}
+
+async function applyOne(
+  ctx: ApplyContext,
+  change: Change,
+  uses: Map<string, number>,
+): Promise<void> {
+  const { path } = change;
+  if (path !== ROOT) {
+    if (baseName(path).startsWith(TEMP_PREFIX))
+      throw new Skip('name is reserved for ksync temp files');
+  }
+  const resolved = resolveConfined(ctx.root, path);
+  if (!resolved.ok) throw new Skip(resolved.problem.message);
+  const absolute = resolved.absolute;
+  const newIsDirectory = change.new?.kind === 'directory';
+  if (
+    path !== ROOT &&
+    ctx.matcher.ignores(path, newIsDirectory || change.old?.kind === 'directory')
+  ) {
+    throw new Skip('path is ignored on this side');
+  }
+  if (change.new?.kind === 'symlink' && !symlinkStaysInside(path, change.new.target)) {
+    throw new Skip('symlink points outside the sync root; not written');
+  }
+
+  const current = checkExpected(ctx, path, absolute, change.old, change.new);
+  const { old } = change;
+  const next = change.new;
+
+  if (entriesEqual(old, next) && old !== undefined) return;
+
+  if (next === undefined) {
+    // Removal: the check passed, so the disk holds exactly `old`.
+    removeExisting(absolute, old);
+    ctx.cache.delete(path);
+    return;
+  }
+
+  if (next.kind === 'directory') {
+    if (current?.isDirectory()) {
+      // Created meanwhile as a directory, or already one: same state, nothing to write.
+      recordPath(ctx, path, absolute, next);
+      return;
+    }
+    if (old !== undefined) removeExisting(absolute, old);
+    ctx.cache.delete(path);
+    try {
+      if (path === ROOT) mkdirSync(absolute, { recursive: true, mode: 0o755 });
+      else mkdirSync(absolute, { mode: 0o755 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if (!lstatSync(absolute).isDirectory())
+        throw new Skip('path appeared since scan; will retry');
+    }
+    chmodSync(absolute, 0o755);
+    setOwner(ctx, absolute, createdOwner(ctx, absolute), false);
+    recordPath(ctx, path, absolute, next);
+    return;
+  }
+
+  if (next.kind === 'file' && old?.kind === 'file' && old.digest === next.digest) {
+    // Only the executable bit changed: chmod in place after the check.
+    chmodSync(absolute, fileMode(Number(current?.mode ?? 0o644), next.executable));
+    recordPath(ctx, path, absolute, next);
+    return;
+  }
+
+  // Build the new object under a temp name in the same directory, then move it into place.
+  const directory = absolute.slice(0, absolute.lastIndexOf('/'));
+  const temp = `${directory}/${tempName(TEMP_PREFIX)}`;
+  if (next.kind === 'file') {
+    await prepareFile(ctx, { temp, entry: next, current, uses });
+  } else {
+    symlinkSync(next.target, temp);
+    const owner = current
+      ? { uid: Number(current.uid), gid: Number(current.gid) }
+      : createdOwner(ctx, absolute);
+    setOwner(ctx, temp, owner, true);
+  }
+  try {
+    // Re-check right before the move: preparing content may have taken a while.
+    checkExpected(ctx, path, absolute, old, next);
+    if (old === undefined) {
+      linkNoClobber(temp, absolute);
+    } else if (old.kind === 'directory') {
+      removeExisting(absolute, old);
+      ctx.cache.delete(path);
+      linkNoClobber(temp, absolute);
+    } else {
+      renameSync(temp, absolute);
+    }
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  recordPath(ctx, path, absolute, next);
+}
+
+/**
+ * Checks that the disk still holds `old` at `path` and returns the current lstat (undefined when
+ * the path is absent). Throws `Skip` when it does not.
+ */
+function checkExpected(
+  ctx: ApplyContext,
+  path: string,
+  absolute: string,
+  old: Entry | undefined,
+  next: Entry | undefined,
+): BigIntStats | undefined {
+  let current: BigIntStats | undefined;
+  try {
+    current = lstatSync(absolute, { bigint: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw error;
+  }
+  if (old === undefined) {
+    if (current === undefined) return undefined;
+    if (next?.kind === 'directory' && current.isDirectory()) return current;
+    throw new Skip('path appeared since scan; will retry');
+  }
+  if (current === undefined) throw new Skip('removed since scan; will retry');
+  const record = ctx.cache.get(path);
+  if (!record || !entriesEqual(record.entry, old) || !recordMatches(record, current)) {
+    throw new Skip('modified since scan; will retry');
+  }
+  if (old.kind === 'symlink' && readlinkSync(absolute) !== old.target) {
+    throw new Skip('modified since scan; will retry');
+  }
+  return current;
+}
+
+/** Removes a checked file, symlink or (empty) directory. */
+function removeExisting(absolute: string, old: Entry | undefined): void {
+  if (old === undefined) return;
+  if (old.kind !== 'directory') {
+    unlinkSync(absolute);
+    return;
+  }
+  try {
+    rmdirSync(absolute);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      throw new Skip('directory contains untracked content; not removed');
+    }
+    throw error;
+  }
+}
+
+/** `link` + `unlink`: creates `target` from `temp` only if nothing exists there. */
+function linkNoClobber(temp: string, target: string): void {
+  try {
+    linkSync(temp, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new Skip('path appeared since scan; will retry');
+    }
+    throw error;
+  }
+  unlinkSync(temp);
+}
+
+/** Fills `temp` with the entry's content (staged or a verified local copy), mode and owner. */
+async function prepareFile(
+  ctx: ApplyContext,
+  options: {
+    readonly temp: string;
+    readonly entry: FileEntry;
+    readonly current: BigIntStats | undefined;
+    readonly uses: Map<string, number>;
+  },
+): Promise<void> {
+  const { temp, entry, current } = options;
+  const staged = ctx.staging.get(entry.digest);
+  let ready = false;
+  if (staged !== undefined) {
+    if ((options.uses.get(entry.digest) ?? 0) <= 1) {
+      try {
+        await rename(staged, temp);
+        ctx.staging.forget(entry.digest);
+        ready = true;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+      }
+    }
+    if (!ready) {
+      await copyVerified({ from: staged, to: temp, digest: entry.digest, size: entry.size });
+      ready = true;
+    }
+  } else {
+    // Dedup: any file in the root whose recorded content matches and whose stat is unchanged.
+    for (const source of ctx.cache.pathsWithDigest(entry.digest)) {
+      const resolved = resolveConfined(ctx.root, source);
+      const record = ctx.cache.get(source);
+      if (!resolved.ok || !record) continue;
+      try {
+        if (!recordMatches(record, lstatSync(resolved.absolute, { bigint: true }))) continue;
+        await copyVerified({
+          from: resolved.absolute,
+          to: temp,
+          digest: entry.digest,
+          size: entry.size,
+        });
+        ready = true;
+        break;
+      } catch {
+        await unlink(temp).catch(() => undefined);
+      }
+    }
+  }
+  if (!ready) throw new Skip(`content ${entry.digest.slice(0, 12)} is not staged; will retry`);
+  try {
+    const base = current?.isFile() ? Number(current.mode) : 0o644;
+    chmodSync(temp, fileMode(base, entry.executable));
+    const owner = current?.isFile()
+      ? { uid: Number(current.uid), gid: Number(current.gid) }
+      : createdOwner(ctx, temp);
+    setOwner(ctx, temp, owner, false);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * A file mode: the permission bits of `base` without its exec bits, plus exec bits wherever
+ * there is a read bit when `executable` (so 0644 becomes 0755 and 0600 becomes 0700).
+ */
+export function fileMode(base: number, executable: boolean): number {
+  const plain = base & 0o7666 & ~0o6000;
+  return executable ? plain | ((plain & 0o444) >> 2) : plain;
+}
+
+/** The owner for something created at `absolute`: the option, or its parent directory's owner. */
+function createdOwner(ctx: ApplyContext, absolute: string): Owner {
+  if (ctx.owner) return ctx.owner;
+  const parent = lstatSync(absolute.slice(0, absolute.lastIndexOf('/')) || '/');
+  return { uid: parent.uid, gid: parent.gid };
+}
+
+/** chown (lchown for symlinks) when we are root and the owner differs. */
+function setOwner(_ctx: ApplyContext, absolute: string, owner: Owner, symlink: boolean): void {
+  if (!isRoot) return;
+  const stats = lstatSync(absolute);
+  if (stats.uid === owner.uid && stats.gid === owner.gid) return;
+  if (symlink) lchownSync(absolute, owner.uid, owner.gid);
+  else chownSync(absolute, owner.uid, owner.gid);
+}
+
+/** Records what now exists at `path` (an lstat of the result) as `entry` in the stat cache. */
+function recordPath(ctx: ApplyContext, path: string, absolute: string, entry: Entry): void {
+  const stats = lstatSync(absolute, { bigint: true });
+  if (path !== ROOT && ctx.cache.get(parentPath(path))?.entry.kind !== 'directory') {
+    // The parent is unknown to the cache (not scanned yet); the next scan records the path.
+    return;
+  }
+  ctx.cache.set(path, makeRecord(entry, stats));
+}
+
+function describeError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied; will retry';
+  if (code === 'ENOSPC') return 'no space left on device; will retry';
+  return `failed: ${(error as Error).message}`;
+}

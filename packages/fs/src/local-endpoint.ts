@@ -1,0 +1,306 @@
+/**
+ * The local filesystem endpoint: one sync root on this machine (the CLI's working copy, or a
+ * container root served by the node agent). It ties together the watcher (dirty paths), the
+ * scanner and stat cache, staging, and the checked transition.
+ *
+ * Scans are incremental while the watcher has been running without losing events since the
+ * previous scan; the first scan, a watcher overflow or error, a changed `.ksyncignore`, and
+ * `full: true` all walk the whole tree (cheaply: the stat cache avoids re-hashing). Without a
+ * watcher (`watch: false`) every scan is full.
+ *
+ * Scans, applies and the start-up temp cleanup run one at a time, because they share the cache.
+ */
+import { constants, readFileSync, rmSync } from 'node:fs';
+import {
+  IGNORE_FILE,
+  UserError,
+  createIgnoreMatcher,
+  parseIgnoreFile,
+  type ApplyResult,
+  type Change,
+  type ChangeListener,
+  type Endpoint,
+  type IgnoreMatcher,
+  type ScanOptions,
+  type ScanResult,
+  type StageRequest,
+} from '@ksync/core';
+import { applyChanges, type Owner } from './apply.ts';
+import { readVerified } from './content-io.ts';
+import { hashFile, type FileHasher } from './hash.ts';
+import { resolveConfined } from './safe-path.ts';
+import { scanDirty, scanFull, type ScanContext } from './scan.ts';
+import { Staging } from './staging.ts';
+import { recordMatches, type StatCache } from './stat-cache.ts';
+import { createWatcher, type Watcher } from './watcher.ts';
+import { lstatSync } from 'node:fs';
+
+/** Options for `openLocalEndpoint`. */
+export interface LocalEndpointOptions {
+  /**
+   * Absolute path of the sync root; it may not exist yet. It is trusted as given: the CLI passes
+   * a realpath, the agent a path it resolved with `resolveConfined` from the container root.
+   */
+  readonly root: string;
+  /** Ignore patterns (gitignore syntax) on top of the defaults and `<root>/.ksyncignore`. */
+  readonly ignore?: readonly string[];
+  /** Owner for created paths; default: each one's parent directory's owner. */
+  readonly owner?: Owner;
+  /** Watch the root for changes (default true); without it every scan is a full scan. */
+  readonly watch?: boolean;
+  /** Receives warnings (degraded watching, watcher errors). */
+  readonly onWarning?: (message: string) => void;
+  /** Replaces the file hasher (tests count calls through it). */
+  readonly hasher?: FileHasher;
+  /** Watcher batching window in ms (default 15). */
+  readonly debounceMs?: number;
+  /** Poll interval in ms for subtrees that could not be watched (default 1000). */
+  readonly pollIntervalMs?: number;
+}
+
+/** Opens a local endpoint. Nothing touches the disk until the first scan or apply. */
+export function openLocalEndpoint(options: LocalEndpointOptions): LocalEndpoint {
+  return new LocalEndpoint(options);
+}
+
+/** The filesystem implementation of `Endpoint`. */
+export class LocalEndpoint implements Endpoint {
+  readonly root: string;
+  readonly #options: LocalEndpointOptions;
+  readonly #staging: Staging;
+  readonly #listeners = new Set<ChangeListener>();
+  #patterns: readonly string[] = [];
+  #matcher: IgnoreMatcher;
+  #cache: StatCache | undefined;
+  #dirty = new Set<string>();
+  #needsFull = true;
+  #watcher: Watcher | undefined;
+  #watcherStarting: Promise<void> | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #cleanedTemps = false;
+  #closed = false;
+
+  constructor(options: LocalEndpointOptions) {
+    if (!options.root.startsWith('/'))
+      throw new UserError(`sync root ${options.root} is not absolute`);
+    this.root = options.root.length > 1 ? options.root.replace(/\/+$/, '') : options.root;
+    this.#options = options;
+    this.#staging = new Staging(this.root);
+    this.#matcher = createIgnoreMatcher(options.ignore ?? []);
+  }
+
+  /** Scans the root (incrementally when the watcher allows it). */
+  scan(options: ScanOptions): Promise<ScanResult> {
+    return this.#exclusive(async () => {
+      this.#assertOpen();
+      await this.#ensureWatcher();
+      if (this.#dirty.has(IGNORE_FILE) || this.#cache === undefined) {
+        if (this.#reloadIgnore()) {
+          this.#needsFull = true;
+          await this.#restartWatcher();
+        }
+      }
+      const dirty = this.#dirty;
+      this.#dirty = new Set();
+      const temps: string[] = [];
+      const ctx: ScanContext = {
+        root: this.root,
+        matcher: this.#matcher,
+        hasher: this.#options.hasher ?? hashFile,
+        ...(this.#cleanedTemps ? {} : { onTempName: (path: string) => temps.push(path) }),
+      };
+      const watching = this.#watcher !== undefined;
+      if (options.full || this.#needsFull || this.#cache === undefined || !watching) {
+        this.#needsFull = false;
+        this.#cache = await scanFull(ctx, this.#cache);
+      } else {
+        await scanDirty(ctx, this.#cache, dirty);
+      }
+      if (!this.#cleanedTemps) {
+        // Leftovers of an interrupted apply or staging: never part of any state, safe to drop.
+        for (const path of temps) rmSync(path, { recursive: true, force: true });
+        this.#cleanedTemps = true;
+      }
+      return { snapshot: this.#cache.snapshot(), problems: this.#cache.problems() };
+    });
+  }
+
+  /** Subscribes to "this side may have changed"; starts the watcher if needed. */
+  watch(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    this.#ensureWatcher().catch((error: unknown) => {
+      this.#warn(`cannot watch ${this.root}: ${String(error)}`);
+    });
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Streams a file's content; fails at the end if it no longer hashes to `digest`. */
+  async *readContent(path: string, digest: string): AsyncGenerator<Uint8Array> {
+    const resolved = resolveConfined(this.root, path);
+    if (!resolved.ok) throw new UserError(`cannot read ${path}: ${resolved.problem.message}`);
+    yield* readVerified(resolved.absolute, digest, path);
+  }
+
+  /** Digests that are neither staged nor available from an unchanged file in the root. */
+  missingContent(digests: readonly string[]): Promise<string[]> {
+    return this.#exclusive(() => {
+      const missing: string[] = [];
+      for (const digest of digests) {
+        if (this.#staging.has(digest) || this.#hasLocalCopy(digest)) continue;
+        missing.push(digest);
+      }
+      return Promise.resolve(missing);
+    });
+  }
+
+  /** Receives content for a later apply (verified against digest and size). */
+  async stageContent(request: StageRequest): Promise<void> {
+    this.#assertOpen();
+    await this.#staging.stage(request);
+  }
+
+  /** Applies changes with the checks described in apply.ts. */
+  apply(changes: readonly Change[]): Promise<ApplyResult> {
+    return this.#exclusive(async () => {
+      this.#assertOpen();
+      this.#cache ??= await scanFull(this.#scanContext(), undefined);
+      const result = await applyChanges(
+        {
+          root: this.root,
+          cache: this.#cache,
+          staging: this.#staging,
+          matcher: this.#matcher,
+          owner: this.#options.owner,
+        },
+        changes,
+      );
+      await this.#staging.tidy();
+      return result;
+    });
+  }
+
+  /** Stops the watcher and removes staged content. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listeners.clear();
+    await this.#queue.catch(() => undefined);
+    await this.#watcherStarting?.catch(() => undefined);
+    await this.#watcher?.close();
+    this.#watcher = undefined;
+    await this.#staging.clear();
+  }
+
+  /** Paths currently polled because the watcher ran out of inotify watches. */
+  polledPaths(): readonly string[] {
+    return this.#watcher?.polledPaths() ?? [];
+  }
+
+  #scanContext(): ScanContext {
+    return { root: this.root, matcher: this.#matcher, hasher: this.#options.hasher ?? hashFile };
+  }
+
+  #hasLocalCopy(digest: string): boolean {
+    const cache = this.#cache;
+    if (!cache) return false;
+    for (const path of cache.pathsWithDigest(digest)) {
+      const record = cache.get(path);
+      const resolved = resolveConfined(this.root, path);
+      if (!record || !resolved.ok) continue;
+      try {
+        if (recordMatches(record, lstatSync(resolved.absolute, { bigint: true }))) return true;
+      } catch {
+        continue;
+      }
+    }
+    return false;
+  }
+
+  /** Re-reads `.ksyncignore`; returns true when the effective patterns changed. */
+  #reloadIgnore(): boolean {
+    let lines: string[] = [];
+    const resolved = resolveConfined(this.root, IGNORE_FILE);
+    if (resolved.ok) {
+      try {
+        // O_NOFOLLOW: a .ksyncignore symlink is not read (it could point anywhere).
+        const text = readFileSync(resolved.absolute, {
+          encoding: 'utf8',
+          flag: constants.O_RDONLY | constants.O_NOFOLLOW,
+        });
+        lines = parseIgnoreFile(text);
+      } catch {
+        lines = [];
+      }
+    }
+    const patterns = [...(this.#options.ignore ?? []), ...lines];
+    const changed =
+      patterns.length !== this.#patterns.length || patterns.some((p, i) => p !== this.#patterns[i]);
+    this.#patterns = patterns;
+    if (changed) this.#matcher = createIgnoreMatcher(patterns);
+    return changed;
+  }
+
+  async #ensureWatcher(): Promise<void> {
+    if (this.#options.watch === false || this.#closed) return;
+    if (this.#watcher) return;
+    this.#watcherStarting ??= (async () => {
+      if (this.#cache === undefined) this.#reloadIgnore();
+      const watcher = createWatcher({
+        root: this.root,
+        ignores: (path, isDirectory) => this.#matcher.ignores(path, isDirectory),
+        onDirty: (paths) => {
+          for (const path of paths) this.#dirty.add(path);
+          this.#notify();
+        },
+        onOverflow: () => {
+          this.#needsFull = true;
+          this.#notify();
+        },
+        onWarning: (message) => this.#warn(message),
+        ...(this.#options.debounceMs === undefined ? {} : { debounceMs: this.#options.debounceMs }),
+        ...(this.#options.pollIntervalMs === undefined
+          ? {}
+          : { pollIntervalMs: this.#options.pollIntervalMs }),
+      });
+      await watcher.ready;
+      if (this.#closed) {
+        await watcher.close();
+        return;
+      }
+      this.#watcher = watcher;
+      // Whatever happened before the watcher was ready is only caught by a full scan.
+      this.#needsFull = true;
+    })();
+    try {
+      await this.#watcherStarting;
+    } finally {
+      this.#watcherStarting = undefined;
+    }
+  }
+
+  async #restartWatcher(): Promise<void> {
+    const old = this.#watcher;
+    if (!old) return;
+    this.#watcher = undefined;
+    await old.close();
+    await this.#ensureWatcher();
+  }
+
+  #notify(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
+  #warn(message: string): void {
+    this.#options.onWarning?.(message);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new UserError('endpoint is closed');
+  }
+
+  #exclusive<T>(body: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(body, body);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Staging: content received for a later apply. Staged files live in `<root>/.ksync-tmp-staging/`
+ * so that moving them into place is a same-filesystem rename, and the temp prefix keeps scans and
+ * watchers away. While the root does not exist yet (a first sync into a fresh container path),
+ * content is staged in a private directory under the OS temp dir instead and copied into place.
+ * Every staged file was verified against its digest and size while it was written.
+ */
+import { lstatSync, mkdirSync } from 'node:fs';
+import { mkdtemp, rm, rmdir, rename } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TEMP_PREFIX, UserError, type StageRequest } from '@ksync/core';
+import { tempName, writeVerified } from './content-io.ts';
+
+/** Name of the staging directory inside the root. */
+export const STAGING_DIR = `${TEMP_PREFIX}staging`;
+
+/** Staged content of one endpoint, keyed by digest. */
+export class Staging {
+  readonly #root: string;
+  readonly #files = new Map<string, string>();
+  #fallback: string | undefined;
+
+  constructor(root: string) {
+    this.#root = root;
+  }
+
+  /** True when `digest` is staged. */
+  has(digest: string): boolean {
+    return this.#files.has(digest);
+  }
+
+  /** The staged file for `digest`, if any. */
+  get(digest: string): string | undefined {
+    return this.#files.get(digest);
+  }
+
+  /** Forgets a staged file the caller moved away (renamed into place). */
+  forget(digest: string): void {
+    this.#files.delete(digest);
+  }
+
+  /** Receives and verifies content; rejects (keeping nothing) when it does not match. */
+  async stage(request: StageRequest): Promise<void> {
+    if (!/^[0-9a-f]{64}$/.test(request.digest)) {
+      throw new UserError(`invalid content digest ${JSON.stringify(request.digest)}`);
+    }
+    if (this.#files.has(request.digest)) {
+      // Already staged: drain the stream so the sender is not left hanging.
+      for await (const _chunk of request.chunks) void _chunk;
+      return;
+    }
+    const dir = await this.#directory();
+    const absolute = join(dir, tempName(`${request.digest.slice(0, 16)}-`));
+    await writeVerified({
+      absolute,
+      chunks: request.chunks,
+      digest: request.digest,
+      size: request.size,
+    });
+    this.#files.set(request.digest, absolute);
+  }
+
+  /** Removes the in-root staging directory once nothing is staged (it is only ours). */
+  async tidy(): Promise<void> {
+    if (this.#files.size > 0) return;
+    await rmdir(join(this.#root, STAGING_DIR)).catch(() => undefined);
+  }
+
+  /** Removes all staged content (and the staging directories). */
+  async clear(): Promise<void> {
+    this.#files.clear();
+    await rm(join(this.#root, STAGING_DIR), { recursive: true, force: true });
+    if (this.#fallback) await rm(this.#fallback, { recursive: true, force: true });
+    this.#fallback = undefined;
+  }
+
+  /**
+   * The directory to stage into: inside the root when the root is a directory, else a private
+   * fallback. The in-root directory is created 0700 and must be a real directory, never a
+   * symlink someone planted under our name.
+   */
+  async #directory(): Promise<string> {
+    let rootIsDirectory: boolean;
+    try {
+      rootIsDirectory = lstatSync(this.#root).isDirectory();
+    } catch {
+      rootIsDirectory = false;
+    }
+    if (!rootIsDirectory) {
+      this.#fallback ??= await mkdtemp(join(tmpdir(), 'ksync-staging-'));
+      return this.#fallback;
+    }
+    const dir = join(this.#root, STAGING_DIR);
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const stats = lstatSync(dir);
+    if (!stats.isDirectory()) {
+      // Not ours (a file or symlink with our reserved name): move it out of the way.
+      await rename(dir, join(this.#root, tempName(TEMP_PREFIX)));
+      mkdirSync(dir, { mode: 0o700 });
+    }
+    return dir;
+  }
+}
