@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import { entriesEqual, type Snapshot } from '@ksync/core';
 import { digestBytes, hashFile, type FileHasher } from './hash.ts';
 import { openLocalEndpoint, type LocalEndpoint } from './local-endpoint.ts';
