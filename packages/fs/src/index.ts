@@ -7,3 +7,5 @@ export * from './scan.ts';
 export * from './staging.ts';
 export * from './stat-cache.ts';
 export * from './watcher.ts';
+export * from './file-conflict-store.ts';
+export * from './nedb-session-store.ts';
