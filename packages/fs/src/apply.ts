@@ -183,8 +183,10 @@ async function applyOne(
   // Build the new object under a temp name in the same directory, then move it into place.
   const directory = absolute.slice(0, absolute.lastIndexOf('/'));
   const temp = `${directory}/${tempName(TEMP_PREFIX)}`;
+  // Where the temp file came from in staging, if it was moved out of it (put back on failure).
+  let fromStaging: string | undefined;
   if (next.kind === 'file') {
-    await prepareFile(ctx, { temp, entry: next, current, uses });
+    fromStaging = await prepareFile(ctx, { temp, entry: next, current, uses });
   } else {
     symlinkSync(next.target, temp);
     const owner = current
@@ -205,10 +207,29 @@ async function applyOne(
       renameSync(temp, absolute);
     }
   } catch (error) {
-    await unlink(temp).catch(() => undefined);
+    await discardTemp(ctx, temp, next.kind === 'file' ? next.digest : '', fromStaging);
     throw error;
   }
   recordPath(ctx, path, absolute, next);
+}
+
+/** Removes a temp file, or moves it back into staging when that is where it came from. */
+async function discardTemp(
+  ctx: ApplyContext,
+  temp: string,
+  digest: string,
+  fromStaging: string | undefined,
+): Promise<void> {
+  if (fromStaging !== undefined) {
+    try {
+      await rename(temp, fromStaging);
+      ctx.staging.restore(digest, fromStaging);
+      return;
+    } catch {
+      // Fall through: the content will be requested again next cycle.
+    }
+  }
+  await unlink(temp).catch(() => undefined);
 }
 
 /**
@@ -276,7 +297,10 @@ function linkNoClobber(temp: string, target: string): void {
   unlinkSync(temp);
 }
 
-/** Fills `temp` with the entry's content (staged or a verified local copy), mode and owner. */
+/**
+ * Fills `temp` with the entry's content (staged or a verified local copy), mode and owner.
+ * Returns the staged path when the staged file itself was moved to `temp`.
+ */
 async function prepareFile(
   ctx: ApplyContext,
   options: {
@@ -285,16 +309,18 @@ async function prepareFile(
     readonly current: BigIntStats | undefined;
     readonly uses: Map<string, number>;
   },
-): Promise<void> {
+): Promise<string | undefined> {
   const { temp, entry, current } = options;
   const staged = ctx.staging.get(entry.digest);
   let ready = false;
+  let moved: string | undefined;
   if (staged !== undefined) {
     if ((options.uses.get(entry.digest) ?? 0) <= 1) {
       try {
         await rename(staged, temp);
         ctx.staging.forget(entry.digest);
         ready = true;
+        moved = staged;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
       }
@@ -333,9 +359,10 @@ async function prepareFile(
       : createdOwner(ctx, temp);
     setOwner(ctx, temp, owner, false);
   } catch (error) {
-    await unlink(temp).catch(() => undefined);
+    await discardTemp(ctx, temp, entry.digest, moved);
     throw error;
   }
+  return moved;
 }
 
 /**

@@ -204,6 +204,28 @@ describe('LocalEndpoint with a real watcher', () => {
     });
   });
 
+  it('watches a root that does not exist yet and sees it appear', async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/later`;
+      const endpoint = openLocalEndpoint({ root });
+      let events = 0;
+      endpoint.watch(() => events++);
+      try {
+        assert.equal((await endpoint.scan({ full: false })).snapshot.size, 0);
+        await mkdir(`${root}/sub`, { recursive: true });
+        await writeFile(`${root}/sub/b`, 'B');
+        await waitFor(() => events > 0, 5000, 'root creation event');
+        await waitFor(
+          async () => (await endpoint.scan({ full: false })).snapshot.has('sub/b'),
+          5000,
+          'sub/b in the snapshot',
+        );
+      } finally {
+        await endpoint.close();
+      }
+    });
+  });
+
   it('removes leftover temp files at start and never reports them', async () => {
     await withTempDir(async (dir) => {
       const root = `${dir}/root`;

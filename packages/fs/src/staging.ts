@@ -40,6 +40,11 @@ export class Staging {
     this.#files.delete(digest);
   }
 
+  /** Takes back a staged file that was moved out by an apply that then failed. */
+  restore(digest: string, absolute: string): void {
+    this.#files.set(digest, absolute);
+  }
+
   /** Receives and verifies content; rejects (keeping nothing) when it does not match. */
   async stage(request: StageRequest): Promise<void> {
     if (!/^[0-9a-f]{64}$/.test(request.digest)) {
