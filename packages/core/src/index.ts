@@ -9,3 +9,6 @@ export * from './store.ts';
 export * from './mode.ts';
 export * from './reconcile.ts';
 export * from './safety.ts';
+export * from './session.ts';
+export * from './state.ts';
+export * from './version.ts';

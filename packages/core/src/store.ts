@@ -3,7 +3,7 @@
  * the losing versions kept for conflicts. The CLI implements them on disk (packages/fs, nedb);
  * tests may use in-memory ones.
  */
-import type { Entry } from './entry.ts';
+import type { Entry, FileEntry } from './entry.ts';
 import type { Snapshot } from './snapshot.ts';
 
 /** One ancestor update: `entry` undefined removes the path. */
@@ -29,6 +29,8 @@ export interface Conflict {
   readonly state: ConflictState;
   /** When it was detected, in ms since the epoch (from the controller's clock). */
   readonly detectedAt: number;
+  /** The remote files whose content the conflict store keeps (local-kept conflicts only). */
+  readonly kept: readonly { readonly path: string; readonly entry: FileEntry }[];
 }
 
 /** Durable per-session state. Writes are ordered: a later call never lands before an earlier one. */

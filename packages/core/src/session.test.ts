@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { SyncMode } from './mode.ts';
+import { Session } from './session.ts';
+import type { Snapshot } from './snapshot.ts';
+import { describeSnapshot, snapshotOf, type SnapshotDescription } from './test-snapshots.ts';
+import { MemoryConflictStore, MemoryEndpoint, MemorySessionStore } from './testing/memory.ts';
+
+/** Time moves only when the session sleeps, and each sleep yields one turn of the event loop. */
+class TestClock {
+  time = 1_700_000_000_000;
+  now(): number {
+    return this.time;
+  }
+  async sleep(ms: number): Promise<void> {
+    this.time += ms;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+async function setup(options: {
+  local: SnapshotDescription;
+  remote: SnapshotDescription;
+  mode?: SyncMode;
+  deletionBound?: number;
+}) {
+  const local = new MemoryEndpoint(snapshotOf(options.local));
+  const remote = new MemoryEndpoint(snapshotOf(options.remote));
+  const store = new MemorySessionStore();
+  const conflictContent = new MemoryConflictStore();
+  const session = await Session.open({
+    name: 'test',
+    mode: options.mode ?? 'two-way',
+    local,
+    remote,
+    store,
+    conflictContent,
+    clock: new TestClock(),
+    ...(options.deletionBound === undefined ? {} : { deletionBound: options.deletionBound }),
+  });
+  return { local, remote, store, conflictContent, session };
+}
+
+const view = (s: Snapshot) => describeSnapshot(s);
+
+describe('session', () => {
+  it('first sync merges both sides and records the ancestor', async () => {
+    const t = await setup({ local: { a: 'x', 'd/b': 'y' }, remote: { c: 'z' } });
+    const report = await t.session.flush();
+    assert.equal(report.inSync, true);
+    const expected = view(snapshotOf({ a: 'x', 'd/b': 'y', c: 'z' }));
+    assert.deepEqual(view(t.local.tree), expected);
+    assert.deepEqual(view(t.remote.tree), expected);
+    assert.deepEqual(view(t.store.ancestor), expected);
+    assert.equal(t.session.status().state, 'watching');
+    assert.equal(t.session.status().files, 3);
+  });
+
+  it('a true conflict keeps local, saves the remote version, and resolve restores it', async () => {
+    const t = await setup({ local: { a: 'L' }, remote: { a: 'R' } });
+    await t.session.flush();
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ a: 'L' })));
+    const [conflict] = t.session.conflicts();
+    assert.equal(conflict?.state, 'local-kept');
+    assert.equal(conflict?.path, 'a');
+    assert.deepEqual([...t.conflictContent.files.keys()], [`${conflict?.id}/a`]);
+
+    await t.session.resolve('a', 'remote');
+    await t.session.flush();
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ a: 'R' })));
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ a: 'R' })));
+    assert.equal(t.session.conflicts().length, 0);
+    assert.equal(t.conflictContent.files.size, 0);
+  });
+
+  it('two-way-safe blocks a conflict until it is resolved', async () => {
+    const t = await setup({
+      local: { a: 'L', b: 'same' },
+      remote: { a: 'R' },
+      mode: 'two-way-safe',
+    });
+    await t.session.flush();
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ a: 'L', b: 'same' })));
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ a: 'R', b: 'same' })));
+    await t.session.cycle();
+    assert.equal(t.session.conflicts().length, 1, 'a blocked conflict is recorded once');
+
+    await t.session.resolve('a', 'local');
+    await t.session.flush();
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ a: 'L', b: 'same' })));
+    assert.equal(t.session.conflicts().length, 0);
+  });
+
+  it('halts when the remote root is emptied, and resume propagates it', async () => {
+    const t = await setup({ local: { a: 'x', b: 'y' }, remote: {} });
+    await t.session.flush();
+    t.remote.edit(snapshotOf({}));
+    const report = await t.session.cycle();
+    assert.equal(report.halted, 'root-emptied');
+    assert.equal(t.session.status().state, 'halted-root-emptied');
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ a: 'x', b: 'y' })), 'nothing deleted');
+
+    await t.session.resume();
+    await t.session.flush();
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({})));
+  });
+
+  it('reset after a halt re-seeds the emptied side instead', async () => {
+    const t = await setup({ local: { a: 'x' }, remote: {} });
+    await t.session.flush();
+    t.remote.edit(snapshotOf({}));
+    assert.equal((await t.session.cycle()).halted, 'root-emptied');
+    await t.session.reset();
+    await t.session.flush();
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ a: 'x' })));
+  });
+
+  it('halts when a cycle would delete more files than the bound', async () => {
+    const t = await setup({
+      local: { a: '1', b: '2', c: '3', k: 'keep' },
+      remote: {},
+      deletionBound: 2,
+    });
+    await t.session.flush();
+    t.local.edit(snapshotOf({ k: 'keep' }));
+    assert.equal((await t.session.cycle()).halted, 'deletion-bound');
+    assert.equal(t.remote.tree.size, 5);
+  });
+
+  it('halts when a root is deleted', async () => {
+    const t = await setup({ local: { a: '1' }, remote: {} });
+    await t.session.flush();
+    t.remote.edit(new Map());
+    assert.equal((await t.session.cycle()).halted, 'root-deleted');
+    assert.equal(t.local.tree.get('a')?.kind, 'file');
+  });
+
+  it('a failed transfer leaves the ancestor untouched and is retried', async () => {
+    const t = await setup({ local: { a: 'x', b: 'y' }, remote: {} });
+    t.remote.failStaging.add('x');
+    const report = await t.session.cycle();
+    assert.ok(report.problems.some((p) => p.path === 'a' && p.message.includes('transfer failed')));
+    assert.equal(t.remote.tree.has('a'), false);
+    assert.equal(t.store.ancestor.has('a'), false);
+    assert.equal(t.store.ancestor.has('b'), true);
+    t.remote.failStaging.clear();
+    await t.session.flush();
+    assert.equal(t.remote.tree.get('a')?.kind, 'file');
+  });
+
+  it('a path changed between scan and apply is skipped and synced next cycle', async () => {
+    const t = await setup({ local: { a: 'x' }, remote: { a: 'x' } });
+    await t.session.flush();
+    t.local.edit(snapshotOf({ a: 'x2' }));
+    // The remote changes after the scan: its apply must refuse, keeping the remote edit.
+    const originalApply = t.remote.apply.bind(t.remote);
+    t.remote.apply = async (changes) => {
+      t.remote.tree.set('a', { kind: 'file', digest: 'r3', executable: false, size: 2 });
+      t.remote.apply = originalApply;
+      return originalApply(changes);
+    };
+    const report = await t.session.cycle();
+    assert.ok(report.problems.some((p) => p.path === 'a'));
+    assert.deepEqual(
+      t.store.ancestor.get('a'),
+      snapshotOf({ a: 'x' }).get('a'),
+      'ancestor untouched',
+    );
+    await t.session.flush();
+    // Both edited: local wins, and the remote's edit is kept in the conflict store.
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ a: 'x2' })));
+    assert.equal(t.session.conflicts()[0]?.kept[0]?.entry.digest, 'r3');
+  });
+
+  it('run cycles on change events until stopped', async () => {
+    const t = await setup({ local: { a: 'x' }, remote: {} });
+    const running = t.session.run();
+    await t.session.flush();
+    t.local.edit(snapshotOf({ a: 'x', b: 'new' }));
+    for (let i = 0; i < 50 && !t.remote.tree.has('b'); i++)
+      await new Promise((r) => setImmediate(r));
+    assert.equal(t.remote.tree.get('b')?.kind, 'file');
+    t.session.stop();
+    await running;
+  });
+
+  it('pause stops cycles; resume continues', async () => {
+    const t = await setup({ local: { a: 'x' }, remote: {} });
+    await t.session.pause();
+    await assert.rejects(t.session.cycle(), /paused/);
+    await t.session.resume();
+    await t.session.flush();
+    assert.equal(t.remote.tree.has('a'), true);
+  });
+
+  it('resolve of an unknown path is a user error', async () => {
+    const t = await setup({ local: {}, remote: {} });
+    await assert.rejects(t.session.resolve('nope', 'local'), { name: 'UserError' });
+  });
+});

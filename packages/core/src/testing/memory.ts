@@ -1,0 +1,170 @@
+/**
+ * In-memory implementations of the endpoint and store interfaces, for unit tests of the
+ * controller and the protocol. They follow the same contracts as the filesystem ones: `apply`
+ * checks each change's `old` against the current state and refuses on mismatch, and file
+ * creation needs staged or present content.
+ */
+import type { ApplyResult, Change, Problem } from '../change.ts';
+import type { ChangeListener, Endpoint, ScanResult, StageRequest } from '../endpoint.ts';
+import { entriesEqual, type Entry } from '../entry.ts';
+import { ROOT, parentPath } from '../path.ts';
+import type { Snapshot } from '../snapshot.ts';
+import type { AncestorUpdate, Conflict, ConflictContentStore, SessionStore } from '../store.ts';
+
+/** Content for a test file entry: its (ASCII) digest text as bytes. */
+export function contentOf(digest: string): Uint8Array {
+  return Uint8Array.from(digest, (c) => c.charCodeAt(0));
+}
+
+/** An endpoint over a map; file content is the digest's own bytes unless staged otherwise. */
+export class MemoryEndpoint implements Endpoint {
+  tree: Map<string, Entry>;
+  readonly staged = new Map<string, Uint8Array>();
+  /** Paths whose scan reports a problem. */
+  readonly problemPaths = new Set<string>();
+  /** Digests whose staging fails, to simulate a broken transfer. */
+  readonly failStaging = new Set<string>();
+  readonly #listeners = new Set<ChangeListener>();
+  scans = 0;
+
+  constructor(tree: Snapshot) {
+    this.tree = new Map(tree);
+  }
+
+  /** Replaces the tree, as a user editing files would, and notifies watchers. */
+  edit(tree: Snapshot): void {
+    this.tree = new Map(tree);
+    for (const listener of this.#listeners) listener();
+  }
+
+  async scan(): Promise<ScanResult> {
+    this.scans++;
+    const problems: Problem[] = [...this.problemPaths].map((path) => ({
+      path,
+      message: 'unreadable',
+    }));
+    const snapshot = new Map([...this.tree].filter(([p]) => !this.problemPaths.has(p)));
+    return { snapshot, problems };
+  }
+
+  watch(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async *readContent(path: string, digest: string): AsyncIterable<Uint8Array> {
+    const entry = this.tree.get(path);
+    if (entry?.kind !== 'file' || entry.digest !== digest) throw new Error(`${path} changed`);
+    yield contentOf(digest);
+  }
+
+  async missingContent(digests: readonly string[]): Promise<string[]> {
+    const present = new Set<string>(this.staged.keys());
+    for (const e of this.tree.values()) if (e.kind === 'file') present.add(e.digest);
+    return digests.filter((d) => !present.has(d));
+  }
+
+  async stageContent(request: StageRequest): Promise<void> {
+    const parts: Uint8Array[] = [];
+    for await (const chunk of request.chunks) parts.push(chunk);
+    if (this.failStaging.has(request.digest)) throw new Error('staging failed');
+    const text = parts.map((p) => String.fromCharCode(...p)).join('');
+    if (text !== request.digest) throw new Error(`content does not match digest ${request.digest}`);
+    this.staged.set(request.digest, contentOf(text));
+  }
+
+  async apply(changes: readonly Change[]): Promise<ApplyResult> {
+    const applied: Change[] = [];
+    const problems: Problem[] = [];
+    for (const change of changes) {
+      const current = this.tree.get(change.path);
+      const parent = change.path === ROOT ? undefined : this.tree.get(parentPath(change.path));
+      if (!entriesEqual(current, change.old)) {
+        problems.push({ path: change.path, message: 'modified since scan' });
+      } else if (change.new !== undefined && change.path !== ROOT && parent?.kind !== 'directory') {
+        problems.push({ path: change.path, message: 'parent is missing' });
+      } else if (
+        change.new?.kind === 'file' &&
+        (await this.missingContent([change.new.digest])).length > 0
+      ) {
+        problems.push({ path: change.path, message: 'content not staged' });
+      } else if (
+        change.old?.kind === 'directory' &&
+        [...this.tree.keys()].some((p) => p !== change.path && parentPath(p) === change.path)
+      ) {
+        problems.push({ path: change.path, message: 'directory not empty' });
+      } else {
+        if (change.new === undefined) this.tree.delete(change.path);
+        else this.tree.set(change.path, change.new);
+        applied.push(change);
+      }
+    }
+    return { applied, problems };
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+  }
+}
+
+/** A session store in memory. */
+export class MemorySessionStore implements SessionStore {
+  readonly ancestor = new Map<string, Entry>();
+  readonly conflicts = new Map<string, Conflict>();
+
+  async loadAncestor(): Promise<Snapshot> {
+    return new Map(this.ancestor);
+  }
+  async updateAncestor(updates: readonly AncestorUpdate[]): Promise<void> {
+    for (const u of updates) {
+      if (u.entry === undefined) this.ancestor.delete(u.path);
+      else this.ancestor.set(u.path, u.entry);
+    }
+  }
+  async clearAncestor(): Promise<void> {
+    this.ancestor.clear();
+  }
+  async loadConflicts(): Promise<Conflict[]> {
+    return [...this.conflicts.values()];
+  }
+  async saveConflict(conflict: Conflict): Promise<void> {
+    this.conflicts.set(conflict.id, conflict);
+  }
+  async removeConflict(id: string): Promise<void> {
+    this.conflicts.delete(id);
+  }
+}
+
+/** A conflict content store in memory. */
+export class MemoryConflictStore implements ConflictContentStore {
+  readonly files = new Map<string, Uint8Array>();
+
+  async save(conflictId: string, path: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const parts: Uint8Array[] = [];
+    for await (const chunk of chunks) parts.push(chunk);
+    this.files.set(`${conflictId}/${path}`, concat(parts));
+  }
+  async *read(conflictId: string, path: string): AsyncIterable<Uint8Array> {
+    const data = this.files.get(`${conflictId}/${path}`);
+    if (data === undefined) throw new Error(`nothing saved for ${path}`);
+    yield data;
+  }
+  async remove(conflictId: string): Promise<void> {
+    for (const key of [...this.files.keys()]) {
+      if (key.startsWith(`${conflictId}/`)) this.files.delete(key);
+    }
+  }
+  locate(conflictId: string): string {
+    return `memory:${conflictId}`;
+  }
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
