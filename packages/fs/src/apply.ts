@@ -145,8 +145,10 @@ async function applyOne(
   if (entriesEqual(old, next) && old !== undefined) return;
 
   if (next === undefined) {
-    // Removal: the check passed, so the disk holds exactly `old`.
-    removeExisting(absolute, old);
+    // Removal: the check passed, so the disk holds exactly `old`. A file whose content a later
+    // change in this batch still needs (the other half of a rename) moves into staging instead.
+    const needed = old?.kind === 'file' && (uses.get(old.digest) ?? 0) > 0;
+    if (!needed || !(await ctx.staging.adopt(old.digest, absolute))) removeExisting(absolute, old);
     ctx.cache.delete(path);
     return;
   }

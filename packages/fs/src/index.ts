@@ -9,3 +9,4 @@ export * from './stat-cache.ts';
 export * from './watcher.ts';
 export * from './file-conflict-store.ts';
 export * from './nedb-session-store.ts';
+export * from './system-clock.ts';

@@ -45,6 +45,24 @@ export class Staging {
     this.#files.set(digest, absolute);
   }
 
+  /**
+   * Moves a checked file that is about to be removed into staging, when a later change in the
+   * same batch needs its content (a rename or move then costs no transfer and no copy). Returns
+   * false when it could not be moved (another filesystem), and the caller removes it instead.
+   */
+  async adopt(digest: string, absolute: string): Promise<boolean> {
+    if (this.#files.has(digest)) return false;
+    const target = join(await this.#directory(), tempName(`${digest.slice(0, 16)}-`));
+    try {
+      await rename(absolute, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EXDEV') return false;
+      throw error;
+    }
+    this.#files.set(digest, target);
+    return true;
+  }
+
   /** Receives and verifies content; rejects (keeping nothing) when it does not match. */
   async stage(request: StageRequest): Promise<void> {
     if (!/^[0-9a-f]{64}$/.test(request.digest)) {

@@ -92,9 +92,16 @@ export function createWatcher(options: WatcherOptions): Watcher {
     awaitWriteFinish: false,
     persistent: true,
   });
-  chokidar.on('all', (_event, absolute) => {
+  chokidar.on('all', (event, absolute) => {
     const path = toSyncPath(absolute);
-    if (path !== undefined) markDirty(path);
+    if (path === undefined) return;
+    markDirty(path);
+    // chokidar reports a removal only for paths it had finished adding: a file created (by our
+    // own apply, say) and removed before chokidar stat'ed it produces no event at all. A removal
+    // therefore also relists the parent directory, which catches such silent siblings.
+    if ((event === 'unlink' || event === 'unlinkDir') && path !== ROOT) {
+      markDirty(parentPath(path));
+    }
   });
   chokidar.on('error', (error: unknown) => {
     const code = (error as NodeJS.ErrnoException).code;
