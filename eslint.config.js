@@ -13,7 +13,12 @@ export default tseslint.config(
         // Explicit projects rather than the project service: core's own tsconfig excludes its
         // tests (they need Node's types, the core must not see them), and test/tsconfig.json
         // picks them up.
-        project: ['packages/core/tsconfig.json', 'packages/fs/tsconfig.json', 'test/tsconfig.json'],
+        project: [
+          'packages/core/tsconfig.json',
+          'packages/fs/tsconfig.json',
+          'packages/agent/tsconfig.json',
+          'test/tsconfig.json',
+        ],
         tsconfigRootDir: import.meta.dirname,
       },
     },

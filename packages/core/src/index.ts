@@ -12,3 +12,4 @@ export * from './safety.ts';
 export * from './session.ts';
 export * from './state.ts';
 export * from './version.ts';
+export * from './protocol/index.ts';

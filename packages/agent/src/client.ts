@@ -1,0 +1,643 @@
+/**
+ * The remote endpoint: the `Endpoint` interface implemented again on the CLI side, over one
+ * WebSocket to the node agent (which serves a `LocalEndpoint`). The session controller cannot
+ * tell it from a local one.
+ *
+ * Connection life: `connectRemoteEndpoint` makes the first connection (hello → auth → open) and
+ * fails with a one-line `UserError` when that does not work. Afterwards a dropped connection is
+ * re-made in the background with backoff (250 ms doubling to 10 s). While disconnected every
+ * call fails at once with a retryable `RemoteError`; the controller retries its cycle later. On
+ * reconnecting, the watch listeners fire once so that the controller rescans: the sync is
+ * state-based, so nothing needs replaying.
+ */
+import WebSocket, { type RawData } from 'ws';
+import {
+  BATCH_TARGET_BYTES,
+  InternalError,
+  KSYNC_VERSION,
+  MAX_BATCH_ITEMS,
+  MAX_CHUNK_BYTES,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  UserError,
+  applyResultFromWire,
+  changeToWire,
+  checkVersions,
+  decodeChunkFrame,
+  encodeChunkFrame,
+  entryFromWire,
+  parseServerMessage,
+  splitBatches,
+  validateSnapshot,
+  wireError,
+  type ApplyResult,
+  type Change,
+  type ChangeListener,
+  type ClientMessage,
+  type Endpoint,
+  type Entry,
+  type Problem,
+  type ScanOptions,
+  type ScanResult,
+  type ServerMessage,
+  type StageRequest,
+  type WireError,
+} from '@ksync/core';
+import { RemoteError, errorMessage } from './errors.ts';
+import { CreditSender, StreamReceiver, sliceChunk } from './streams.ts';
+
+/** How to reach the agent and what to open there. */
+export interface RemoteEndpointOptions {
+  /** The agent's WebSocket URL, e.g. `ws://127.0.0.1:7475`. */
+  readonly url: string;
+  readonly token: string;
+  /** Remote path, e.g. `/app`; the agent serves DIR and `/app` means DIR/app. */
+  readonly root: string;
+  /** User ignore patterns, applied on the agent side too. */
+  readonly ignore: readonly string[];
+  /** Called when the connection drops (with the reason) and when it is back. */
+  readonly onConnectionChange?: (connected: boolean, error?: string) => void;
+  /** Ping interval; the agent is considered gone after two missed pongs (default 5000 ms). */
+  readonly pingIntervalMs?: number;
+  /** Longest wait for the connection and handshake (default 10000 ms). */
+  readonly handshakeTimeoutMs?: number;
+  /** First reconnect delay, doubled after each failure up to `maxBackoffMs` (default 250). */
+  readonly minBackoffMs?: number;
+  /** Longest reconnect delay (default 10000 ms). */
+  readonly maxBackoffMs?: number;
+}
+
+/** An endpoint on the other side of the agent connection. */
+export interface RemoteEndpoint extends Endpoint {
+  /** True while the connection is up and opened. */
+  readonly connected: boolean;
+}
+
+/**
+ * Connects to the agent. Resolves after the first successful handshake, auth and open; rejects
+ * with a `UserError` (one line, what to do) when the agent is unreachable, runs another version,
+ * refuses the token, or cannot serve the root.
+ */
+export async function connectRemoteEndpoint(
+  options: RemoteEndpointOptions,
+): Promise<RemoteEndpoint> {
+  const client = new RemoteClient(options);
+  await client.start();
+  return client;
+}
+
+/** Answers a pending request is waiting for. */
+type Pending =
+  | {
+      readonly kind: 'reply';
+      readonly expect: ServerMessage['type'];
+      readonly resolve: (message: ServerMessage) => void;
+      readonly reject: (error: Error) => void;
+    }
+  | {
+      readonly kind: 'scan';
+      readonly entries: Map<string, Entry>;
+      readonly problems: Problem[];
+      readonly resolve: (result: ScanResult) => void;
+      readonly reject: (error: Error) => void;
+    }
+  | { readonly kind: 'read'; readonly receiver: StreamReceiver }
+  | {
+      readonly kind: 'stage';
+      readonly sender: CreditSender;
+      readonly resolve: () => void;
+      readonly reject: (error: Error) => void;
+    };
+
+/** One WebSocket connection and the requests in flight on it. */
+class Connection {
+  readonly ws: WebSocket;
+  readonly pending = new Map<number, Pending>();
+  #nextId = 1;
+  #alive = true;
+  #missed = 0;
+  #ping: NodeJS.Timeout | undefined;
+  /** The reason the agent gave when it refused the connection. */
+  refusal: WireError | undefined;
+  lostReason: string | undefined;
+  readonly #onChanged: () => void;
+  readonly #onLost: (connection: Connection) => void;
+
+  constructor(ws: WebSocket, onChanged: () => void, onLost: (connection: Connection) => void) {
+    this.ws = ws;
+    this.#onChanged = onChanged;
+    this.#onLost = onLost;
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('pong', () => (this.#alive = true));
+    ws.on('close', (code, reason) =>
+      this.#lost(`closed (${code}${reason.length ? ` ${reason.toString('utf8')}` : ''})`),
+    );
+    ws.on('error', (error) => this.#lost(error.message));
+  }
+
+  get open(): boolean {
+    return this.ws.readyState === WebSocket.OPEN && this.lostReason === undefined;
+  }
+
+  startPings(intervalMs: number): void {
+    this.#ping = setInterval(() => {
+      if (this.#alive) {
+        this.#alive = false;
+        this.#missed = 0;
+      } else if (++this.#missed >= 2) {
+        this.#lost('the agent missed two pings');
+        this.ws.terminate();
+        return;
+      }
+      this.ws.ping();
+    }, intervalMs);
+    this.#ping.unref();
+  }
+
+  nextId(): number {
+    const id = this.#nextId;
+    this.#nextId = this.#nextId >= 0xffff_ffff ? 1 : this.#nextId + 1;
+    return id;
+  }
+
+  send(message: ClientMessage): void {
+    if (!this.open) throw this.lostError();
+    this.ws.send(JSON.stringify(message));
+  }
+
+  /** Sends a binary frame, waiting for the socket to drain when much is buffered. */
+  async sendBinary(frame: Uint8Array): Promise<void> {
+    if (!this.open) throw this.lostError();
+    if (this.ws.bufferedAmount < MAX_FRAME_BYTES) {
+      this.ws.send(frame);
+      return;
+    }
+    await new Promise<void>((resolve, reject) =>
+      this.ws.send(frame, (error) => (error ? reject(error) : resolve())),
+    );
+  }
+
+  /** Sends a request and resolves with the reply of type `expect` (or rejects on `error`). */
+  request(
+    message: ClientMessage & { id: number },
+    expect: ServerMessage['type'],
+  ): Promise<ServerMessage> {
+    return new Promise((resolve, reject) => {
+      this.pending.set(message.id, { kind: 'reply', expect, resolve, reject });
+      try {
+        this.send(message);
+      } catch (error) {
+        this.pending.delete(message.id);
+        reject(error);
+      }
+    });
+  }
+
+  lostError(): RemoteError {
+    const reason = this.refusal?.message ?? this.lostReason ?? 'connection closed';
+    return new RemoteError(
+      this.refusal ?? wireError('closed', `lost the connection to the agent: ${reason}`, true),
+    );
+  }
+
+  close(code: number): void {
+    clearInterval(this.#ping);
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+      this.ws.close(code);
+      setTimeout(() => this.ws.terminate(), 1000).unref();
+    }
+  }
+
+  #lost(reason: string): void {
+    if (this.lostReason !== undefined) return;
+    this.lostReason = reason;
+    clearInterval(this.#ping);
+    const error = this.lostError();
+    for (const pending of this.pending.values()) failPending(pending, error);
+    this.pending.clear();
+    this.#onLost(this);
+  }
+
+  /** Treats a broken message from the agent as the end of this connection. */
+  #violation(message: string): void {
+    this.refusal ??= wireError('bad-message', `the agent sent a bad message: ${message}`, true);
+    this.#lost(message);
+    this.ws.terminate();
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.lostReason !== undefined) return;
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (isBinary) {
+      const chunk = decodeChunkFrame(bytes);
+      if (!chunk.ok) return this.#violation(chunk.message);
+      const pending = this.pending.get(chunk.id);
+      // Chunks of a read the consumer cancelled were already in flight: dropped.
+      if (pending?.kind === 'read' && !pending.receiver.push(chunk.data)) {
+        this.#violation(`stream ${chunk.id} sent more than its credit`);
+      }
+      return;
+    }
+    const parsed = parseServerMessage(bytes.toString('utf8'));
+    if (!parsed.ok) return this.#violation(parsed.error.message);
+    this.#dispatch(parsed.message);
+  }
+
+  #dispatch(message: ServerMessage): void {
+    if (message.type === 'changed') {
+      this.#onChanged();
+      return;
+    }
+    if (message.type === 'error' && message.id === undefined) {
+      // The agent refuses the whole connection; it closes the socket next.
+      this.refusal = message.error;
+      return;
+    }
+    const id = message.id as number;
+    const pending = this.pending.get(id);
+    if (pending === undefined) return; // an answer to something already given up
+    switch (message.type) {
+      case 'error': {
+        this.pending.delete(id);
+        failPending(pending, new RemoteError(message.error));
+        return;
+      }
+      case 'credit':
+        if (pending.kind === 'stage') pending.sender.grant(message.bytes);
+        return;
+      case 'end':
+        if (pending.kind === 'read') {
+          this.pending.delete(id);
+          pending.receiver.end();
+        }
+        return;
+      case 'scan-page':
+        if (pending.kind !== 'scan') return this.#violation(`unexpected scan-page for ${id}`);
+        for (const [path, entry] of message.entries)
+          pending.entries.set(path, entryFromWire(entry) as Entry);
+        for (const p of message.problems) pending.problems.push(p);
+        return;
+      case 'scan-done':
+        if (pending.kind !== 'scan') return this.#violation(`unexpected scan-done for ${id}`);
+        this.pending.delete(id);
+        try {
+          validateSnapshot(pending.entries);
+          pending.resolve({ snapshot: pending.entries, problems: pending.problems });
+        } catch (error) {
+          pending.reject(
+            new RemoteError(wireError('bad-message', `agent scan: ${errorMessage(error)}`, true)),
+          );
+        }
+        return;
+      case 'ok':
+        if (pending.kind === 'stage') {
+          this.pending.delete(id);
+          pending.resolve();
+          return;
+        }
+        break;
+      default:
+        break;
+    }
+    if (pending.kind !== 'reply' || pending.expect !== message.type) {
+      return this.#violation(`unexpected ${message.type} for request ${id}`);
+    }
+    this.pending.delete(id);
+    pending.resolve(message);
+  }
+}
+
+function failPending(pending: Pending, error: Error): void {
+  switch (pending.kind) {
+    case 'read':
+      pending.receiver.fail(error);
+      return;
+    case 'stage':
+      pending.sender.abort(error);
+      pending.reject(error);
+      return;
+    default:
+      pending.reject(error);
+  }
+}
+
+/** The `RemoteEndpoint` implementation. */
+class RemoteClient implements RemoteEndpoint {
+  readonly #o: RemoteEndpointOptions;
+  readonly #listeners = new Set<ChangeListener>();
+  #connection: Connection | undefined;
+  #closed = false;
+  #backoff: number;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: RemoteEndpointOptions) {
+    this.#o = options;
+    this.#backoff = options.minBackoffMs ?? 250;
+  }
+
+  get connected(): boolean {
+    return this.#connection?.open === true;
+  }
+
+  /** The first connection; failures become `UserError`s. */
+  async start(): Promise<void> {
+    try {
+      this.#connection = await this.#connect();
+    } catch (error) {
+      throw this.#userError(error);
+    }
+  }
+
+  async scan(options: ScanOptions): Promise<ScanResult> {
+    const connection = this.#require();
+    const id = connection.nextId();
+    return new Promise((resolve, reject) => {
+      connection.pending.set(id, {
+        kind: 'scan',
+        entries: new Map(),
+        problems: [],
+        resolve,
+        reject,
+      });
+      try {
+        connection.send({ type: 'scan', id, full: options.full });
+      } catch (error) {
+        connection.pending.delete(id);
+        reject(error);
+      }
+    });
+  }
+
+  watch(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async *readContent(path: string, digest: string): AsyncGenerator<Uint8Array> {
+    const connection = this.#require();
+    const id = connection.nextId();
+    const receiver = new StreamReceiver({
+      grant: (bytes) => {
+        if (connection.open) connection.send({ type: 'credit', id, bytes });
+      },
+      onCancel: () => {
+        connection.pending.delete(id);
+        if (connection.open) {
+          connection.send({ type: 'abort', id, error: wireError('aborted', 'read cancelled') });
+        }
+      },
+    });
+    connection.pending.set(id, { kind: 'read', receiver });
+    connection.send({ type: 'read', id, path, digest });
+    yield* receiver;
+  }
+
+  async missingContent(digests: readonly string[]): Promise<string[]> {
+    const connection = this.#require();
+    const asked = new Set(digests);
+    const batches: string[][] = [];
+    for (let i = 0; i < digests.length; i += MAX_BATCH_ITEMS) {
+      batches.push(digests.slice(i, i + MAX_BATCH_ITEMS));
+    }
+    const answers = await Promise.all(
+      batches.map(async (batch) => {
+        const reply = await connection.request(
+          { type: 'missing', id: connection.nextId(), digests: batch },
+          'missing-result',
+        );
+        return reply.type === 'missing-result' ? reply.digests : [];
+      }),
+    );
+    // Only digests that were asked about: an agent cannot make the controller send others.
+    return [...new Set(answers.flat())].filter((d) => asked.has(d));
+  }
+
+  async stageContent(request: StageRequest): Promise<void> {
+    const connection = this.#require();
+    const id = connection.nextId();
+    const sender = new CreditSender();
+    let settled: { error: Error } | undefined;
+    const done = new Promise<void>((resolve, reject) => {
+      connection.pending.set(id, {
+        kind: 'stage',
+        sender,
+        resolve,
+        reject: (error) => {
+          settled = { error };
+          reject(error);
+        },
+      });
+    });
+    done.catch(() => undefined);
+    try {
+      connection.send({ type: 'stage', id, digest: request.digest, size: request.size });
+      for await (const chunk of request.chunks) {
+        for (const piece of sliceChunk(chunk, MAX_CHUNK_BYTES)) {
+          await sender.take(piece.length);
+          await connection.sendBinary(encodeChunkFrame(id, piece));
+        }
+      }
+      connection.send({ type: 'end', id });
+    } catch (error) {
+      // The agent's own error (say, disk full) explains more than the aborted send.
+      if (settled !== undefined) throw settled.error;
+      connection.pending.delete(id);
+      if (connection.open) {
+        connection.send({
+          type: 'abort',
+          id,
+          error: wireError('aborted', `source failed: ${errorMessage(error)}`),
+        });
+      }
+      throw error;
+    }
+    await done;
+  }
+
+  async apply(changes: readonly Change[]): Promise<ApplyResult> {
+    if (changes.length === 0) return { applied: [], problems: [] };
+    const connection = this.#require();
+    const applied: Change[] = [];
+    const problems: Problem[] = [];
+    // Batches go one after another, so the order the changes must be applied in is kept.
+    let offset = 0;
+    for (const batch of splitBatches(changes.map(changeToWire), BATCH_TARGET_BYTES)) {
+      const requested = changes.slice(offset, offset + batch.length);
+      offset += batch.length;
+      const reply = await connection.request(
+        { type: 'apply', id: connection.nextId(), changes: batch },
+        'apply-result',
+      );
+      if (reply.type !== 'apply-result') throw new InternalError('unexpected apply reply');
+      const result = applyResultFromWire(requested, reply.applied, reply.problems);
+      applied.push(...result.applied);
+      problems.push(...result.problems);
+    }
+    return { applied, problems };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listeners.clear();
+    clearTimeout(this.#reconnectTimer);
+    const connection = this.#connection;
+    this.#connection = undefined;
+    if (connection?.open) {
+      const id = connection.nextId();
+      // Ask the agent to release the endpoint, but do not wait long for a broken one.
+      await Promise.race([
+        connection.request({ type: 'close', id }, 'ok').catch(() => undefined),
+        new Promise((resolve) => setTimeout(resolve, 2000).unref()),
+      ]);
+    }
+    connection?.close(1000);
+  }
+
+  #require(): Connection {
+    const connection = this.#connection;
+    if (this.#closed) throw new RemoteError(wireError('closed', 'the remote endpoint is closed'));
+    if (connection === undefined || !connection.open) {
+      throw new RemoteError(
+        wireError('closed', `not connected to the agent at ${this.#o.url} (reconnecting)`, true),
+      );
+    }
+    return connection;
+  }
+
+  /** Makes one connection and runs hello, auth and open on it. */
+  async #connect(): Promise<Connection> {
+    const timeoutMs = this.#o.handshakeTimeoutMs ?? 10_000;
+    const ws = new WebSocket(this.#o.url, {
+      maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+      handshakeTimeout: timeoutMs,
+    });
+    const connection = new Connection(
+      ws,
+      () => this.#fire(),
+      (lost) => this.#onLost(lost),
+    );
+    const timer = setTimeout(() => {
+      connection.refusal ??= wireError('closed', `no answer within ${timeoutMs} ms`, true);
+      ws.terminate();
+    }, timeoutMs);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', (error) => reject(error));
+        ws.once('unexpected-response', (_req, res) =>
+          reject(new Error(`answered HTTP ${res.statusCode ?? '?'} instead of a WebSocket`)),
+        );
+        ws.once('close', () => reject(connection.lostError()));
+      });
+      const welcome = await connection.request(
+        {
+          type: 'hello',
+          id: connection.nextId(),
+          version: KSYNC_VERSION,
+          protocol: PROTOCOL_VERSION,
+        },
+        'welcome',
+      );
+      if (welcome.type === 'welcome') {
+        const refusal = checkVersions({
+          cliVersion: KSYNC_VERSION,
+          cliProtocol: PROTOCOL_VERSION,
+          agentVersion: welcome.version,
+          agentProtocol: welcome.protocol,
+        });
+        if (refusal !== undefined) throw new RemoteError(wireError('version-mismatch', refusal));
+      }
+      await connection.request(
+        { type: 'auth', id: connection.nextId(), token: this.#o.token },
+        'ok',
+      );
+      await connection.request(
+        { type: 'open', id: connection.nextId(), root: this.#o.root, ignore: [...this.#o.ignore] },
+        'ok',
+      );
+    } catch (error) {
+      connection.close(1000);
+      ws.terminate();
+      // A refusal that arrived just before the close explains more than the close.
+      if (
+        connection.refusal !== undefined &&
+        !(error instanceof RemoteError && error.code !== 'closed')
+      ) {
+        throw new RemoteError(connection.refusal);
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    connection.startPings(this.#o.pingIntervalMs ?? 5000);
+    return connection;
+  }
+
+  #onLost(connection: Connection): void {
+    if (this.#closed || connection !== this.#connection) return;
+    this.#o.onConnectionChange?.(false, connection.lostError().message);
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#reconnectTimer !== undefined) return;
+    const delay = this.#backoff;
+    this.#backoff = Math.min(this.#backoff * 2, this.#o.maxBackoffMs ?? 10_000);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#connect().then(
+        (connection) => {
+          if (this.#closed) {
+            connection.close(1000);
+            return;
+          }
+          this.#connection = connection;
+          this.#backoff = this.#o.minBackoffMs ?? 250;
+          this.#o.onConnectionChange?.(true);
+          // The agent's side may have changed while we were away: make the controller rescan.
+          this.#fire();
+        },
+        (error: unknown) => {
+          if (this.#closed) return;
+          this.#o.onConnectionChange?.(false, errorMessage(error));
+          this.#scheduleReconnect();
+        },
+      );
+    }, delay);
+  }
+
+  #fire(): void {
+    for (const listener of [...this.#listeners]) listener();
+  }
+
+  /** Words a first-connection failure for the user. */
+  #userError(error: unknown): UserError {
+    const url = this.#o.url;
+    if (error instanceof RemoteError) {
+      switch (error.code) {
+        case 'version-mismatch':
+          return new UserError(error.message);
+        case 'unauthorized':
+          return new UserError(
+            `the ksync agent at ${url} refused the token: reinstall the agent with \`ksync init --upgrade\` so that both sides share one token`,
+          );
+        case 'bad-root':
+          return new UserError(`the agent cannot sync ${this.#o.root}: ${error.message}`);
+        case 'closed':
+          return new UserError(
+            `the ksync agent at ${url} closed the connection: ${error.message}; check that the agent is running and reachable`,
+          );
+        default:
+          return new UserError(
+            `the ksync agent at ${url} refused the connection: ${error.message}`,
+          );
+      }
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    return new UserError(
+      `cannot reach the ksync agent at ${url} (${code ?? errorMessage(error)}): check that the agent is running and its port is forwarded`,
+    );
+  }
+}

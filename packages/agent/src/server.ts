@@ -1,0 +1,508 @@
+/**
+ * The node agent's server: one HTTP listener that answers `GET /healthz` and upgrades WebSocket
+ * connections. Each connection walks through hello (version check) → auth (token) → open (which
+ * remote root, ignore patterns) and then serves one `LocalEndpoint` for that root until it
+ * closes. The agent holds no sync history: everything it knows lives in that endpoint and goes
+ * away with the connection.
+ *
+ * Security: the client is not trusted. Every message is schema-checked (paths included) before
+ * anything happens; the remote root is resolved below the agent's directory with the confined
+ * resolver (no symlink is followed in any component) and the endpoint does the same for every
+ * path it touches; limits on frames, batches, streams and in-flight requests bound what one
+ * connection can make the agent hold.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { lstatSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import {
+  BATCH_TARGET_BYTES,
+  KSYNC_VERSION,
+  MAX_CHUNK_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_IN_FLIGHT,
+  PROTOCOL_VERSION,
+  changeFromWire,
+  checkVersions,
+  decodeChunkFrame,
+  encodeChunkFrame,
+  entryToWire,
+  parseClientMessage,
+  splitBatches,
+  validateRemoteRoot,
+  wireError,
+  type Change,
+  type ClientMessage,
+  type Endpoint,
+  type ServerMessage,
+  type WireError,
+} from '@ksync/core';
+import { openLocalEndpoint, resolveConfined } from '@ksync/fs';
+import { errorMessage } from './errors.ts';
+import type { Logger } from './log.ts';
+import { CreditSender, StreamReceiver, sliceChunk } from './streams.ts';
+import { tokensMatch } from './token.ts';
+
+/** How to run the agent server. */
+export interface AgentServerOptions {
+  readonly host: string;
+  /** 0 picks a free port (see `AgentServer.port`). */
+  readonly port: number;
+  /** Absolute directory the agent serves; remote root `/app` means `<root>/app`. */
+  readonly root: string;
+  readonly token: string;
+  readonly log: Logger;
+  /** WebSocket ping interval; a peer that misses two pongs is dropped (default 5000 ms). */
+  readonly pingIntervalMs?: number;
+  /** Replaces `openLocalEndpoint` (tests). */
+  readonly openEndpoint?: (root: string, ignore: readonly string[]) => Endpoint;
+}
+
+/** A running agent server. */
+export interface AgentServer {
+  readonly port: number;
+  /** Open connections. */
+  connections(): number;
+  /** Closes every connection and endpoint, then the listener. */
+  close(): Promise<void>;
+}
+
+/** Starts the agent server; resolves once it listens. */
+export async function serveAgent(options: AgentServerOptions): Promise<AgentServer> {
+  const stats = lstatSync(options.root);
+  if (!stats.isDirectory()) throw new Error(`agent root ${options.root} is not a directory`);
+  const connections = new Set<AgentConnection>();
+  const http: Server = createServer((req, res) => answerHttp(req, res));
+  const wss = new WebSocketServer({
+    server: http,
+    maxPayload: MAX_FRAME_BYTES,
+    perMessageDeflate: false,
+  });
+  let nextConnection = 1;
+  wss.on('connection', (ws, req) => {
+    const log = options.log.child({
+      conn: nextConnection++,
+      peer: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`,
+    });
+    const connection = new AgentConnection(ws, options, log);
+    connections.add(connection);
+    log.info('connection opened');
+    ws.on('close', (code, reason) => {
+      connections.delete(connection);
+      connection.cleanup();
+      log.info('connection closed', { code, reason: reason.toString('utf8') });
+    });
+  });
+  wss.on('error', (error) => options.log.error('websocket server error', { error: error.message }));
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port, options.host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  return {
+    port,
+    connections: () => connections.size,
+    async close() {
+      for (const c of connections) c.terminate(1001, 'agent shutting down');
+      await Promise.all([...connections].map((c) => c.closed));
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+function answerHttp(req: IncomingMessage, res: ServerResponse): void {
+  if (req.method === 'GET' && req.url === '/healthz') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ status: 'ok', version: KSYNC_VERSION }));
+    return;
+  }
+  res.writeHead(404, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ error: 'not found' }));
+}
+
+type Phase = 'hello' | 'auth' | 'open' | 'ready' | 'closed';
+
+/** One client connection and the endpoint it opened. */
+class AgentConnection {
+  readonly #ws: WebSocket;
+  readonly #o: AgentServerOptions;
+  readonly #log: Logger;
+  #phase: Phase = 'hello';
+  #endpoint: Endpoint | undefined;
+  #unwatch: (() => void) | undefined;
+  /** Requests in flight by id (including open content streams). */
+  readonly #inFlight = new Set<number>();
+  readonly #stages = new Map<number, StreamReceiver>();
+  readonly #reads = new Map<number, CreditSender>();
+  readonly #ping: NodeJS.Timeout;
+  #alive = true;
+  #missed = 0;
+  readonly closed: Promise<void>;
+
+  constructor(ws: WebSocket, options: AgentServerOptions, log: Logger) {
+    this.#ws = ws;
+    this.#o = options;
+    this.#log = log;
+    this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('pong', () => (this.#alive = true));
+    ws.on('error', (error) => log.warn('connection error', { error: error.message }));
+    this.#ping = setInterval(() => this.#checkAlive(), options.pingIntervalMs ?? 5000);
+    this.#ping.unref();
+  }
+
+  /** Releases everything the connection holds; called once the socket is closed. */
+  cleanup(): void {
+    if (this.#phase === 'closed') return;
+    this.#phase = 'closed';
+    clearInterval(this.#ping);
+    const lost = new Error('connection closed');
+    for (const receiver of this.#stages.values()) receiver.fail(lost);
+    for (const sender of this.#reads.values()) sender.abort(lost);
+    this.#stages.clear();
+    this.#reads.clear();
+    this.#unwatch?.();
+    const endpoint = this.#endpoint;
+    this.#endpoint = undefined;
+    endpoint?.close().catch((error: unknown) => {
+      this.#log.warn('closing the endpoint failed', { error: errorMessage(error) });
+    });
+  }
+
+  /** Sends a final error (without id) and closes the connection. */
+  refuse(error: WireError, code = 1008): void {
+    this.#log.warn('connection refused', { code: error.code, error: error.message });
+    this.#send({ type: 'error', error });
+    this.terminate(code, error.code);
+  }
+
+  terminate(code: number, reason: string): void {
+    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(code, reason);
+    else this.#ws.terminate();
+    // A peer that never completes the closing handshake is cut off.
+    setTimeout(() => this.#ws.terminate(), 2000).unref();
+  }
+
+  #checkAlive(): void {
+    if (this.#alive) {
+      this.#alive = false;
+      this.#missed = 0;
+    } else if (++this.#missed >= 2) {
+      this.#log.warn('peer missed two pings; dropping the connection');
+      this.#ws.terminate();
+      return;
+    }
+    this.#ws.ping();
+  }
+
+  #send(message: ServerMessage): void {
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#ws.send(JSON.stringify(message));
+  }
+
+  /** Sends a binary frame; waits for the socket to drain when a lot is buffered. */
+  async #sendBinary(frame: Uint8Array): Promise<void> {
+    if (this.#ws.readyState !== this.#ws.OPEN) throw new Error('connection closed');
+    if (this.#ws.bufferedAmount < MAX_FRAME_BYTES) {
+      this.#ws.send(frame);
+      return;
+    }
+    await new Promise<void>((resolve, reject) =>
+      this.#ws.send(frame, (error) => (error ? reject(error) : resolve())),
+    );
+  }
+
+  #fail(id: number, error: WireError): void {
+    this.#send({ type: 'error', id, error });
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#phase === 'closed') return;
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (isBinary) {
+      this.#onChunk(bytes);
+      return;
+    }
+    const parsed = parseClientMessage(bytes.toString('utf8'));
+    if (!parsed.ok) {
+      this.#log.warn('bad message', { error: parsed.error.message });
+      // A bad request with a usable id fails alone once the connection is ready; anything else
+      // means the peer does not speak the protocol, and it is cut off.
+      if (parsed.id !== undefined && this.#phase === 'ready') this.#fail(parsed.id, parsed.error);
+      else this.refuse(parsed.error);
+      return;
+    }
+    this.#dispatch(parsed.message);
+  }
+
+  #onChunk(bytes: Uint8Array): void {
+    if (this.#phase !== 'ready') {
+      this.refuse(wireError('not-ready', 'content before the connection was opened'));
+      return;
+    }
+    const chunk = decodeChunkFrame(bytes);
+    if (!chunk.ok) {
+      this.refuse(wireError('bad-message', chunk.message));
+      return;
+    }
+    // Chunks for a stream that already ended or failed are dropped: they were in flight.
+    const receiver = this.#stages.get(chunk.id);
+    if (receiver && !receiver.push(chunk.data)) {
+      this.refuse(wireError('too-large', `stream ${chunk.id} sent more than its credit`));
+    }
+  }
+
+  #dispatch(message: ClientMessage): void {
+    switch (message.type) {
+      case 'hello':
+        this.#hello(message);
+        return;
+      case 'auth':
+        this.#auth(message);
+        return;
+      case 'open':
+        this.#open(message);
+        return;
+      case 'credit':
+        if (this.#phase === 'ready') this.#reads.get(message.id)?.grant(message.bytes);
+        return;
+      case 'end':
+        if (this.#phase === 'ready') this.#stages.get(message.id)?.end();
+        return;
+      case 'abort': {
+        if (this.#phase !== 'ready') return;
+        const error = new Error(`aborted by the client: ${message.error.message}`);
+        this.#stages.get(message.id)?.fail(error);
+        this.#reads.get(message.id)?.abort(error);
+        return;
+      }
+      default:
+        break;
+    }
+    if (this.#phase !== 'ready') {
+      this.refuse(
+        wireError(
+          'not-ready',
+          `${message.type} before hello, auth and open; closing the connection`,
+        ),
+      );
+      return;
+    }
+    if (this.#inFlight.has(message.id)) {
+      this.#fail(
+        message.id,
+        wireError('bad-message', `request id ${message.id} is already in use`),
+      );
+      return;
+    }
+    if (this.#inFlight.size >= MAX_IN_FLIGHT) {
+      this.#fail(
+        message.id,
+        wireError('too-large', `more than ${MAX_IN_FLIGHT} requests in flight`, true),
+      );
+      return;
+    }
+    const endpoint = this.#endpoint;
+    if (endpoint === undefined) return;
+    this.#inFlight.add(message.id);
+    const id = message.id;
+    this.#serve(endpoint, message)
+      .catch((error: unknown) => {
+        this.#fail(id, wireError('failed', errorMessage(error), true));
+      })
+      .finally(() => this.#inFlight.delete(id));
+  }
+
+  #hello(message: Extract<ClientMessage, { type: 'hello' }>): void {
+    if (this.#phase !== 'hello') {
+      this.refuse(wireError('not-ready', 'hello sent twice'));
+      return;
+    }
+    const refusal = checkVersions({
+      cliVersion: message.version,
+      cliProtocol: message.protocol,
+      agentVersion: KSYNC_VERSION,
+      agentProtocol: PROTOCOL_VERSION,
+    });
+    // The welcome goes out either way, so an old or new client learns the agent's version.
+    this.#send({
+      type: 'welcome',
+      id: message.id,
+      version: KSYNC_VERSION,
+      protocol: PROTOCOL_VERSION,
+    });
+    if (refusal !== undefined) {
+      this.refuse(wireError('version-mismatch', refusal));
+      return;
+    }
+    this.#phase = 'auth';
+  }
+
+  #auth(message: Extract<ClientMessage, { type: 'auth' }>): void {
+    if (this.#phase !== 'auth') {
+      this.refuse(wireError('not-ready', 'auth must come right after hello'));
+      return;
+    }
+    if (!tokensMatch(message.token, this.#o.token)) {
+      this.refuse(wireError('unauthorized', 'the agent refused the token'));
+      return;
+    }
+    this.#send({ type: 'ok', id: message.id });
+    this.#phase = 'open';
+  }
+
+  #open(message: Extract<ClientMessage, { type: 'open' }>): void {
+    if (this.#phase !== 'open') {
+      this.refuse(wireError('not-ready', 'open must come right after auth'));
+      return;
+    }
+    const relative = validateRemoteRoot(message.root);
+    const resolved = resolveConfined(this.#o.root, relative);
+    if (!resolved.ok) {
+      this.refuse(
+        wireError('bad-root', `remote root ${message.root}: ${resolved.problem.message}`),
+      );
+      return;
+    }
+    // The root's own last component must not be a symlink either (it may be absent: a first
+    // sync creates it).
+    try {
+      const stats = lstatSync(resolved.absolute);
+      if (!stats.isDirectory()) {
+        const what = stats.isSymbolicLink() ? 'a symlink' : 'not a directory';
+        this.refuse(wireError('bad-root', `remote root ${message.root} is ${what}`));
+        return;
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.refuse(wireError('bad-root', `remote root ${message.root}: ${errorMessage(error)}`));
+        return;
+      }
+    }
+    const endpoint = this.#o.openEndpoint
+      ? this.#o.openEndpoint(resolved.absolute, message.ignore)
+      : openLocalEndpoint({
+          root: resolved.absolute,
+          ignore: message.ignore,
+          onWarning: (warning) => this.#log.warn(warning),
+        });
+    this.#endpoint = endpoint;
+    this.#unwatch = endpoint.watch(() => this.#send({ type: 'changed' }));
+    this.#phase = 'ready';
+    this.#log.info('endpoint opened', { root: message.root, absolute: resolved.absolute });
+    this.#send({ type: 'ok', id: message.id });
+  }
+
+  async #serve(endpoint: Endpoint, message: ClientMessage): Promise<void> {
+    switch (message.type) {
+      case 'scan': {
+        const result = await endpoint.scan({ full: message.full });
+        const entries = [...result.snapshot].map(
+          ([path, entry]) => [path, entryToWire(entry)] as const,
+        );
+        const entryPages = splitBatches(entries, BATCH_TARGET_BYTES);
+        const problemPages = splitBatches(result.problems, BATCH_TARGET_BYTES);
+        const pages = Math.max(entryPages.length, problemPages.length);
+        for (let i = 0; i < pages; i++) {
+          this.#send({
+            type: 'scan-page',
+            id: message.id,
+            entries: (entryPages[i] ?? []) as [
+              string,
+              NonNullable<ReturnType<typeof entryToWire>>,
+            ][],
+            problems: [...(problemPages[i] ?? [])],
+          });
+        }
+        this.#send({ type: 'scan-done', id: message.id });
+        return;
+      }
+      case 'missing': {
+        const digests = await endpoint.missingContent(message.digests);
+        this.#send({ type: 'missing-result', id: message.id, digests });
+        return;
+      }
+      case 'read':
+        await this.#read(endpoint, message.id, message.path, message.digest);
+        return;
+      case 'stage':
+        await this.#stage(endpoint, message.id, message.digest, message.size);
+        return;
+      case 'apply': {
+        const changes = message.changes.map(changeFromWire);
+        const result = await endpoint.apply(changes);
+        this.#send({
+          type: 'apply-result',
+          id: message.id,
+          applied: indexesOf(changes, result.applied),
+          problems: [...result.problems],
+        });
+        return;
+      }
+      case 'close':
+        this.#unwatch?.();
+        this.#unwatch = undefined;
+        await endpoint.close();
+        this.#send({ type: 'ok', id: message.id });
+        this.terminate(1000, 'closed');
+        return;
+      default:
+        return;
+    }
+  }
+
+  async #read(endpoint: Endpoint, id: number, path: string, digest: string): Promise<void> {
+    const sender = new CreditSender();
+    this.#reads.set(id, sender);
+    try {
+      for await (const chunk of endpoint.readContent(path, digest)) {
+        for (const piece of sliceChunk(chunk, MAX_CHUNK_BYTES)) {
+          await sender.take(piece.length);
+          await this.#sendBinary(encodeChunkFrame(id, piece));
+        }
+      }
+      this.#send({ type: 'end', id });
+    } catch (error) {
+      // A cancelled read needs no answer: the client has forgotten it already.
+      if (!sender.aborted) throw error;
+    } finally {
+      this.#reads.delete(id);
+    }
+  }
+
+  async #stage(endpoint: Endpoint, id: number, digest: string, size: number): Promise<void> {
+    const receiver = new StreamReceiver({
+      grant: (bytes) => this.#send({ type: 'credit', id, bytes }),
+      onCancel: () => undefined,
+    });
+    this.#stages.set(id, receiver);
+    try {
+      await endpoint.stageContent({ digest, size, chunks: receiver });
+      this.#send({ type: 'ok', id });
+    } finally {
+      this.#stages.delete(id);
+    }
+  }
+}
+
+/** Indexes into `requested` of the changes in `applied` (by identity, else first unused match). */
+function indexesOf(requested: readonly Change[], applied: readonly Change[]): number[] {
+  const byIdentity = new Map(requested.map((c, i) => [c, i]));
+  const used = new Set<number>();
+  const out: number[] = [];
+  for (const change of applied) {
+    let index = byIdentity.get(change);
+    if (index === undefined || used.has(index)) {
+      index = requested.findIndex((c, i) => !used.has(i) && c.path === change.path);
+    }
+    if (index >= 0) {
+      used.add(index);
+      out.push(index);
+    }
+  }
+  return out;
+}

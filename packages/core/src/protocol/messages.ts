@@ -1,0 +1,311 @@
+/**
+ * The wire messages and their runtime schemas. Every control message is one JSON object in a
+ * WebSocket text frame, discriminated on `type`; content travels in binary frames (see
+ * framing.ts). Both sides parse every incoming message with these schemas before acting on it,
+ * because neither trusts the other: a schema failure is answered with a `bad-message` error and
+ * nothing else happens.
+ *
+ * Every sync path in every message must pass `validatePath` unchanged (so it is also already
+ * NFC). The one exception is a problem's path, which is display text: a scan reports unreadable
+ * or unsyncable names (a backslash, invalid UTF-8) exactly because they are not valid sync paths,
+ * and no side ever touches the disk with it.
+ *
+ * Requests carry a client-chosen `id` (a positive 32-bit integer, unique among the requests in
+ * flight) and every answer names it, so any number of requests may be in flight at once.
+ */
+import { z } from 'zod';
+import type { ApplyResult, Change, Problem } from '../change.ts';
+import type { Entry } from '../entry.ts';
+import { PathError } from '../errors.ts';
+import { ROOT, validatePath, MAX_PATH_LENGTH } from '../path.ts';
+import {
+  MAX_BATCH_ITEMS,
+  MAX_IGNORE_PATTERNS,
+  MAX_TEXT_LENGTH,
+  STREAM_WINDOW_BYTES,
+  MAX_CHUNK_BYTES,
+} from './limits.ts';
+import { WIRE_ERROR_CODES, oneLine, wireError, type WireError } from './wire-error.ts';
+
+/** A request or stream id: a positive 32-bit integer (it is also the binary frames' stream id). */
+const id = z.number().int().min(1).max(0xffff_ffff);
+
+const digest = z.string().regex(/^[0-9a-f]{64}$/, 'not a hex SHA-256 digest');
+
+const size = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+const text = z.string().max(MAX_TEXT_LENGTH);
+
+/** A sync path: must pass `validatePath` and already be in its normalized form. */
+const syncPath = z
+  .string()
+  .max(MAX_PATH_LENGTH)
+  .superRefine((value, ctx) => {
+    const problem = pathProblem(value);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** A remote root in `open`: an absolute POSIX path such as `/app`. */
+const remoteRoot = z
+  .string()
+  .max(MAX_PATH_LENGTH)
+  .superRefine((value, ctx) => {
+    try {
+      validateRemoteRoot(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  });
+
+const entry = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('directory') }),
+  z.object({ kind: z.literal('file'), digest, executable: z.boolean(), size }),
+  z.object({
+    kind: z.literal('symlink'),
+    target: z
+      .string()
+      .min(1)
+      .max(MAX_PATH_LENGTH)
+      .refine((t) => !t.includes('\0'), 'NUL'),
+  }),
+]);
+
+/** A change on the wire: absence is `null`, since JSON has no `undefined`. */
+const change = z.object({ path: syncPath, old: entry.nullable(), new: entry.nullable() });
+
+const problem = z.object({ path: z.string().max(MAX_PATH_LENGTH), message: text });
+
+const errorData = z.object({
+  code: z.enum(WIRE_ERROR_CODES),
+  message: text,
+  retryable: z.boolean(),
+});
+
+/** Stream credit: at most one window per grant (a peer never needs to grant more). */
+const credit = z.number().int().min(1).max(STREAM_WINDOW_BYTES);
+
+/** Everything the client (CLI side) sends. */
+export const clientMessageSchema = z.discriminatedUnion('type', [
+  /** First message: the client's release and protocol revision. Its shape never changes. */
+  z.object({ type: z.literal('hello'), id, version: z.string().max(64), protocol: z.number() }),
+  /** Second message: the shared token. */
+  z.object({ type: z.literal('auth'), id, token: z.string().max(MAX_TEXT_LENGTH) }),
+  /** Third message: which remote root to serve, with the user's ignore patterns. */
+  z.object({
+    type: z.literal('open'),
+    id,
+    root: remoteRoot,
+    ignore: z.array(text).max(MAX_IGNORE_PATTERNS),
+  }),
+  /** Endpoint.scan; answered by scan-page messages, then scan-done. */
+  z.object({ type: z.literal('scan'), id, full: z.boolean() }),
+  /** Endpoint.missingContent; answered by missing-result. */
+  z.object({ type: z.literal('missing'), id, digests: z.array(digest).max(MAX_BATCH_ITEMS) }),
+  /** Endpoint.readContent; answered by chunk frames on stream `id`, then end (or error). */
+  z.object({ type: z.literal('read'), id, path: syncPath, digest }),
+  /** Endpoint.stageContent; followed by chunk frames on stream `id`, then end; answered by ok. */
+  z.object({ type: z.literal('stage'), id, digest, size }),
+  /** Endpoint.apply; answered by apply-result. */
+  z.object({ type: z.literal('apply'), id, changes: z.array(change).max(MAX_BATCH_ITEMS) }),
+  /** Endpoint.close; answered by ok, then the agent closes the connection. */
+  z.object({ type: z.literal('close'), id }),
+  /** More credit for the read stream `id`. */
+  z.object({ type: z.literal('credit'), id, bytes: credit }),
+  /** The client's stage stream `id` is complete. */
+  z.object({ type: z.literal('end'), id }),
+  /** The client gives up stream `id`: it stops a stage it sends, or cancels a read it receives. */
+  z.object({ type: z.literal('abort'), id, error: errorData }),
+]);
+
+/** Everything the agent sends. */
+export const serverMessageSchema = z.discriminatedUnion('type', [
+  /** Answer to hello: the agent's release and protocol revision. Its shape never changes. */
+  z.object({ type: z.literal('welcome'), id, version: z.string().max(64), protocol: z.number() }),
+  /** Success without data (auth, open, stage, close). */
+  z.object({ type: z.literal('ok'), id }),
+  /** Part of a scan: entries in any order, and problems. */
+  z.object({
+    type: z.literal('scan-page'),
+    id,
+    entries: z.array(z.tuple([syncPath, entry])).max(MAX_BATCH_ITEMS),
+    problems: z.array(problem).max(MAX_BATCH_ITEMS),
+  }),
+  /** The scan `id` is complete. */
+  z.object({ type: z.literal('scan-done'), id }),
+  /** Answer to missing: the digests the agent cannot provide. */
+  z.object({
+    type: z.literal('missing-result'),
+    id,
+    digests: z.array(digest).max(MAX_BATCH_ITEMS),
+  }),
+  /**
+   * Answer to apply: the indexes (into the request's changes) of those that landed, and one
+   * problem per change that did not. Indexes rather than changes: the client reports exactly the
+   * changes it asked for, so an agent cannot slip in others.
+   */
+  z.object({
+    type: z.literal('apply-result'),
+    id,
+    applied: z
+      .array(
+        z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_BATCH_ITEMS - 1),
+      )
+      .max(MAX_BATCH_ITEMS),
+    problems: z.array(problem).max(MAX_BATCH_ITEMS),
+  }),
+  /** Push notification: the served side may have changed (the client's watchers fire). */
+  z.object({ type: z.literal('changed') }),
+  /** More credit for the stage stream `id`. */
+  z.object({ type: z.literal('credit'), id, bytes: credit }),
+  /** The read stream `id` is complete and verified. */
+  z.object({ type: z.literal('end'), id }),
+  /**
+   * Request `id` failed (a stream ends with it too). Without an id the whole connection is
+   * refused (handshake, auth, protocol violation) and the agent closes it right after.
+   */
+  z.object({ type: z.literal('error'), id: id.optional(), error: errorData }),
+]);
+
+/** A message from the client. */
+export type ClientMessage = z.infer<typeof clientMessageSchema>;
+/** A message from the agent. */
+export type ServerMessage = z.infer<typeof serverMessageSchema>;
+/** A change as it crosses the wire. */
+export type WireChange = z.infer<typeof change>;
+/** An entry as it crosses the wire. */
+export type WireEntry = z.infer<typeof entry>;
+
+/** The outcome of parsing one incoming text frame. */
+export type ParseResult<T> =
+  | { readonly ok: true; readonly message: T }
+  | { readonly ok: false; readonly error: WireError; readonly id?: number };
+
+/** Parses and validates a client message; never throws. */
+export function parseClientMessage(text: string): ParseResult<ClientMessage> {
+  return parseWith(clientMessageSchema, text);
+}
+
+/** Parses and validates an agent message; never throws. */
+export function parseServerMessage(text: string): ParseResult<ServerMessage> {
+  return parseWith(serverMessageSchema, text);
+}
+
+function parseWith<T>(schema: z.ZodType<T>, raw: string): ParseResult<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, error: wireError('bad-message', 'message is not valid JSON') };
+  }
+  const result = schema.safeParse(json);
+  if (result.success) return { ok: true, message: result.data };
+  // Echo the id when there is a sane one, so that one bad request fails alone.
+  const maybeId = (json as { id?: unknown } | null)?.id;
+  const known = id.safeParse(maybeId);
+  const issue = result.error.issues[0];
+  const type = (json as { type?: unknown } | null)?.type;
+  let message: string;
+  if (issue?.code === 'invalid_union' && issue.path.length === 0) {
+    message = `unknown message type ${oneLine(JSON.stringify(type ?? null).slice(0, 40))}`;
+  } else {
+    const where = issue?.path.map(String).join('.') ?? '';
+    message = `invalid ${typeof type === 'string' ? oneLine(type.slice(0, 40)) : 'message'}: ${where}${where ? ': ' : ''}${issue?.message ?? 'schema mismatch'}`;
+  }
+  const error = wireError('bad-message', message);
+  return known.success ? { ok: false, error, id: known.data } : { ok: false, error };
+}
+
+/** The reason `path` is not an exact sync path, or undefined when it is one. */
+export function pathProblem(path: string): string | undefined {
+  try {
+    if (validatePath(path) !== path) return 'path is not NFC-normalized';
+    return undefined;
+  } catch (error) {
+    return error instanceof PathError ? error.message : String(error);
+  }
+}
+
+/**
+ * Turns a remote root (`/app`, `/`, `/srv/app/`) into the sync path below the agent's directory
+ * (`app`, ``, `srv/app`); throws `PathError` when it is not absolute or not a clean path.
+ */
+export function validateRemoteRoot(root: string): string {
+  if (!root.startsWith('/')) throw new PathError(root, 'remote root must be absolute');
+  const relative = root.replace(/^\/+/, '').replace(/\/+$/, '');
+  if (relative === ROOT) return ROOT;
+  const problem = pathProblem(relative);
+  if (problem !== undefined) throw new PathError(root, problem);
+  return relative;
+}
+
+/** Encodes an entry for the wire (absence as null). */
+export function entryToWire(value: Entry | undefined): WireEntry | null {
+  return value ?? null;
+}
+
+/** Decodes a validated wire entry. */
+export function entryFromWire(value: WireEntry | null): Entry | undefined {
+  return value ?? undefined;
+}
+
+/** Encodes a change for the wire. */
+export function changeToWire(c: Change): WireChange {
+  return { path: c.path, old: entryToWire(c.old), new: entryToWire(c.new) };
+}
+
+/** Decodes a validated wire change. */
+export function changeFromWire(c: WireChange): Change {
+  return { path: c.path, old: entryFromWire(c.old), new: entryFromWire(c.new) };
+}
+
+/** Rebuilds an ApplyResult from the requested changes and the agent's indexes. */
+export function applyResultFromWire(
+  changes: readonly Change[],
+  applied: readonly number[],
+  problems: readonly Problem[],
+): ApplyResult {
+  const landed: Change[] = [];
+  const seen = new Set<number>();
+  for (const index of applied) {
+    const c = changes[index];
+    if (c === undefined || seen.has(index)) continue;
+    seen.add(index);
+    landed.push(c);
+  }
+  return {
+    applied: landed,
+    problems: problems.map((p) => ({ path: p.path, message: oneLine(p.message) })),
+  };
+}
+
+/**
+ * Splits items into batches of at most `MAX_BATCH_ITEMS` whose JSON stays near
+ * `targetBytes` (measured as UTF-16 length, a lower bound on the UTF-8 size times three at
+ * worst, so callers pass a third of the frame limit or less).
+ */
+export function splitBatches<T>(items: readonly T[], targetBytes: number): T[][] {
+  const batches: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const n = JSON.stringify(item).length + 1;
+    if (current.length > 0 && (current.length >= MAX_BATCH_ITEMS || bytes + n > targetBytes)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += n;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+/** Chunk size check shared by both sides. */
+export function isValidChunkLength(length: number): boolean {
+  return length >= 1 && length <= MAX_CHUNK_BYTES;
+}

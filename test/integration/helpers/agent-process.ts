@@ -1,0 +1,146 @@
+/**
+ * Test helpers for the node agent: spawn the real `bin/ksync-agent` on a 127.0.0.1 port with a
+ * temp root and token file, wait until it listens, and stop it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root. */
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The agent launcher. */
+export const AGENT_BIN = join(REPO, 'bin/ksync-agent');
+
+/** A running agent process. */
+export interface AgentProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly url: string;
+  /** Every JSON log line so far. */
+  readonly logs: Record<string, unknown>[];
+  /** Resolves with the exit code (or signal) once the process ended. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Options for `startAgent`. */
+export interface StartAgentOptions {
+  readonly root: string;
+  readonly tokenFile: string;
+  /** 0 (default) lets the agent pick; pass a port to restart on the same one. */
+  readonly port?: number;
+  readonly pingIntervalMs?: number;
+}
+
+/** Spawns the agent and waits for its `listening` log line. */
+export async function startAgent(options: StartAgentOptions): Promise<AgentProcess> {
+  const args = [
+    '--listen',
+    `127.0.0.1:${options.port ?? 0}`,
+    '--root',
+    options.root,
+    '--token-file',
+    options.tokenFile,
+  ];
+  if (options.pingIntervalMs !== undefined) {
+    args.push('--ping-interval-ms', String(options.pingIntervalMs));
+  }
+  const child = spawn(AGENT_BIN, args, { stdio: ['ignore', 'inherit', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  let buffer = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('agent did not start within 20 s')), 20_000);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (text: string) => {
+      buffer += text;
+      let newline: number;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        let parsed: Record<string, unknown>;
+        try {
+          parsed = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          parsed = { level: 'raw', msg: line };
+        }
+        logs.push(parsed);
+        if (process.env.KSYNC_TEST_AGENT_LOGS) process.stderr.write(`[agent] ${line}\n`);
+        if (parsed.msg === 'listening') {
+          clearTimeout(timer);
+          resolve(parsed.port as number);
+        }
+      }
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`agent exited early (${code ?? signal}): ${buffer}${JSON.stringify(logs)}`));
+    });
+  });
+  return {
+    child,
+    port,
+    url: `ws://127.0.0.1:${port}`,
+    logs,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** A temp directory with an agent root (`root/`) and a token file, removed by `cleanup`. */
+export interface AgentFixture {
+  readonly dir: string;
+  readonly root: string;
+  readonly tokenFile: string;
+  readonly token: string;
+  cleanup(): Promise<void>;
+}
+
+/** Makes an agent fixture under the OS temp dir. */
+export async function makeAgentFixture(): Promise<AgentFixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'ksync-agent-test-'));
+  const root = join(dir, 'agent-root');
+  await mkdir(root);
+  const token = 'test-token-0123456789abcdef';
+  const tokenFile = join(dir, 'token');
+  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+  return { dir, root, tokenFile, token, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A free TCP port on 127.0.0.1 (free when checked; good enough for tests). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Polls `check` until it returns true (or throws after `timeoutMs`). */
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The real clock the session needs. */
+export const realClock = {
+  now: () => Date.now(),
+  sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref()),
+};
