@@ -1,0 +1,158 @@
+/**
+ * The command table: every command's name, arguments, options and examples. Implementations are
+ * loaded only when their command runs, so `ksync get` never loads the WebSocket client.
+ */
+import { SYNC_MODES } from '@ksync/core';
+import type { CommandDef } from './command.ts';
+
+const OUTPUT = (formats: string): { flags: string; description: string; defaultValue: string } => ({
+  flags: '-o, --output <format>',
+  description: `output format: ${formats}`,
+  defaultValue: 'table',
+});
+
+/** Every command, in the order `--help` lists them. */
+export const COMMANDS: readonly CommandDef[] = [
+  {
+    name: 'create',
+    summary: 'add a sync between a local directory and a remote one',
+    args: '<local> <remote>',
+    options: [
+      { flags: '--name <name>', description: 'sync name (default: from the local directory)' },
+      { flags: '--direct <url>', description: 'reach the agent directly at ws://HOST:PORT' },
+      { flags: '--token-file <file>', description: "file holding the agent's token" },
+      {
+        flags: '-m, --mode <mode>',
+        description: `sync mode: ${Object.keys(SYNC_MODES).join(', ')}`,
+        defaultValue: 'two-way',
+      },
+      {
+        flags: '-i, --ignore <pattern>',
+        description: 'ignore paths matching a gitignore pattern (repeatable)',
+        repeatable: true,
+      },
+      { flags: '--paused', description: 'create it paused', defaultValue: false },
+      {
+        flags: '--no-check',
+        description: 'do not connect to the agent to check the URL and token',
+      },
+    ],
+    examples: [
+      'ksync create --direct ws://127.0.0.1:7475 --token-file ./agent.token ./web /app',
+      'ksync create --name api -m one-way -i node_modules -i "*.log" --direct ws://10.0.0.5:7475 --token-file t ./api /srv/api',
+    ],
+    load: () => import('./commands/create.ts'),
+  },
+  {
+    name: 'get',
+    summary: 'show syncs with their state, last sync, sizes, conflicts and problems',
+    args: '[name]',
+    options: [OUTPUT('table, wide, json, yaml, name')],
+    examples: ['ksync get', 'ksync get web -o wide', 'ksync get -o json | jq ".[].state"'],
+    load: () => import('./commands/get.ts'),
+  },
+  {
+    name: 'watch',
+    summary: 'keep every sync in sync (foreground, or --daemon in the background)',
+    options: [
+      {
+        flags: '-d, --daemon',
+        description: 'run in the background; log to $KSYNC_HOME/watch.log',
+        defaultValue: false,
+      },
+    ],
+    examples: ['ksync watch', 'ksync watch --daemon && ksync get', 'ksync stop'],
+    load: () => import('./commands/watch.ts'),
+  },
+  {
+    name: 'stop',
+    summary: 'stop the running watch',
+    examples: ['ksync stop'],
+    load: () => import('./commands/stop.ts'),
+  },
+  {
+    name: 'run',
+    summary: 'sync one spec in the foreground until Ctrl-C',
+    args: '<name>',
+    examples: ['ksync run web'],
+    load: () => import('./commands/run.ts'),
+  },
+  {
+    name: 'flush',
+    summary: 'sync now and wait until both sides agree',
+    args: '<name>',
+    options: [
+      { flags: '--timeout <duration>', description: 'give up after this long (e.g. 30s, 2m)' },
+    ],
+    examples: ['ksync flush web', 'ksync flush web --timeout 30s && make test'],
+    load: () => import('./commands/flush.ts'),
+  },
+  {
+    name: 'conflicts',
+    summary: 'list conflicts that need a decision',
+    args: '[name]',
+    options: [OUTPUT('table, json, yaml')],
+    examples: ['ksync conflicts', 'ksync conflicts web -o json'],
+    load: () => import('./commands/conflicts.ts'),
+  },
+  {
+    name: 'resolve',
+    summary: "resolve a conflict by keeping one side's version",
+    args: '<name> <path>',
+    options: [
+      {
+        flags: '--keep <side>',
+        description: 'which version wins: local or remote',
+        choices: ['local', 'remote'],
+      },
+    ],
+    examples: [
+      'ksync resolve web src/app.ts --keep remote',
+      'ksync resolve web config --keep local',
+    ],
+    load: () => import('./commands/resolve.ts'),
+  },
+  {
+    name: 'pause',
+    summary: 'stop syncing a spec until resume',
+    args: '<name>',
+    examples: ['ksync pause web'],
+    load: () => import('./commands/pause.ts'),
+  },
+  {
+    name: 'resume',
+    summary: 'resume a paused sync, or allow a halted change once',
+    args: '<name>',
+    examples: ['ksync resume web'],
+    load: () => import('./commands/resume.ts'),
+  },
+  {
+    name: 'reset',
+    summary: 'forget the last agreed state and lift a halt; the next sync merges both sides',
+    args: '<name>',
+    examples: ['ksync reset web'],
+    load: () => import('./commands/reset.ts'),
+  },
+  {
+    name: 'delete',
+    summary: 'remove syncs and their state (files on both sides stay)',
+    args: '[names...]',
+    options: [{ flags: '--all', description: 'delete every sync', defaultValue: false }],
+    examples: ['ksync delete web', 'ksync delete --all'],
+    load: () => import('./commands/delete.ts'),
+  },
+  {
+    name: 'version',
+    summary: 'print the version',
+    options: [OUTPUT('table, json, yaml')],
+    examples: ['ksync version', 'ksync version -o json'],
+    load: () => import('./commands/version.ts'),
+  },
+  {
+    name: 'completion',
+    summary: 'print a shell completion script',
+    args: '<shell>',
+    examples: ['source <(ksync completion bash)', 'ksync completion zsh > "${fpath[1]}/_ksync"'],
+    load: () => import('./commands/completion.ts'),
+  },
+];

@@ -1,0 +1,10 @@
+/** `ksync pause NAME`. */
+import { stringArg, type CommandRun } from '../command.ts';
+import { withBackend } from '../control-client.ts';
+
+/** See the command table. */
+export const run: CommandRun = async (ctx, input) => {
+  const name = stringArg(input, 0) ?? '';
+  await withBackend({ home: ctx.home }, (backend) => backend.pause(name));
+  ctx.output.done(`${name} paused`);
+};

@@ -1,0 +1,63 @@
+/** `ksync watch [--daemon]`. */
+import { spawn } from 'node:child_process';
+import { mkdir, open, readFile } from 'node:fs/promises';
+import type { CommandContext, CommandRun } from '../command.ts';
+import { pingWatch } from '../control-client.ts';
+import { serveSyncs } from '../daemon/serve.ts';
+import { isAlive } from '../daemon/lock.ts';
+import { UserError } from '../errors.ts';
+import { sleepUnlessAborted } from '../clock.ts';
+
+/** Keeps every sync in sync, in the foreground or as a daemon. */
+export const run: CommandRun = async (ctx, input) => {
+  if (input.options.daemon === true) return startDaemon(ctx);
+  await serveSyncs(ctx, { role: 'watch' });
+};
+
+async function startDaemon(ctx: CommandContext): Promise<void> {
+  const { home, output } = ctx;
+  const running = await pingWatch(home);
+  if (running !== undefined) {
+    throw new UserError(
+      `ksync ${running.role} is already running (pid ${running.pid}); stop it with: ksync stop`,
+    );
+  }
+  await mkdir(home.root, { recursive: true, mode: 0o700 });
+  const log = await open(home.log, 'a', 0o600);
+  const [node, ...rest] = ctx.self;
+  const child = spawn(node ?? process.execPath, [...rest, 'watch'], {
+    cwd: home.root,
+    detached: true,
+    stdio: ['ignore', log.fd, log.fd],
+    env: { ...ctx.env, KSYNC_DAEMON: '1' },
+  });
+  await log.close();
+  const pid = child.pid;
+  let exited: number | null | undefined;
+  child.once('exit', (code) => {
+    exited = code;
+  });
+  child.unref();
+  if (pid === undefined) throw new UserError('could not start the watch daemon');
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && !ctx.signal.aborted) {
+    const ping = await pingWatch(home);
+    if (ping !== undefined && ping.pid === pid) {
+      output.done(
+        `ksync watch running in the background (pid ${pid}); log: ${home.log}; stop it with: ksync stop`,
+      );
+      return;
+    }
+    if (exited !== undefined || !isAlive(pid)) {
+      const tail =
+        (await readFile(home.log, 'utf8').catch(() => '')).trim().split('\n').slice(-1)[0] ?? '';
+      throw new UserError(
+        `the watch daemon exited at start (${tail || `exit ${String(exited)}`}); see ${home.log}`,
+      );
+    }
+    await sleepUnlessAborted(100, ctx.signal);
+  }
+  throw new UserError(
+    `the watch daemon (pid ${pid}) did not start listening in 20s; see ${home.log}`,
+  );
+}

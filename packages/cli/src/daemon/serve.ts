@@ -1,0 +1,152 @@
+/**
+ * The long-running side of `watch` and `run`: takes the home lock, writes the pid file, starts
+ * the supervisor (live) and serves the control socket until Ctrl-C, SIGTERM or `ksync stop`.
+ * Progress is a spinner on a terminal and plain log lines otherwise (the daemon's log file).
+ */
+import { rm, writeFile } from 'node:fs/promises';
+import { errorMessage } from '@ksync/core';
+import { realClock, sleepUnlessAborted } from '../clock.ts';
+import type { CommandContext } from '../command.ts';
+import { pingWatch } from '../control-client.ts';
+import { UserError } from '../errors.ts';
+import { formatBytes } from '../format.ts';
+import type { Progress } from '../output.ts';
+import { openSyncEndpoints } from '../sync-endpoints.ts';
+import type { SyncView } from '../view.ts';
+import { serveControl } from './control-server.ts';
+import { tryLock, type HeldLock } from './lock.ts';
+import { Supervisor } from './supervisor.ts';
+
+/** What to serve. */
+export interface ServeOptions {
+  /** Only this spec (`run NAME`). */
+  readonly only?: string;
+  /** `watch` or `run NAME`, for messages and ping. */
+  readonly role: string;
+}
+
+/** Runs until stopped; resolves when everything is shut down. */
+export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Promise<void> {
+  const { output, home } = ctx;
+  const running = await pingWatch(home);
+  if (running !== undefined) {
+    throw new UserError(
+      `ksync ${running.role} is already running (pid ${running.pid}); stop it with: ksync stop`,
+    );
+  }
+  const lock = await waitForLock(ctx);
+  if (lock === undefined) return;
+  const stop = new AbortController();
+  ctx.signal.addEventListener('abort', () => stop.abort(), { once: true });
+  let progress: Progress | undefined;
+  const log = (level: 'info' | 'warn', message: string): void => {
+    const text = level === 'warn' ? `warning: ${message}` : message;
+    if (progress !== undefined) progress.log(text);
+    else output.log(text);
+  };
+  // Without a terminal, log a line when a sync settles after doing work, or pauses.
+  const logged = new Map<string, string>();
+  const onStatus = (view: SyncView): void => {
+    if (output.interactive) return;
+    const key =
+      view.state === 'watching'
+        ? `watching ${view.files} ${view.bytes} ${view.transferredFiles} ${view.transferredBytes}`
+        : view.state;
+    if (logged.get(view.name) === key) return;
+    if (view.state === 'watching') {
+      logged.set(view.name, key);
+      output.log(
+        `${view.name}: in sync: ${view.files} files, ${formatBytes(view.bytes)}; transferred ${view.transferredFiles} files, ${formatBytes(view.transferredBytes)} since start`,
+      );
+    } else if (view.state === 'paused') {
+      logged.set(view.name, key);
+      output.log(`${view.name}: paused`);
+    }
+  };
+  let supervisor: Supervisor | undefined;
+  let server: Awaited<ReturnType<typeof serveControl>> | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  try {
+    await writeFile(home.pid, `${process.pid}\n`);
+    supervisor = await Supervisor.open({
+      home,
+      live: true,
+      ...(options.only === undefined ? {} : { only: options.only }),
+      clock: realClock,
+      openEndpoints: openSyncEndpoints,
+      log,
+      onStatus,
+    });
+    server = await serveControl({
+      socketPath: home.socket,
+      backend: supervisor,
+      role: options.role,
+      onStop: () => stop.abort(),
+      log,
+    });
+    const count = supervisor.liveViews().length;
+    output.log(
+      `ksync ${options.role} started (pid ${process.pid}); ${count} sync${count === 1 ? '' : 's'}; state in ${home.root}`,
+    );
+    if (output.interactive) {
+      progress = await output.progress(summarize(supervisor.liveViews()));
+      const sup = supervisor;
+      const p = progress;
+      ticker = setInterval(() => p.update(summarize(sup.liveViews())), 250);
+    }
+    // A ref'd timer keeps the process alive while only unref'd session timers are pending.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    await new Promise<void>((resolve) => {
+      if (stop.signal.aborted) resolve();
+      stop.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    clearInterval(keepAlive);
+  } finally {
+    clearInterval(ticker);
+    progress?.stop();
+    progress = undefined;
+    await server
+      ?.close()
+      .catch((e: unknown) => log('warn', `closing the control socket: ${errorMessage(e)}`));
+    await supervisor?.close();
+    await rm(home.pid, { force: true });
+    lock.release();
+    output.log(`ksync ${options.role} stopped`);
+  }
+}
+
+/** Takes the home lock, waiting (bounded) while a command holds it. */
+async function waitForLock(ctx: CommandContext): Promise<HeldLock | undefined> {
+  const deadline = Date.now() + 60_000;
+  let told = false;
+  for (;;) {
+    const attempt = tryLock(ctx.home.lock);
+    if ('held' in attempt) return attempt.held;
+    if (Date.now() > deadline) {
+      throw new UserError(
+        `another ksync (pid ${attempt.holder}) holds ${ctx.home.lock}; stop it, or if no ksync runs, remove that file`,
+      );
+    }
+    if (!told) {
+      ctx.output.log(`waiting for another ksync (pid ${attempt.holder}) to finish`);
+      told = true;
+    }
+    await sleepUnlessAborted(200, ctx.signal);
+    if (ctx.signal.aborted) return undefined;
+  }
+}
+
+/** One spinner line for every sync. */
+export function summarize(views: readonly SyncView[]): string {
+  if (views.length === 0) return 'no syncs yet; add one with ksync create';
+  return views
+    .map((v) => {
+      if (v.state === 'transferring') {
+        return `${v.name}: transferring, ${v.transferredFiles} files, ${formatBytes(v.transferredBytes)} done`;
+      }
+      if (v.state === 'watching')
+        return `${v.name}: in sync (${v.files} files, ${formatBytes(v.bytes)})`;
+      return `${v.name}: ${v.state}${v.error === undefined ? '' : ` (${v.error})`}`;
+    })
+    .join(' | ');
+}

@@ -1,0 +1,338 @@
+/**
+ * The supervisor owns ksync's state for the process that holds the home lock. Live (inside
+ * `watch` or `run`), it keeps one `SyncRunner` per spec, started and stopped as specs are created
+ * and deleted. Direct (a lone command, no watch running), it opens a sync's session only for the
+ * operation at hand and closes it again.
+ */
+import { rm } from 'node:fs/promises';
+import { Session, UserError, type Clock, type Conflict, type Side } from '@ksync/core';
+import type { Backend, DeleteTarget, FlushOptions } from '../backend.ts';
+import { formatDuration } from '../duration.ts';
+import { describeEntry } from '../format.ts';
+import type { HomePaths } from '../home.ts';
+import type { SyncSpec } from '../spec.ts';
+import { SpecStore } from '../spec-store.ts';
+import type { OpenEndpoints } from '../sync-endpoints.ts';
+import type { ConflictView, FlushView, SyncView } from '../view.ts';
+import { readStatusFile, writeStatusFile } from './status-file.ts';
+import { SyncRunner, buildView, openSyncState, type RunnerLog } from './sync-runner.ts';
+
+/** How to build a supervisor. */
+export interface SupervisorOptions {
+  readonly home: HomePaths;
+  /** Keep every spec syncing (watch/run), rather than acting per request. */
+  readonly live: boolean;
+  /** Live only: sync just this spec (`ksync run NAME`). */
+  readonly only?: string;
+  readonly clock: Clock;
+  readonly openEndpoints: OpenEndpoints;
+  readonly log?: RunnerLog;
+  readonly onStatus?: (view: SyncView) => void;
+}
+
+/** The state owner; see the module comment. */
+export class Supervisor implements Backend {
+  readonly kind = 'direct';
+  readonly #o: SupervisorOptions;
+  readonly #specs: SpecStore;
+  readonly #runners = new Map<string, SyncRunner>();
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(options: SupervisorOptions, specs: SpecStore) {
+    this.#o = options;
+    this.#specs = specs;
+  }
+
+  /** Opens the spec store and, when live, starts syncing every spec. */
+  static async open(options: SupervisorOptions): Promise<Supervisor> {
+    const supervisor = new Supervisor(options, await SpecStore.open(options.home.specs));
+    if (options.live) {
+      if (options.only !== undefined) await supervisor.#specs.get(options.only);
+      for (const spec of await supervisor.#specs.list()) supervisor.#startRunner(spec);
+    }
+    return supervisor;
+  }
+
+  /** Every live view (for the watch's progress display). */
+  liveViews(): SyncView[] {
+    return [...this.#runners.values()].map((r) => r.view());
+  }
+
+  create(spec: SyncSpec): Promise<SyncView> {
+    return this.#exclusive(async () => {
+      await this.#specs.insert(spec);
+      const runner = this.#startRunner(spec);
+      return runner?.view() ?? (await this.#storedView(spec));
+    });
+  }
+
+  remove(target: DeleteTarget): Promise<string[]> {
+    return this.#exclusive(async () => {
+      const specs =
+        'all' in target
+          ? await this.#specs.list()
+          : await Promise.all(target.names.map((n) => this.#specs.get(n)));
+      for (const spec of specs) {
+        const runner = this.#runners.get(spec.name);
+        this.#runners.delete(spec.name);
+        await runner?.stop();
+        await this.#specs.remove(spec.name);
+        await rm(this.#o.home.syncDir(spec.name), { recursive: true, force: true });
+        await rm(this.#o.home.conflictDir(spec.name), { recursive: true, force: true });
+        this.#o.log?.('info', `${spec.name}: deleted`);
+      }
+      return specs.map((s) => s.name);
+    });
+  }
+
+  async list(name?: string): Promise<SyncView[]> {
+    const specs = name === undefined ? await this.#specs.list() : [await this.#specs.get(name)];
+    const views: SyncView[] = [];
+    for (const spec of specs) {
+      views.push(this.#runners.get(spec.name)?.view() ?? (await this.#storedView(spec)));
+    }
+    return views;
+  }
+
+  async conflicts(name?: string): Promise<ConflictView[]> {
+    const specs = name === undefined ? await this.#specs.list() : [await this.#specs.get(name)];
+    const views: ConflictView[] = [];
+    for (const spec of specs) {
+      const runner = this.#runners.get(spec.name);
+      const state = runner?.state ?? (await openSyncState(this.#o.home, spec.name));
+      const conflicts = runner?.session?.conflicts() ?? (await state.store.loadConflicts());
+      for (const c of conflicts) views.push(conflictView(spec.name, c, state.content.locate(c.id)));
+    }
+    return views;
+  }
+
+  resolve(name: string, path: string, keep: Side): Promise<void> {
+    return this.#withSession(name, 'resolve', async (session, direct) => {
+      if (direct) await session.cycle({ full: true });
+      await session.resolve(path, keep);
+      if (direct) await session.cycle();
+    });
+  }
+
+  pause(name: string): Promise<void> {
+    return this.#exclusive(async () => {
+      const spec = await this.#specs.update(name, { paused: true });
+      const runner = this.#runners.get(name);
+      if (runner !== undefined) {
+        runner.spec = spec;
+        await runner.session?.pause();
+      }
+    });
+  }
+
+  resume(name: string): Promise<void> {
+    return this.#exclusive(async () => {
+      const spec = await this.#specs.update(name, { paused: false });
+      const runner = this.#runners.get(name);
+      if (runner !== undefined) {
+        runner.spec = spec;
+        await runner.session?.resume();
+      }
+    });
+  }
+
+  reset(name: string): Promise<void> {
+    return this.#exclusive(async () => {
+      await this.#specs.get(name);
+      const runner = this.#runners.get(name);
+      if (runner?.session !== undefined) return runner.session.reset();
+      const state = runner?.state ?? (await openSyncState(this.#o.home, name));
+      await state.store.clearAncestor();
+    });
+  }
+
+  async flush(name: string, options: FlushOptions): Promise<FlushView> {
+    const spec = await this.#specs.get(name);
+    if (spec.paused) throw new UserError(`sync ${name} is paused; run: ksync resume ${name}`);
+    const deadline = new AbortController();
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => deadline.abort(), options.timeoutMs);
+    timer?.unref();
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      deadline.signal.addEventListener('abort', () => {
+        const view = this.#runners.get(name)?.view();
+        const where =
+          view === undefined
+            ? ''
+            : `; it is ${view.state}${view.error === undefined ? '' : `: ${view.error}`}`;
+        reject(
+          new UserError(
+            `flush of ${name} timed out after ${formatDuration(options.timeoutMs ?? 0)}${where}`,
+          ),
+        );
+      });
+    });
+    timedOut.catch(() => undefined);
+    try {
+      const work = this.#flush(spec, options, deadline.signal);
+      work.catch(() => undefined);
+      return await Promise.race([work, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #flush(spec: SyncSpec, options: FlushOptions, signal: AbortSignal): Promise<FlushView> {
+    const runner = this.#runners.get(spec.name);
+    let session: Session | undefined;
+    let close = async (): Promise<void> => undefined;
+    if (runner !== undefined) {
+      session = await runner.waitForSession(signal);
+      if (session === undefined) throw new UserError(`sync ${spec.name} was stopped`);
+    } else {
+      const opened = await this.#openSession(spec, options.onProgress);
+      session = opened.session;
+      close = opened.close;
+    }
+    const progress = options.onProgress;
+    const ticker =
+      progress !== undefined && runner !== undefined
+        ? setInterval(() => progress(runner.view()), 250)
+        : undefined;
+    try {
+      const before = session.status();
+      const report = await session.flush();
+      const after = session.status();
+      if (runner === undefined && after.lastSyncAt !== undefined) {
+        await writeStatusFile(this.#o.home.statusFile(spec.name), {
+          lastSyncAt: after.lastSyncAt,
+          files: after.files,
+          directories: after.directories,
+          bytes: after.bytes,
+        });
+      }
+      return {
+        name: spec.name,
+        transferredFiles: after.transferredFiles - before.transferredFiles,
+        transferredBytes: after.transferredBytes - before.transferredBytes,
+        conflicts: after.conflicts,
+        problems: report.problems,
+      };
+    } finally {
+      clearInterval(ticker);
+      await close();
+    }
+  }
+
+  /** Stops every runner. */
+  async close(): Promise<void> {
+    const runners = [...this.#runners.values()];
+    this.#runners.clear();
+    await Promise.all(runners.map((r) => r.stop()));
+  }
+
+  async #withSession(
+    name: string,
+    what: string,
+    fn: (session: Session, direct: boolean) => Promise<void>,
+  ): Promise<void> {
+    const spec = await this.#specs.get(name);
+    const runner = this.#runners.get(name);
+    if (runner !== undefined) {
+      const session = runner.session;
+      if (session === undefined) {
+        const view = runner.view();
+        throw new UserError(
+          `cannot ${what} ${name} now: it is not connected (${view.error ?? view.state}); try again once ksync get shows it watching`,
+        );
+      }
+      return fn(session, false);
+    }
+    const { session, close } = await this.#openSession(spec);
+    try {
+      await fn(session, true);
+    } finally {
+      await close();
+    }
+  }
+
+  /** Opens a sync's session for one operation (direct mode). */
+  async #openSession(
+    spec: SyncSpec,
+    onProgress?: (view: SyncView) => void,
+  ): Promise<{ session: Session; close: () => Promise<void> }> {
+    const state = await openSyncState(this.#o.home, spec.name);
+    const stored = await readStatusFile(this.#o.home.statusFile(spec.name));
+    const endpoints = await this.#o.openEndpoints(spec, {
+      onWarning: (m) => this.#o.log?.('warn', `${spec.name}: ${m}`),
+    });
+    try {
+      const session: Session = await Session.open({
+        name: spec.name,
+        mode: spec.mode,
+        local: endpoints.local,
+        remote: endpoints.remote,
+        store: state.store,
+        conflictContent: state.content,
+        clock: this.#o.clock,
+        onStatus: (status) =>
+          onProgress?.(
+            buildView(spec, { state: status.state, error: status.error, stored, status }),
+          ),
+        log: {
+          info: (m) => this.#o.log?.('info', m),
+          warn: (m) => this.#o.log?.('warn', m),
+        },
+      });
+      return {
+        session,
+        close: async () => {
+          session.stop();
+          await Promise.allSettled([endpoints.local.close(), endpoints.remote.close()]);
+        },
+      };
+    } catch (error) {
+      await Promise.allSettled([endpoints.local.close(), endpoints.remote.close()]);
+      throw error;
+    }
+  }
+
+  async #storedView(spec: SyncSpec): Promise<SyncView> {
+    const stored = await readStatusFile(this.#o.home.statusFile(spec.name));
+    const state = await openSyncState(this.#o.home, spec.name);
+    const conflicts = (await state.store.loadConflicts()).length;
+    return buildView(spec, { state: spec.paused ? 'paused' : 'stopped', stored, conflicts });
+  }
+
+  #startRunner(spec: SyncSpec): SyncRunner | undefined {
+    if (!this.#o.live || (this.#o.only !== undefined && this.#o.only !== spec.name))
+      return undefined;
+    const runner = new SyncRunner(spec, {
+      home: this.#o.home,
+      clock: this.#o.clock,
+      openEndpoints: this.#o.openEndpoints,
+      log: this.#o.log ?? (() => undefined),
+      onStatus: this.#o.onStatus ?? (() => undefined),
+    });
+    this.#runners.set(spec.name, runner);
+    runner.start();
+    this.#o.log?.('info', `${spec.name}: started`);
+    return runner;
+  }
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function conflictView(sync: string, c: Conflict, savedIn: string): ConflictView {
+  return {
+    sync,
+    id: c.id,
+    path: c.path,
+    state: c.state,
+    local: describeEntry(c.local),
+    remote: describeEntry(c.remote),
+    detectedAt: new Date(c.detectedAt).toISOString(),
+    ...(c.state === 'local-kept' && c.kept.length > 0 ? { savedIn } : {}),
+  };
+}

@@ -1,0 +1,254 @@
+/**
+ * Runs one sync inside the watch: connects its endpoints (retrying with backoff while the agent
+ * is unreachable), opens the session and cycles until stopped. Once connected, the remote client
+ * reconnects by itself and the session retries failed cycles, so this loop only covers the
+ * first connect.
+ */
+import { mkdir } from 'node:fs/promises';
+import {
+  SESSION_STATES,
+  Session,
+  errorMessage,
+  type Clock,
+  type ConflictContentStore,
+  type SessionStatus,
+  type SessionStore,
+} from '@ksync/core';
+import { openConflictContentStore, openSessionStore } from '@ksync/fs';
+import { sleepUnlessAborted } from '../clock.ts';
+import type { HomePaths } from '../home.ts';
+import type { SyncSpec } from '../spec.ts';
+import type { OpenEndpoints, SyncEndpoints } from '../sync-endpoints.ts';
+import { SYNC_STATES, type SyncView } from '../view.ts';
+import { readStatusFile, writeStatusFile, type StoredStatus } from './status-file.ts';
+
+/** Where a runner reports. */
+export interface RunnerLog {
+  (level: 'info' | 'warn', message: string): void;
+}
+
+/** What a runner needs. */
+export interface RunnerDeps {
+  readonly home: HomePaths;
+  readonly clock: Clock;
+  readonly openEndpoints: OpenEndpoints;
+  readonly log: RunnerLog;
+  readonly onStatus: (view: SyncView) => void;
+}
+
+/** Opens the durable state of one sync (no network). */
+export async function openSyncState(
+  home: HomePaths,
+  name: string,
+): Promise<{ store: SessionStore; content: ConflictContentStore }> {
+  await mkdir(home.conflictDir(name), { recursive: true, mode: 0o700 });
+  const store = await openSessionStore(home.syncDir(name));
+  return { store, content: openConflictContentStore(home.conflictDir(name)) };
+}
+
+/** One sync being kept in sync. */
+export class SyncRunner {
+  spec: SyncSpec;
+  readonly #deps: RunnerDeps;
+  readonly #abort = new AbortController();
+  #state: { store: SessionStore; content: ConflictContentStore } | undefined;
+  #endpoints: SyncEndpoints | undefined;
+  #session: Session | undefined;
+  #connectError: string | undefined;
+  #stored: StoredStatus = { files: 0, directories: 0, bytes: 0 };
+  #statusWrites: Promise<void> = Promise.resolve();
+  #task: Promise<void> = Promise.resolve();
+  readonly #waiters = new Set<() => void>();
+
+  constructor(spec: SyncSpec, deps: RunnerDeps) {
+    this.spec = spec;
+    this.#deps = deps;
+  }
+
+  /** Starts connecting and syncing in the background. */
+  start(): void {
+    this.#task = this.#loop();
+  }
+
+  /** The session once connected. */
+  get session(): Session | undefined {
+    return this.#session;
+  }
+
+  /** The durable state, once opened. */
+  get state(): { store: SessionStore; content: ConflictContentStore } | undefined {
+    return this.#state;
+  }
+
+  /** Waits until the session is open, or `signal` aborts; returns the session if open. */
+  async waitForSession(signal: AbortSignal): Promise<Session | undefined> {
+    while (this.#session === undefined && !signal.aborted && !this.#abort.signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          this.#waiters.delete(done);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        this.#waiters.add(done);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+    return this.#session;
+  }
+
+  /** The sync as `get` shows it. */
+  view(): SyncView {
+    const status = this.#session?.status();
+    return buildView(this.spec, {
+      state: status?.state ?? (this.spec.paused ? 'paused' : 'connecting'),
+      error: status?.error ?? this.#connectError,
+      stored: this.#stored,
+      status,
+    });
+  }
+
+  /** Stops syncing and releases the endpoints; bounded so a hung remote cannot block it. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    this.#session?.stop();
+    for (const wake of [...this.#waiters]) wake();
+    await Promise.race([this.#task, this.#deps.clock.sleep(10_000)]);
+    await this.#closeEndpoints();
+    await this.#statusWrites;
+  }
+
+  async #loop(): Promise<void> {
+    const { log } = this.#deps;
+    const signal = this.#abort.signal;
+    const name = this.spec.name;
+    let backoff = 0;
+    while (!signal.aborted) {
+      try {
+        this.#state ??= await openSyncState(this.#deps.home, name);
+        this.#stored = await readStatusFile(this.#deps.home.statusFile(name));
+        this.#endpoints = await this.#deps.openEndpoints(this.spec, {
+          onWarning: (message) => log('warn', `${name}: ${message}`),
+          onConnectionChange: (connected, error) => {
+            if (connected) log('info', `${name}: connected to ${this.spec.direct.url}`);
+            else
+              log(
+                'warn',
+                `${name}: lost the agent${error === undefined ? '' : ` (${error})`}; reconnecting`,
+              );
+            this.#report();
+          },
+        });
+        if (signal.aborted) break;
+        const session = await Session.open({
+          name,
+          mode: this.spec.mode,
+          local: this.#endpoints.local,
+          remote: this.#endpoints.remote,
+          store: this.#state.store,
+          conflictContent: this.#state.content,
+          clock: this.#deps.clock,
+          onStatus: (status) => this.#onStatus(status),
+          log: { info: (m) => log('info', m), warn: (m) => log('warn', m) },
+        });
+        if (this.spec.paused) await session.pause();
+        this.#session = session;
+        this.#connectError = undefined;
+        for (const wake of [...this.#waiters]) wake();
+        log(
+          'info',
+          `${name}: connected; syncing ${this.spec.local} <-> ${this.spec.direct.url} ${this.spec.remote}`,
+        );
+        if (signal.aborted) session.stop();
+        await session.run();
+        return;
+      } catch (error) {
+        await this.#closeEndpoints();
+        this.#session = undefined;
+        this.#connectError = errorMessage(error);
+        backoff = Math.min(backoff === 0 ? 500 : backoff * 2, 15_000);
+        log('warn', `${name}: ${this.#connectError}; retrying in ${backoff / 1000}s`);
+        this.#report();
+        await sleepUnlessAborted(backoff, signal);
+      }
+    }
+  }
+
+  #lastState: string | undefined;
+
+  #onStatus(status: SessionStatus): void {
+    if (status.lastSyncAt !== undefined && status.lastSyncAt !== this.#stored.lastSyncAt) {
+      this.#stored = {
+        lastSyncAt: status.lastSyncAt,
+        files: status.files,
+        directories: status.directories,
+        bytes: status.bytes,
+      };
+      const snapshot = this.#stored;
+      const path = this.#deps.home.statusFile(this.spec.name);
+      this.#statusWrites = this.#statusWrites
+        .then(() => writeStatusFile(path, snapshot))
+        .catch((error: unknown) => {
+          this.#deps.log(
+            'warn',
+            `${this.spec.name}: could not save status: ${errorMessage(error)}`,
+          );
+        });
+    }
+    if (status.state !== this.#lastState) {
+      this.#lastState = status.state;
+      if (status.state === 'error' || status.state.startsWith('halted-')) {
+        this.#deps.log(
+          'warn',
+          `${this.spec.name}: ${status.state}: ${status.error ?? SESSION_STATES[status.state]}`,
+        );
+      }
+    }
+    this.#report();
+  }
+
+  #report(): void {
+    this.#deps.onStatus(this.view());
+  }
+
+  async #closeEndpoints(): Promise<void> {
+    const endpoints = this.#endpoints;
+    this.#endpoints = undefined;
+    if (endpoints === undefined) return;
+    await Promise.allSettled([endpoints.local.close(), endpoints.remote.close()]);
+  }
+}
+
+/** Assembles a view from a spec and whatever is known of its status. */
+export function buildView(
+  spec: SyncSpec,
+  known: {
+    state: SyncView['state'];
+    error?: string | undefined;
+    stored: StoredStatus;
+    status?: SessionStatus | undefined;
+    conflicts?: number;
+  },
+): SyncView {
+  const { status, stored } = known;
+  const lastSyncAt = status?.lastSyncAt ?? stored.lastSyncAt;
+  const live = status !== undefined && status.lastSyncAt !== undefined;
+  return {
+    name: spec.name,
+    mode: spec.mode,
+    local: spec.local,
+    remote: spec.remote,
+    url: spec.direct.url,
+    paused: spec.paused,
+    state: known.state,
+    description: SYNC_STATES[known.state],
+    ...(known.error === undefined ? {} : { error: known.error }),
+    ...(lastSyncAt === undefined ? {} : { lastSync: new Date(lastSyncAt).toISOString() }),
+    files: live ? status.files : stored.files,
+    directories: live ? status.directories : stored.directories,
+    bytes: live ? status.bytes : stored.bytes,
+    conflicts: status?.conflicts ?? known.conflicts ?? 0,
+    problems: status?.problems ?? [],
+    transferredFiles: status?.transferredFiles ?? 0,
+    transferredBytes: status?.transferredBytes ?? 0,
+  };
+}

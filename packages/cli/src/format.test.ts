@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { describeEntry, formatAgo, formatBytes, renderSyncTable, renderTable } from './format.ts';
+import type { SyncView } from './view.ts';
+
+describe('formatBytes', () => {
+  it('uses decimal units', () => {
+    assert.equal(formatBytes(0), '0 B');
+    assert.equal(formatBytes(999), '999 B');
+    assert.equal(formatBytes(1500), '1.5 kB');
+    assert.equal(formatBytes(123_456_789), '123 MB');
+  });
+});
+
+describe('formatAgo', () => {
+  it('is relative to now', () => {
+    const now = Date.parse('2026-01-01T00:01:00Z');
+    assert.equal(formatAgo(undefined, now), 'never');
+    assert.equal(formatAgo('2026-01-01T00:00:00Z', now), '1m ago');
+    assert.equal(formatAgo('2026-01-01T00:01:00Z', now), 'just now');
+  });
+});
+
+describe('renderTable', () => {
+  it('aligns columns and trims trailing space', () => {
+    assert.equal(
+      renderTable(
+        ['A', 'BB'],
+        [
+          ['xxx', 'y'],
+          ['', ''],
+        ],
+      ),
+      'A     BB\nxxx   y\n\n',
+    );
+  });
+});
+
+describe('renderSyncTable', () => {
+  const view: SyncView = {
+    name: 'web',
+    mode: 'two-way',
+    local: '/src/web',
+    remote: '/app',
+    url: 'ws://127.0.0.1:7475',
+    paused: false,
+    state: 'watching',
+    description: 'in sync, watching for changes',
+    lastSync: '2026-01-01T00:00:00Z',
+    files: 3,
+    directories: 1,
+    bytes: 2048,
+    conflicts: 0,
+    problems: [],
+    transferredFiles: 3,
+    transferredBytes: 2048,
+  };
+  const now = Date.parse('2026-01-01T00:00:05Z');
+
+  it('shows the state, counts and last sync', () => {
+    const text = renderSyncTable([view], { wide: false, now });
+    assert.match(text, /^NAME\s+STATE\s+LOCAL/);
+    assert.match(text, /web\s+watching\s+\/src\/web\s+\/app\s+5s ago\s+3\s+2\.0 kB\s+0\s+0\n$/);
+  });
+
+  it('wide adds the agent and the detail', () => {
+    const text = renderSyncTable([{ ...view, state: 'error', error: 'agent unreachable' }], {
+      wide: true,
+      now,
+    });
+    assert.match(text, /ws:\/\/127\.0\.0\.1:7475\s+3 files, 2\.0 kB\s+agent unreachable/);
+  });
+});
+
+describe('describeEntry', () => {
+  it('describes each kind', () => {
+    assert.equal(describeEntry(undefined), 'deleted');
+    assert.equal(describeEntry({ kind: 'directory' }), 'directory');
+    assert.equal(
+      describeEntry({ kind: 'file', digest: 'x', size: 10, executable: true }),
+      'file, 10 B, executable',
+    );
+  });
+});

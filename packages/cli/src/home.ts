@@ -1,0 +1,47 @@
+/**
+ * Where ksync keeps its state: `$KSYNC_HOME` (default `~/.ksync`). One directory holds the specs,
+ * every sync's ancestor and conflicts, the watch daemon's lock, pid file, log and control socket.
+ */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** Every path under one `$KSYNC_HOME`. */
+export interface HomePaths {
+  readonly root: string;
+  /** nedb file with one document per sync spec. */
+  readonly specs: string;
+  /** Held (with the holder's pid) by whoever writes the state: `watch`, `run`, or one command. */
+  readonly lock: string;
+  /** The pid of a running `watch`. */
+  readonly pid: string;
+  /** The log of `watch --daemon`. */
+  readonly log: string;
+  /** The control socket `watch` serves (newline-delimited JSON). */
+  readonly socket: string;
+  /** Per-sync session store (ancestor and conflicts). */
+  syncDir(name: string): string;
+  /** Per-sync saved conflict content. */
+  conflictDir(name: string): string;
+  /** Per-sync last known status, written by the running watch. */
+  statusFile(name: string): string;
+}
+
+/** Resolves the paths of the ksync home from the environment. */
+export function resolveHome(env: NodeJS.ProcessEnv = process.env): HomePaths {
+  const root = resolve(
+    env.KSYNC_HOME !== undefined && env.KSYNC_HOME !== ''
+      ? env.KSYNC_HOME
+      : join(homedir(), '.ksync'),
+  );
+  return {
+    root,
+    specs: join(root, 'specs.db'),
+    lock: join(root, 'ksync.lock'),
+    pid: join(root, 'watch.pid'),
+    log: join(root, 'watch.log'),
+    socket: join(root, 'ksync.sock'),
+    syncDir: (name) => join(root, 'syncs', name),
+    conflictDir: (name) => join(root, 'conflicts', name),
+    statusFile: (name) => join(root, 'syncs', name, 'status.json'),
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Sync specs: what `ksync create` records. Validation is a pure function that collects every
+ * problem before anything fails, so a user fixes them all in one go.
+ */
+import { SYNC_MODES, type SyncMode } from '@ksync/core';
+
+/** How to reach the remote side without Kubernetes: an agent at a WebSocket URL. */
+export interface DirectTarget {
+  readonly url: string;
+  /** Absolute path of the file holding the agent's token (read at each connect). */
+  readonly tokenFile: string;
+}
+
+/** One sync, as stored. */
+export interface SyncSpec {
+  readonly name: string;
+  /** Absolute local directory. */
+  readonly local: string;
+  /** Absolute POSIX path on the remote side. */
+  readonly remote: string;
+  readonly direct: DirectTarget;
+  readonly mode: SyncMode;
+  readonly ignore: readonly string[];
+  /** Paused specs are loaded but do not cycle until `ksync resume`. */
+  readonly paused: boolean;
+  /** When it was created (ms since the epoch). */
+  readonly createdAt: number;
+}
+
+/** Spec input before validation: everything as the user typed it. */
+export interface SpecInput {
+  readonly name: string;
+  readonly local: string;
+  readonly remote: string;
+  readonly url: string;
+  readonly tokenFile: string;
+  readonly mode: string;
+  readonly ignore: readonly string[];
+}
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Checks a spec's shape without touching the disk or network; returns every problem found, each
+ * a sentence saying what to change. An empty list means valid.
+ */
+export function validateSpec(input: SpecInput): string[] {
+  const problems: string[] = [];
+  if (!NAME.test(input.name)) {
+    problems.push(
+      `name "${input.name}" is not valid: use lowercase letters, digits and "-" (at most 63, starting and ending with a letter or digit)`,
+    );
+  }
+  if (!input.local.startsWith('/')) problems.push(`local path "${input.local}" must be absolute`);
+  if (!input.remote.startsWith('/')) {
+    problems.push(`remote path "${input.remote}" must be absolute, such as /app`);
+  } else if (input.remote.split('/').some((part) => part === '..' || part === '.')) {
+    problems.push(`remote path "${input.remote}" must not contain "." or ".." components`);
+  } else if (input.remote.includes('\0') || input.remote.includes('\\')) {
+    problems.push(`remote path "${input.remote}" must not contain NUL or backslashes`);
+  }
+  const urlProblem = validateAgentUrl(input.url);
+  if (urlProblem !== undefined) problems.push(urlProblem);
+  if (input.tokenFile === '') problems.push('a token file is required: pass --token-file FILE');
+  if (!Object.hasOwn(SYNC_MODES, input.mode)) {
+    problems.push(
+      `unknown sync mode "${input.mode}"; use one of: ${Object.keys(SYNC_MODES).join(', ')}`,
+    );
+  }
+  for (const pattern of input.ignore) {
+    if (pattern.trim() === '') problems.push('an --ignore pattern is empty');
+    else if (pattern.includes('\n'))
+      problems.push(`--ignore pattern ${JSON.stringify(pattern)} has a newline`);
+  }
+  return problems;
+}
+
+/** Returns why `url` is not a usable agent URL, or undefined when it is. */
+export function validateAgentUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `agent URL "${url}" is not a URL; use ws://HOST:PORT, for example ws://127.0.0.1:7475`;
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+    return `agent URL "${url}" must start with ws:// or wss://, for example ws://127.0.0.1:7475`;
+  }
+  if (parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '') {
+    return `agent URL "${url}" must be ws://HOST:PORT with no path`;
+  }
+  if (parsed.hostname === '') return `agent URL "${url}" has no host`;
+  return undefined;
+}
+
+/** Derives a default sync name from the local directory's base name. */
+export function deriveName(local: string): string {
+  const base = local.replace(/\/+$/, '').split('/').pop() ?? '';
+  const name = base
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+  return name === '' ? 'sync' : name;
+}

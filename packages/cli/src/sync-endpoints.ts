@@ -1,0 +1,104 @@
+/**
+ * Opens both endpoints of a sync: the local directory, and the remote agent in direct mode
+ * (a ws:// URL and a token file). The Kubernetes transport will add a second way to reach an
+ * agent here; the session controller never sees the difference.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Endpoint } from '@ksync/core';
+import type { RemoteEndpoint } from '@ksync/agent/client';
+import { openLocalEndpoint } from '@ksync/fs';
+import { UserError, hasCode } from './errors.ts';
+import type { SyncSpec } from './spec.ts';
+
+/** A remote endpoint: an `Endpoint` that knows whether its connection is up. */
+export type { RemoteEndpoint };
+
+/** Callbacks from the endpoints. */
+export interface EndpointHooks {
+  readonly onWarning?: (message: string) => void;
+  readonly onConnectionChange?: (connected: boolean, error?: string) => void;
+}
+
+/** Both sides of a sync. */
+export interface SyncEndpoints {
+  readonly local: Endpoint;
+  readonly remote: RemoteEndpoint;
+}
+
+/** Opens both endpoints of `spec`; only the remote connect can fail (a `UserError`). */
+export type OpenEndpoints = (spec: SyncSpec, hooks: EndpointHooks) => Promise<SyncEndpoints>;
+
+/** Reads the agent token from `file`. */
+export async function readToken(file: string): Promise<string> {
+  try {
+    const token = (await readFile(file, 'utf8')).trim();
+    if (token === '')
+      throw new UserError(`token file ${file} is empty; put the agent's token in it`);
+    return token;
+  } catch (error) {
+    if (hasCode(error, 'ENOENT', 'EACCES', 'EISDIR')) {
+      throw new UserError(
+        `cannot read token file ${file} (${(error as { code: string }).code}); pass the agent's --token-file`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** The real endpoints: the filesystem and the agent's remote client. */
+export const openSyncEndpoints: OpenEndpoints = async (spec, hooks) => {
+  const token = await readToken(spec.direct.tokenFile);
+  // Loaded lazily: commands that never connect do not pay for the WebSocket stack.
+  const client = await import('@ksync/agent/client');
+  const remote = await client.connectRemoteEndpoint({
+    url: spec.direct.url,
+    token,
+    root: spec.remote,
+    ignore: [...spec.ignore],
+    ...(hooks.onConnectionChange === undefined
+      ? {}
+      : { onConnectionChange: hooks.onConnectionChange }),
+  });
+  const local = openLocalEndpoint({
+    root: spec.local,
+    ignore: spec.ignore,
+    ...(hooks.onWarning === undefined ? {} : { onWarning: hooks.onWarning }),
+  });
+  return { local, remote };
+};
+
+/** Connects to a spec's agent once (handshake and token) and disconnects: `create`'s check. */
+export async function checkAgent(spec: SyncSpec, timeoutMs = 10_000): Promise<void> {
+  const token = await readToken(spec.direct.tokenFile);
+  const client = await import('@ksync/agent/client');
+  let timer: NodeJS.Timeout | undefined;
+  const connecting = client.connectRemoteEndpoint({
+    url: spec.direct.url,
+    token,
+    root: spec.remote,
+    ignore: [...spec.ignore],
+  });
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new UserError(
+            `agent at ${spec.direct.url} did not answer within ${timeoutMs / 1000}s; check the URL, or pass --no-check to create it anyway`,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    const remote = await Promise.race([connecting, timeout]);
+    await remote.close();
+  } finally {
+    clearTimeout(timer);
+    connecting
+      .then(
+        (r) => r.close(),
+        () => undefined,
+      )
+      .catch(() => undefined);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * What commands show: plain data shared by the running watch (sent over the control socket) and
+ * the direct path. Field names and `state` values are stable for `-o json`.
+ */
+import type { ConflictState, Problem, SessionState, SyncMode } from '@ksync/core';
+import { SESSION_STATES } from '@ksync/core';
+
+/** A sync's state: a session state, or `stopped` when no watch is syncing it. */
+export type SyncState = SessionState | 'stopped';
+
+/** Descriptions for the terminal. */
+export const SYNC_STATES: Readonly<Record<SyncState, string>> = {
+  ...SESSION_STATES,
+  stopped: 'not syncing; start with: ksync watch --daemon',
+};
+
+/** One sync as `ksync get` shows it. */
+export interface SyncView {
+  readonly name: string;
+  readonly mode: SyncMode;
+  readonly local: string;
+  readonly remote: string;
+  readonly url: string;
+  readonly paused: boolean;
+  readonly state: SyncState;
+  readonly description: string;
+  /** The last error (failed cycle, unreachable agent). */
+  readonly error?: string;
+  /** When both sides were last seen in sync (ISO 8601). */
+  readonly lastSync?: string;
+  readonly files: number;
+  readonly directories: number;
+  readonly bytes: number;
+  readonly conflicts: number;
+  readonly problems: readonly Problem[];
+  readonly transferredFiles: number;
+  readonly transferredBytes: number;
+}
+
+/** One conflict as `ksync conflicts` shows it. */
+export interface ConflictView {
+  readonly sync: string;
+  readonly id: string;
+  /** The conflicting subtree's root, relative to the sync root ('' is the root itself). */
+  readonly path: string;
+  readonly state: ConflictState;
+  readonly local: string;
+  readonly remote: string;
+  /** ISO 8601. */
+  readonly detectedAt: string;
+  /** Where the remote version is kept (local-kept conflicts). */
+  readonly savedIn?: string;
+}
+
+/** What a flush reports. */
+export interface FlushView {
+  readonly name: string;
+  readonly transferredFiles: number;
+  readonly transferredBytes: number;
+  readonly conflicts: number;
+  readonly problems: readonly Problem[];
+}
