@@ -52,7 +52,10 @@ export interface SessionOptions {
   readonly clock: Clock;
   /** Most files one cycle may delete across both sides before it halts (default 1000). */
   readonly deletionBound?: number;
-  /** Quiet time after a change event before a cycle starts (default 15 ms). */
+  /**
+   * Extra wait after a change event before a cycle starts (default 0: endpoints already batch
+   * their watcher events).
+   */
   readonly debounceMs?: number;
   /** A full rescan runs at least this often as a safety net (default 10 minutes). */
   readonly fullRescanMs?: number;
@@ -214,7 +217,7 @@ export class Session {
       }
       const changed = await this.#waitForChange(this.#o.fullRescanMs ?? 600_000);
       if (!changed) this.#needFull = true;
-      else await this.#o.clock.sleep(this.#o.debounceMs ?? 15);
+      else if ((this.#o.debounceMs ?? 0) > 0) await this.#o.clock.sleep(this.#o.debounceMs ?? 0);
     }
   }
 

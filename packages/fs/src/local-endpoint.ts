@@ -52,7 +52,7 @@ export interface LocalEndpointOptions {
   readonly onWarning?: (message: string) => void;
   /** Replaces the file hasher (tests count calls through it). */
   readonly hasher?: FileHasher;
-  /** Watcher batching window in ms (default 15). */
+  /** Watcher batching window in ms (default 10). */
   readonly debounceMs?: number;
   /** Poll interval in ms for subtrees that could not be watched (default 1000). */
   readonly pollIntervalMs?: number;

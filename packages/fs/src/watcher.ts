@@ -27,7 +27,7 @@ export interface WatcherOptions {
   readonly onOverflow: () => void;
   /** Called with a human-readable warning (degraded watching, unexpected watcher errors). */
   readonly onWarning: (message: string) => void;
-  /** Events are batched for this long before `onDirty` (default 15 ms). */
+  /** Events are batched for this long before `onDirty` (default 10 ms). */
   readonly debounceMs?: number;
   /** How often degraded subtrees are polled (default 1000 ms). */
   readonly pollIntervalMs?: number;
@@ -46,7 +46,7 @@ export interface Watcher {
 /** Starts watching `options.root`. */
 export function createWatcher(options: WatcherOptions): Watcher {
   const { root } = options;
-  const debounceMs = options.debounceMs ?? 15;
+  const debounceMs = options.debounceMs ?? 10;
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const pending = new Set<string>();
   let flushTimer: NodeJS.Timeout | undefined;
