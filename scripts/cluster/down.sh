@@ -86,6 +86,19 @@ if command -v iptables >/dev/null; then
   done
 fi
 
+# Tables iptables-nft created for those chains, when they did not exist before and are empty.
+if command -v nft >/dev/null && [[ -f "$STATE_DIR/nft-tables.before" ]]; then
+  while read -r _ family table; do
+    grep -qx "table $family $table" "$STATE_DIR/nft-tables.before" && continue
+    [[ $family == ip || $family == ip6 ]] || continue
+    [[ $table == filter || $table == nat || $table == mangle ]] || continue
+    # Only base chains and no rules left: nothing of anyone else's is in it.
+    if ! nft list table "$family" "$table" | grep -qE '^\s+(jump|goto|counter|ip|meta|tcp|udp|accept|drop|reject)'; then
+      nft delete table "$family" "$table" 2>/dev/null || leftovers+=("nft table $family $table")
+    fi
+  done < <(nft list tables 2>/dev/null)
+fi
+
 # ---- 4. mounts ---------------------------------------------------------------------------
 # Deepest first; then lazily for anything still busy, so rm below never follows a mount.
 for dir in "$STATE_DIR" "$RUN_DIR"; do

@@ -64,6 +64,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v ip >/dev/null || need+=(iproute2)
 command -v findmnt >/dev/null || need+=(util-linux)
 command -v curl >/dev/null || need+=(curl)
+command -v nft >/dev/null || need+=(nftables)
 if ((${#need[@]} > 0)); then
   say "installing Debian packages: ${need[*]}"
   apt-get update -qq
@@ -103,6 +104,8 @@ if [[ ! -f "$STATE_DIR/sysctls.saved" ]]; then
   for t in filter nat mangle; do
     iptables -t "$t" -S 2>/dev/null | sed -n 's/^-N \(KUBE-[^ ]*\)$/'"$t"' \1/p'
   done >"$STATE_DIR/iptables-chains.before" || true
+  # The kubelet's canary chains make iptables-nft create whole tables; remember which existed.
+  nft list tables 2>/dev/null >"$STATE_DIR/nft-tables.before" || true
 fi
 
 make_pki
@@ -165,6 +168,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   tolerate_missing_hugetlb_controller = true
+  # Clamp oom_score_adj to containerd's own (0): sandboxes ask for -998, which needs
+  # CAP_SYS_RESOURCE, and sandboxed/VM hosts (this one) drop it, so runc init fails with
+  # "can't get final child's PID from pipe: EOF". Scores only matter under memory pressure.
+  restrict_oom_score_adj = true
   disable_apparmor = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
