@@ -188,7 +188,7 @@ class Connection {
         this.send(message);
       } catch (error) {
         this.pending.delete(message.id);
-        reject(error);
+        reject(asError(error));
       }
     });
   }
@@ -227,7 +227,7 @@ class Connection {
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.lostReason !== undefined) return;
-    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    const bytes = toBuffer(data);
     if (isBinary) {
       const chunk = decodeChunkFrame(bytes);
       if (!chunk.ok) return this.#violation(chunk.message);
@@ -307,6 +307,10 @@ class Connection {
   }
 }
 
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
 function failPending(pending: Pending, error: Error): void {
   switch (pending.kind) {
     case 'read':
@@ -363,7 +367,7 @@ class RemoteClient implements RemoteEndpoint {
         connection.send({ type: 'scan', id, full: options.full });
       } catch (error) {
         connection.pending.delete(id);
-        reject(error);
+        reject(asError(error));
       }
     });
   }
@@ -640,4 +644,10 @@ class RemoteClient implements RemoteEndpoint {
       `cannot reach the ksync agent at ${url} (${code ?? errorMessage(error)}): check that the agent is running and its port is forwarded`,
     );
   }
+}
+
+/** The bytes of a ws message, without copying when it is one Buffer already. */
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 }

@@ -132,6 +132,8 @@ class AgentConnection {
   readonly #o: AgentServerOptions;
   readonly #log: Logger;
   #phase: Phase = 'hello';
+  /** Set once the connection was refused: nothing the peer sends afterwards is looked at. */
+  #refused = false;
   #endpoint: Endpoint | undefined;
   #unwatch: (() => void) | undefined;
   /** Requests in flight by id (including open content streams). */
@@ -175,14 +177,18 @@ class AgentConnection {
 
   /** Sends a final error (without id) and closes the connection. */
   refuse(error: WireError, code = 1008): void {
+    if (this.#refused) return;
+    this.#refused = true;
     this.#log.warn('connection refused', { code: error.code, error: error.message });
     this.#send({ type: 'error', error });
     this.terminate(code, error.code);
   }
 
   terminate(code: number, reason: string): void {
+    // Close politely (the peer reads the error frame before the close); only a socket that is
+    // not open yet is cut at once.
     if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(code, reason);
-    else this.#ws.terminate();
+    else if (this.#ws.readyState !== this.#ws.CLOSING) this.#ws.terminate();
     // A peer that never completes the closing handshake is cut off.
     setTimeout(() => this.#ws.terminate(), 2000).unref();
   }
@@ -221,8 +227,8 @@ class AgentConnection {
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
-    if (this.#phase === 'closed') return;
-    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (this.#phase === 'closed' || this.#refused) return;
+    const bytes = toBuffer(data);
     if (isBinary) {
       this.#onChunk(bytes);
       return;
@@ -505,4 +511,10 @@ function indexesOf(requested: readonly Change[], applied: readonly Change[]): nu
     }
   }
   return out;
+}
+
+/** The bytes of a ws message, without copying when it is one Buffer already. */
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 }

@@ -209,7 +209,7 @@ function parseWith<T>(schema: z.ZodType<T>, raw: string): ParseResult<T> {
   const issue = result.error.issues[0];
   const type = (json as { type?: unknown } | null)?.type;
   let message: string;
-  if (issue?.code === 'invalid_union' && issue.path.length === 0) {
+  if (issue?.code === 'invalid_union' && issue.path.join('.') === 'type') {
     message = `unknown message type ${oneLine(JSON.stringify(type ?? null).slice(0, 40))}`;
   } else {
     const where = issue?.path.map(String).join('.') ?? '';
