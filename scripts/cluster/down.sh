@@ -127,6 +127,10 @@ fi
 if [[ ! -f "$STATE_DIR/run-containerd.existed" && -d /run/containerd ]]; then
   rmdir /run/containerd/s /run/containerd 2>/dev/null || leftovers+=("dir /run/containerd (not empty)")
 fi
+# libcni caches results under /var/lib/cni/results whatever the conf dir; entries go with CNI DEL.
+if [[ ! -f "$STATE_DIR/var-lib-cni.existed" && -d /var/lib/cni ]]; then
+  rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || leftovers+=("dir /var/lib/cni (not empty)")
+fi
 if [[ -z "$(findmnt -rn -o TARGET | grep -F -e "$STATE_DIR" -e "$RUN_DIR")" ]]; then
   rm -rf --one-file-system "$STATE_DIR" "$RUN_DIR"
 else

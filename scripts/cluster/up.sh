@@ -101,6 +101,7 @@ if [[ ! -f "$STATE_DIR/sysctls.saved" ]]; then
   for s in "${SAVED_SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s")"; done >"$STATE_DIR/sysctls.saved"
   ls /run/netns 2>/dev/null >"$STATE_DIR/netns.before" || true
   [[ -d /run/containerd ]] && touch "$STATE_DIR/run-containerd.existed"
+  [[ -d /var/lib/cni ]] && touch "$STATE_DIR/var-lib-cni.existed"
   for t in filter nat mangle; do
     iptables -t "$t" -S 2>/dev/null | sed -n 's/^-N \(KUBE-[^ ]*\)$/'"$t"' \1/p'
   done >"$STATE_DIR/iptables-chains.before" || true
