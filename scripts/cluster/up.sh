@@ -49,6 +49,12 @@ if ((${#running[@]} > 0)); then
   echo "cluster-up: partly running (${running[*]} up; ${stopped[*]} down); run 'make cluster-down' first" >&2
   exit 1
 fi
+# Nothing runs but state is left (a machine stopped with the cluster up): clean it first,
+# which also restores the sysctls saved by that run.
+if [[ -d "$STATE_DIR" || -d "$RUN_DIR" ]]; then
+  say "removing the state of a cluster that is no longer running"
+  "$CLUSTER_SCRIPTS/down.sh"
+fi
 
 # ---- host packages -----------------------------------------------------------------------
 # Debian packages, installed only when missing. Binaries checked: the package each provides.
@@ -96,6 +102,8 @@ fi
 [[ -e /dev/kmsg ]] || ln -s /dev/console /dev/kmsg
 
 mkdir -p "$STATE_DIR" "$RUN_DIR" "$PID_DIR"
+# One run per log file: a fresh cluster starts fresh logs (down.sh keeps them for reading).
+rm -f "$LOG_DIR"/*.log
 # Save host settings once: if an earlier up died half-way, its saved values are the originals.
 if [[ ! -f "$STATE_DIR/sysctls.saved" ]]; then
   for s in "${SAVED_SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s")"; done >"$STATE_DIR/sysctls.saved"
