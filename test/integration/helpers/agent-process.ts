@@ -144,3 +144,53 @@ export const realClock = {
   now: () => Date.now(),
   sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref()),
 };
+
+/** Peak resident set size of a Linux process in MiB (VmHWM), or undefined when it has exited. */
+export async function peakRssMiB(pid: number): Promise<number | undefined> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Current resident set size of a Linux process in MiB (VmRSS). */
+export async function rssMiB(pid: number): Promise<number | undefined> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes a file of `bytes` pseudo-random bytes (a random 4 MiB block with a counter mixed in). */
+export async function writeBigFile(path: string, bytes: number, seed = 0): Promise<void> {
+  const { randomBytes } = await import('node:crypto');
+  const { open } = await import('node:fs/promises');
+  const block = randomBytes(4 * 1024 * 1024);
+  const handle = await open(path, 'w');
+  try {
+    for (let offset = 0, n = 0; offset < bytes; offset += block.length, n++) {
+      block.writeUInt32BE(n ^ seed, 0);
+      const length = Math.min(block.length, bytes - offset);
+      await handle.write(block, 0, length);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Hex SHA-256 of a file, streamed. */
+export async function hashFileHex(path: string): Promise<string> {
+  const { createHash } = await import('node:crypto');
+  const { createReadStream } = await import('node:fs');
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
