@@ -3,7 +3,7 @@
 # suites in test/e2e against it and always tears it down, exiting with the tests' status.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
+cd "$root" || exit 1
 
 teardown() {
   echo "e2e: tearing the cluster down"

@@ -57,8 +57,10 @@ for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/d
 done
 
 # ---- 3. network --------------------------------------------------------------------------
-for ns in $(ls /run/netns 2>/dev/null); do
-  if [[ $ns == cni-* ]] && ! grep -qx "$ns" "$STATE_DIR/netns.before" 2>/dev/null; then
+for path in /run/netns/cni-*; do
+  [[ -e $path ]] || continue
+  ns=$(basename "$path")
+  if ! grep -qx "$ns" "$STATE_DIR/netns.before" 2>/dev/null; then
     ip netns delete "$ns" 2>/dev/null || leftovers+=("netns $ns")
   fi
 done

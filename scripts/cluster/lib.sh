@@ -1,5 +1,5 @@
 # Helpers shared by up.sh and down.sh. Sourced, never run.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 
 # Components in start order; down.sh stops them in reverse.
 COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet)

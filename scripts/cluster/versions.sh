@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Versions and paths shared by every cluster script. Sourced, never run.
 # Kubernetes 1.34 is the newest line that still allows cgroup v1 by default and
 # still falls back to the kubelet's cgroupDriver when the runtime (Debian's
