@@ -117,11 +117,7 @@ export class Supervisor implements Backend {
   pause(name: string): Promise<void> {
     return this.#exclusive(async () => {
       const spec = await this.#specs.update(name, { paused: true });
-      const runner = this.#runners.get(name);
-      if (runner !== undefined) {
-        runner.spec = spec;
-        await runner.session?.pause();
-      }
+      await this.#restartRunner(spec);
     });
   }
 
@@ -129,21 +125,32 @@ export class Supervisor implements Backend {
     return this.#exclusive(async () => {
       const spec = await this.#specs.update(name, { paused: false });
       const runner = this.#runners.get(name);
-      if (runner !== undefined) {
-        runner.spec = spec;
-        await runner.session?.resume();
-      }
+      if (runner?.halted === true) await runner.resumeHalted();
+      await this.#restartRunner(spec);
     });
   }
 
   reset(name: string): Promise<void> {
     return this.#exclusive(async () => {
-      await this.#specs.get(name);
+      const spec = await this.#specs.get(name);
       const runner = this.#runners.get(name);
-      if (runner?.session !== undefined) return runner.session.reset();
+      if (runner?.session !== undefined) {
+        await runner.session.reset();
+        if (runner.halted) await this.#restartRunner(spec);
+        return;
+      }
       const state = runner?.state ?? (await openSyncState(this.#o.home, name));
       await state.store.clearAncestor();
     });
+  }
+
+  /** Replaces a live spec's runner (after pause, resume or a lifted halt). */
+  async #restartRunner(spec: SyncSpec): Promise<void> {
+    const old = this.#runners.get(spec.name);
+    if (old === undefined && !this.#o.live) return;
+    this.#runners.delete(spec.name);
+    await old?.stop();
+    this.#startRunner(spec);
   }
 
   async flush(name: string, options: FlushOptions): Promise<FlushView> {

@@ -55,6 +55,7 @@ export class SyncRunner {
   #endpoints: SyncEndpoints | undefined;
   #session: Session | undefined;
   #connectError: string | undefined;
+  #halted = false;
   #stored: StoredStatus = { files: 0, directories: 0, bytes: 0 };
   #statusWrites: Promise<void> = Promise.resolve();
   #task: Promise<void> = Promise.resolve();
@@ -65,9 +66,30 @@ export class SyncRunner {
     this.#deps = deps;
   }
 
-  /** Starts connecting and syncing in the background. */
+  /**
+   * Starts connecting and syncing in the background. A paused spec is not connected at all:
+   * pausing stops the runner and resuming starts a new one, which also avoids the session's
+   * paused wait spinning on change events (see docs/cli.md, "Known limits").
+   */
   start(): void {
+    if (this.spec.paused) return;
     this.#task = this.#loop();
+  }
+
+  /** Whether the session halted (it is then stopped, and kept for `resumeHalted`). */
+  get halted(): boolean {
+    return this.#halted;
+  }
+
+  /**
+   * Allows the halted change once: the halted session, no longer running, resumes and cycles
+   * once. The caller then replaces this runner with a fresh one.
+   */
+  async resumeHalted(): Promise<void> {
+    const session = this.#session;
+    if (session === undefined || !this.#halted) return;
+    await session.resume();
+    await session.cycle();
   }
 
   /** The session once connected. */
@@ -160,6 +182,8 @@ export class SyncRunner {
         );
         if (signal.aborted) session.stop();
         await session.run();
+        // Ends on stop, or on a halt (see #onStatus); a halted session keeps its endpoints
+        // open for resumeHalted.
         return;
       } catch (error) {
         await this.#closeEndpoints();
@@ -176,6 +200,13 @@ export class SyncRunner {
   #lastState: string | undefined;
 
   #onStatus(status: SessionStatus): void {
+    if (status.state.startsWith('halted-') && !this.#halted) {
+      // Session.run would wait for a resume that only a change event can interrupt, and with
+      // changes pending that wait returns at once, forever. Stop running instead; the halted
+      // session stays open for resumeHalted, and flush still reports the halt.
+      this.#halted = true;
+      this.#session?.stop();
+    }
     if (status.lastSyncAt !== undefined && status.lastSyncAt !== this.#stored.lastSyncAt) {
       this.#stored = {
         lastSyncAt: status.lastSyncAt,

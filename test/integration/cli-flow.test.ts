@@ -1,0 +1,226 @@
+/**
+ * The CLI driven as a user would: real `bin/ksync` processes with a temp KSYNC_HOME against a
+ * real `bin/ksync-agent`. One flow: create, watch --daemon, edits both ways, get, flush,
+ * pause/conflict/resume, conflicts, resolve, a create during watch, delete and stop.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startAgent, waitUntil, type AgentProcess } from './helpers/agent-process.ts';
+import {
+  alive,
+  daemonPid,
+  hasContent,
+  makeCliFixture,
+  readTree,
+  type CliFixture,
+} from './helpers/cli-process.ts';
+
+interface GetView {
+  name: string;
+  state: string;
+  files: number;
+  conflicts: number;
+  lastSync?: string;
+}
+
+describe('ksync CLI against a real agent', () => {
+  let f: CliFixture;
+  let agent: AgentProcess;
+  let remote: string;
+
+  before(async () => {
+    f = await makeCliFixture();
+    remote = join(f.agent.root, 'app');
+    await mkdir(remote);
+    agent = await startAgent({ root: f.agent.root, tokenFile: f.agent.tokenFile });
+    await writeFile(join(f.local, 'hello.txt'), 'hello from local\n');
+    await writeFile(join(remote, 'server.txt'), 'hello from remote\n');
+  });
+
+  after(async () => {
+    await f.ksync(['stop']);
+    await agent.stop();
+    await f.cleanup();
+  });
+
+  const getAll = async (): Promise<GetView[]> =>
+    JSON.parse((await f.ok(['get', '-o', 'json'])).stdout) as GetView[];
+  const getOne = async (name: string): Promise<GetView> =>
+    JSON.parse((await f.ok(['get', name, '-o', 'json'])).stdout) as GetView;
+
+  it('create records a spec, stopped until a watch runs', async () => {
+    const created = await f.ok([
+      'create',
+      '--direct',
+      agent.url,
+      '--token-file',
+      f.agent.tokenFile,
+      '--ignore',
+      '*.log',
+      'local',
+      '/app',
+    ]);
+    assert.match(created.stdout, /^created sync local: /);
+    const [view] = await getAll();
+    assert.equal(view?.name, 'local');
+    assert.equal(view?.state, 'stopped');
+    const dup = await f.ksync([
+      'create',
+      '--direct',
+      agent.url,
+      '--token-file',
+      f.agent.tokenFile,
+      'local',
+      '/app',
+    ]);
+    assert.equal(dup.code, 1);
+    assert.match(dup.stderr, /^error: a sync named "local" already exists/);
+  });
+
+  it('watch --daemon syncs both ways and get shows it watching', async () => {
+    const started = await f.ok(['watch', '--daemon']);
+    assert.match(started.stdout, /running in the background \(pid \d+\)/);
+    await waitUntil(
+      () => hasContent(join(remote, 'hello.txt'), 'hello from local\n'),
+      20_000,
+      'local → remote',
+    );
+    await waitUntil(
+      () => hasContent(join(f.local, 'server.txt'), 'hello from remote\n'),
+      20_000,
+      'remote → local',
+    );
+    await waitUntil(async () => (await getOne('local')).state === 'watching', 20_000, 'watching');
+
+    await writeFile(join(f.local, 'edit.txt'), 'local edit\n');
+    await writeFile(join(f.local, 'debug.log'), 'ignored\n');
+    await waitUntil(
+      () => hasContent(join(remote, 'edit.txt'), 'local edit\n'),
+      20_000,
+      'local edit',
+    );
+    await writeFile(join(remote, 'edit.txt'), 'remote edit\n');
+    await waitUntil(
+      () => hasContent(join(f.local, 'edit.txt'), 'remote edit\n'),
+      20_000,
+      'remote edit',
+    );
+
+    const flushed = await f.ok(['flush', 'local', '--timeout', '30s']);
+    assert.match(flushed.stdout, /local is in sync/);
+    assert.equal(existsSync(join(remote, 'debug.log')), false, 'ignored file stays local');
+    const view = await getOne('local');
+    assert.equal(view.state, 'watching');
+    assert.ok(view.files >= 3);
+    assert.ok(view.lastSync !== undefined);
+    const table = await f.ok(['get']);
+    assert.match(table.stdout, /^NAME\s+STATE\s+LOCAL\s+REMOTE\s+LAST SYNC/);
+  });
+
+  it('a conflict made while paused is listed and resolved', async () => {
+    await f.ok(['pause', 'local']);
+    assert.equal((await getOne('local')).state, 'paused');
+    const paused = await f.ksync(['flush', 'local']);
+    assert.equal(paused.code, 1);
+    assert.match(paused.stderr, /paused; run: ksync resume local/);
+
+    await writeFile(join(f.local, 'edit.txt'), 'local side\n');
+    await writeFile(join(remote, 'edit.txt'), 'remote side\n');
+    await f.ok(['resume', 'local']);
+    await f.ok(['flush', 'local', '--timeout', '30s']);
+    const conflicts = JSON.parse((await f.ok(['conflicts', '-o', 'json'])).stdout) as {
+      path: string;
+      state: string;
+    }[];
+    assert.deepEqual(
+      conflicts.map((c) => [c.path, c.state]),
+      [['edit.txt', 'local-kept']],
+    );
+    assert.equal(await readFile(join(remote, 'edit.txt'), 'utf8'), 'local side\n');
+    assert.equal((await getOne('local')).conflicts, 1);
+
+    const resolved = await f.ok(['resolve', 'local', 'edit.txt', '--keep', 'remote']);
+    assert.match(resolved.stdout, /kept the remote version/);
+    await f.ok(['flush', 'local', '--timeout', '30s']);
+    assert.equal(await readFile(join(f.local, 'edit.txt'), 'utf8'), 'remote side\n');
+    await waitUntil(
+      () => hasContent(join(remote, 'edit.txt'), 'remote side\n'),
+      20_000,
+      'resolution',
+    );
+    assert.equal((await f.ok(['conflicts'])).stderr.trim(), 'no conflicts');
+  });
+
+  it('a create during watch loses nothing and starts syncing at once', async () => {
+    const second = join(f.agent.dir, 'second');
+    await mkdir(second);
+    await mkdir(join(f.agent.root, 'srv'));
+    await writeFile(join(second, 'two.txt'), 'second sync\n');
+    // Several creates through the running watch, interleaved with reads.
+    await f.ok([
+      'create',
+      '--name',
+      'second',
+      '--direct',
+      agent.url,
+      '--token-file',
+      f.agent.tokenFile,
+      second,
+      '/srv',
+    ]);
+    await getAll();
+    await waitUntil(
+      () => hasContent(join(f.agent.root, 'srv', 'two.txt'), 'second sync\n'),
+      20_000,
+      'second sync',
+    );
+    assert.deepEqual(
+      (await getAll()).map((v) => v.name),
+      ['local', 'second'],
+    );
+    // The watch wrote the spec: a restarted watch still has both.
+    await f.ok(['stop']);
+    assert.deepEqual(
+      (await getAll()).map((v) => [v.name, v.state]),
+      [
+        ['local', 'stopped'],
+        ['second', 'stopped'],
+      ],
+    );
+    await f.ok(['watch', '--daemon']);
+    await waitUntil(
+      async () => (await getAll()).every((v) => v.state === 'watching'),
+      20_000,
+      'both watching after restart',
+    );
+  });
+
+  it('reset and delete', async () => {
+    await f.ok(['reset', 'local']);
+    await f.ok(['flush', 'local', '--timeout', '30s']);
+    assert.equal((await f.ok(['conflicts', 'local', '-o', 'json'])).stdout.trim(), '[]');
+    const deleted = await f.ok(['delete', 'second']);
+    assert.equal(deleted.stdout, 'deleted sync second\n');
+    assert.deepEqual(
+      (await getAll()).map((v) => v.name),
+      ['local'],
+    );
+    assert.equal(existsSync(join(f.home, 'syncs', 'second')), false);
+    assert.equal(await readFile(join(f.agent.root, 'srv', 'two.txt'), 'utf8'), 'second sync\n');
+  });
+
+  it('stop ends the daemon and leaves both trees equal', async () => {
+    const pid = await daemonPid(f.home);
+    assert.ok(pid !== undefined && alive(pid));
+    const stopped = await f.ok(['stop']);
+    assert.match(stopped.stdout, /stopped ksync watch/);
+    assert.equal(alive(pid), false);
+    assert.equal(existsSync(join(f.home, 'ksync.sock')), false);
+    const localTree = await readTree(f.local);
+    localTree.delete('debug.log');
+    assert.deepEqual(await readTree(remote), localTree);
+  });
+});
