@@ -72,8 +72,9 @@ export function planLayer(entries: readonly ImageEntry[]): ImageEntry[] {
   const problems: string[] = [];
   const byPath = new Map<string, ImageEntry>();
   for (const entry of entries) {
-    const path = posix.normalize(entry.path);
-    if (!path.startsWith('/') || path === '/') {
+    // normalize keeps a trailing slash; drop it so '/a/' and '/a' are the same entry.
+    const path = posix.normalize(entry.path).replace(/\/+$/, '');
+    if (!path.startsWith('/')) {
       problems.push(`${entry.path}: image paths must be absolute and not the root`);
       continue;
     }

@@ -50,7 +50,7 @@ export CGO_ENABLED=0
 for b in "${BINS[@]}"; do
   t0=$(date +%s)
   echo "build: $b ..."
-  "$GO" build -trimpath -ldflags "$ldflags" -o "$tmp/$b" "k8s.io/kubernetes/cmd/$b"
+  "$GO" build -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp/$b" "k8s.io/kubernetes/cmd/$b"
   echo "build: $b done in $(( $(date +%s) - t0 ))s"
 done
 for b in "${BINS[@]}"; do mv -f "$tmp/$b" "$K8S_BIN/$b"; done
