@@ -34,9 +34,36 @@ export interface ErrorReport {
   readonly detail?: string;
 }
 
+/** Wire error codes that describe the environment (agent gone, refused), not a ksync bug. */
+const ENVIRONMENT_CODES = new Set([
+  'closed',
+  'aborted',
+  'failed',
+  'version-mismatch',
+  'unauthorized',
+  'bad-root',
+]);
+
+/**
+ * Whether an error is for the user to act on rather than a bug: a `UserError`, or an agent
+ * `RemoteError` (matched by shape, so this module does not load the agent client) whose code
+ * says the agent is unreachable, refused us, or an operation failed on its side.
+ */
+export function isUserFacing(error: unknown): boolean {
+  if (error instanceof UserError) return true;
+  return (
+    error instanceof Error &&
+    error.name === 'RemoteError' &&
+    'code' in error &&
+    ENVIRONMENT_CODES.has(String(error.code))
+  );
+}
+
 /** Classifies anything thrown into a one-line message and an exit code. */
 export function describeError(error: unknown): ErrorReport {
-  if (error instanceof UserError) return { exitCode: EXIT.user, message: oneLine(error.message) };
+  if (isUserFacing(error)) {
+    return { exitCode: EXIT.user, message: oneLine((error as Error).message) };
+  }
   if (error instanceof RemoteCommandError) {
     return error.kind === 'user'
       ? { exitCode: EXIT.user, message: oneLine(error.message) }

@@ -4,7 +4,8 @@
  */
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { KSYNC_VERSION, UserError, errorMessage } from '@ksync/core';
+import { KSYNC_VERSION, errorMessage } from '@ksync/core';
+import { isUserFacing } from '../errors.ts';
 import type { Backend } from '../backend.ts';
 import type { SyncView } from '../view.ts';
 import {
@@ -92,7 +93,7 @@ async function handleLine(
     send({ id: request.id, type: 'result', result: result ?? null });
     if (request.method === 'stop') options.onStop();
   } catch (error) {
-    const kind = error instanceof UserError ? 'user' : 'internal';
+    const kind = isUserFacing(error) ? 'user' : 'internal';
     if (kind === 'internal')
       options.log('warn', `control ${request.method} failed: ${errorMessage(error)}`);
     send({ id: request.id, type: 'error', kind, message: errorMessage(error) });
