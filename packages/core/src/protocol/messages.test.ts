@@ -211,7 +211,10 @@ describe('protocol messages', () => {
       { path: 'a/f', old: FILE, new: undefined },
     ];
     const wire = changes.map(changeToWire);
-    assert.deepEqual((JSON.parse(JSON.stringify(wire)) as typeof wire).map(changeFromWire), changes);
+    assert.deepEqual(
+      (JSON.parse(JSON.stringify(wire)) as typeof wire).map(changeFromWire),
+      changes,
+    );
     const result = applyResultFromWire(
       changes,
       [1, 1, 7],
