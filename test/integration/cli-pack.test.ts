@@ -1,0 +1,79 @@
+/**
+ * The published package works outside the workspace: `npm pack` (which builds dist/) and
+ * `npm install -g --prefix TMP` of the tarball give a `ksync` that syncs against a real agent.
+ * Needs the npm registry for the package's dependencies; skipped when it is unreachable.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { REPO, startAgent, type AgentProcess } from './helpers/agent-process.ts';
+import { makeCliFixture, runKsync, type CliFixture } from './helpers/cli-process.ts';
+
+describe('npm pack + npm install -g of the ksync package', () => {
+  let dir: string;
+  let f: CliFixture;
+  let agent: AgentProcess;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ksync-pack-'));
+    f = await makeCliFixture();
+    await mkdir(join(f.agent.root, 'app'));
+    agent = await startAgent({ root: f.agent.root, tokenFile: f.agent.tokenFile });
+  });
+  after(async () => {
+    await agent.stop();
+    await f.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('installs a working ksync binary', async (t) => {
+    const pack = spawnSync('npm', ['pack', '--pack-destination', dir], {
+      cwd: join(REPO, 'packages/cli'),
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
+    assert.equal(pack.status, 0, pack.stderr);
+    const tarball = join(dir, pack.stdout.trim().split('\n').pop() ?? '');
+    const prefix = join(dir, 'prefix');
+    const install = spawnSync('npm', ['install', '-g', '--prefix', prefix, tarball], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    if (install.status !== 0 && /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT/.test(install.stderr)) {
+      t.skip(`the npm registry is unreachable: ${install.stderr.trim().split('\n').pop() ?? ''}`);
+      return;
+    }
+    assert.equal(install.status, 0, install.stderr);
+    const bin = join(prefix, 'bin', 'ksync');
+    const version = spawnSync(bin, ['version'], { encoding: 'utf8' });
+    assert.equal(version.status, 0, version.stderr);
+    assert.match(version.stdout, /^ksync \d+\.\d+\.\d+/);
+
+    // The installed binary, not the checkout's, drives a sync.
+    await writeFile(join(f.local, 'packed.txt'), 'from the installed cli\n');
+    const env = { ...process.env, KSYNC_HOME: f.home, NO_COLOR: '1' };
+    const create = spawnSync(
+      bin,
+      ['create', '--direct', agent.url, '--token-file', f.agent.tokenFile, f.local, '/app'],
+      { encoding: 'utf8', env },
+    );
+    assert.equal(create.status, 0, create.stderr);
+    const flush = spawnSync(bin, ['flush', 'local', '--timeout', '30s'], { encoding: 'utf8', env });
+    assert.equal(flush.status, 0, flush.stderr);
+    assert.equal(
+      await readFile(join(f.agent.root, 'app', 'packed.txt'), 'utf8'),
+      'from the installed cli\n',
+    );
+    // And the checkout's launcher reads the same state.
+    const get = await runKsync(['get', '-o', 'json'], {
+      home: f.home,
+      cwd: dir,
+      timeoutMs: 30_000,
+    });
+    assert.match(get.stdout, /"name": "local"/);
+  });
+});
