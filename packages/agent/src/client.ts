@@ -625,7 +625,7 @@ class RemoteClient implements RemoteEndpoint {
           return new UserError(error.message);
         case 'unauthorized':
           return new UserError(
-            `the ksync agent at ${url} refused the token: reinstall the agent with \`ksync init --upgrade\` so that both sides share one token`,
+            `the ksync agent at ${url} refused the token: pass the token file the agent was started with (--token-file)`,
           );
         case 'bad-root':
           return new UserError(`the agent cannot sync ${this.#o.root}: ${error.message}`);

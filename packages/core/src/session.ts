@@ -212,7 +212,8 @@ export class Session {
           `sync ${this.#o.name}: ${errorMessage(error)}; retrying in ${backoff} ms`,
         );
         this.#needFull = true;
-        await this.#o.clock.sleep(backoff);
+        // An endpoint that reconnects fires its change listeners, which ends the wait early.
+        await this.#waitForChange(backoff);
         continue;
       }
       const changed = await this.#waitForChange(this.#o.fullRescanMs ?? 600_000);
