@@ -65,7 +65,11 @@ export class Output {
   constructor(streams: OutputStreams) {
     this.#streams = streams;
     this.color = wantsColor(streams.stderr, streams.env);
-    this.interactive = streams.stderr.isTTY === true && streams.env.CI === undefined;
+    // A pty with no size (columns 0) would make the spinner's line maths clear endless lines.
+    this.interactive =
+      streams.stderr.isTTY === true &&
+      (streams.stderr.columns ?? 0) > 0 &&
+      streams.env.CI === undefined;
   }
 
   /** Prints a result: JSON or YAML of `value`, or the human text from `human`. */
