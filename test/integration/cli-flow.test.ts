@@ -78,6 +78,30 @@ describe('ksync CLI against a real agent', () => {
     ]);
     assert.equal(dup.code, 1);
     assert.match(dup.stderr, /^error: a sync named "local" already exists/);
+    // With no watch, concurrent commands take turns on the home lock; every create lands.
+    const names = ['p1', 'p2', 'p3'];
+    await Promise.all(
+      names.map(async (name) => {
+        await mkdir(join(f.agent.dir, name));
+        await f.ok([
+          'create',
+          '--no-check',
+          '--name',
+          name,
+          '--direct',
+          agent.url,
+          '--token-file',
+          f.agent.tokenFile,
+          join(f.agent.dir, name),
+          '/p',
+        ]);
+      }),
+    );
+    assert.deepEqual(
+      (await getAll()).map((v) => v.name),
+      ['local', ...names],
+    );
+    await f.ok(['delete', ...names]);
   });
 
   it('watch --daemon syncs both ways and get shows it watching', async () => {
@@ -181,6 +205,29 @@ describe('ksync CLI against a real agent', () => {
       (await getAll()).map((v) => v.name),
       ['local', 'second'],
     );
+    // Concurrent creates from separate processes all land (the watch is the one writer).
+    const extra = ['x1', 'x2', 'x3', 'x4'];
+    await Promise.all(
+      extra.map(async (name) => {
+        await mkdir(join(f.agent.dir, name));
+        await f.ok([
+          'create',
+          '--name',
+          name,
+          '--direct',
+          agent.url,
+          '--token-file',
+          f.agent.tokenFile,
+          join(f.agent.dir, name),
+          `/${name}`,
+        ]);
+      }),
+    );
+    assert.deepEqual(
+      (await getAll()).map((v) => v.name),
+      ['local', 'second', ...extra],
+    );
+    await f.ok(['delete', ...extra]);
     // The watch wrote the spec: a restarted watch still has both.
     await f.ok(['stop']);
     assert.deepEqual(

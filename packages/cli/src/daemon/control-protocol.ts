@@ -116,7 +116,7 @@ export function parseControlRequest(value: unknown): ControlRequest | string {
     case 'flush':
       return str('name') && (r.timeoutMs === undefined || typeof r.timeoutMs === 'number')
         ? (r as unknown as ControlRequest)
-        : 'flush needs a name';
+        : 'flush needs a name and a numeric timeoutMs';
     default:
       return r as unknown as ControlRequest;
   }
