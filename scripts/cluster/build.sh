@@ -43,7 +43,7 @@ mkdir -p "$K8S_BIN"
 tmp="$K8S_BIN/.tmp"
 rm -rf "$tmp"; mkdir -p "$tmp"
 start=$(date +%s)
-echo "build: Kubernetes $KSYNC_K8S_VERSION with $("$GO" version) (cold: ~20-40 min on 2 cores)"
+echo "build: Kubernetes $KSYNC_K8S_VERSION with $("$GO" version) (cold caches: ~11 min on 2 cores)"
 cd "$CLUSTER_SCRIPTS/k8s"
 # -mod=mod is not needed: go.sum is committed, so nothing is resolved here.
 export CGO_ENABLED=0
