@@ -117,7 +117,9 @@ while read -r h; do
 done < <(cgroup_hierarchies)
 
 # ---- 6. control plane --------------------------------------------------------------------
-for c in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_pid "$c"; done
+# The three API clients together, then etcd, which the apiserver needs until it exits.
+stop_pid kube-scheduler kube-controller-manager kube-apiserver
+stop_pid etcd
 
 # ---- 7. host settings and state ----------------------------------------------------------
 if [[ -f "$STATE_DIR/sysctls.saved" ]]; then

@@ -56,20 +56,32 @@ wait_until() {
   done
 }
 
-# stop_pid NAME: SIGTERM, then SIGKILL after 15s, only for the PID we recorded.
+# stop_pid NAME...: SIGTERM to each recorded PID at once, then SIGKILL to any still running
+# after 15s. Only PIDs we recorded, and only while they still run the binary we started.
 stop_pid() {
-  local name=$1 pid i
-  if is_running "$name"; then
-    pid=$(pid_of "$name")
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  local name pid i alive
+  local -A pids=()
+  for name in "$@"; do
+    if is_running "$name"; then
+      pid=$(pid_of "$name")
+      pids[$name]=$pid
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  for ((i = 0; i < 150; i++)); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
+  for name in "${!pids[@]}"; do
+    pid=${pids[$name]}
     if kill -0 "$pid" 2>/dev/null; then
       say "$name (pid $pid) ignored SIGTERM for 15s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.2
     fi
-  fi
-  rm -f "$PID_DIR/$name.pid"
+  done
+  for name in "$@"; do rm -f "$PID_DIR/$name.pid"; done
 }
 
 # Every mounted cgroup v1 hierarchy (and the hybrid unified one), one directory a line.
