@@ -187,6 +187,25 @@ describe('engine: two real directories', () => {
     assert.equal(readdirSync(p.remote).filter((n) => !n.startsWith(TEMP_PREFIX)).length, 5);
   });
 
+  it('halts on a deleted root and on a cycle over the deletion bound', async () => {
+    const p = await pair({ deletionBound: 3 });
+    for (let i = 0; i < 6; i++) writeFileSync(join(p.local, `f${i}`), `${i}`);
+    await p.session.flush();
+    for (let i = 0; i < 5; i++) unlinkSync(join(p.local, `f${i}`));
+    await waitFor('deletion halt', () => p.session.status().state === 'halted-deletion-bound');
+    assert.equal(readdirSync(p.remote).filter((n) => n.startsWith('f')).length, 6);
+    await p.session.resume();
+    await p.session.flush();
+    assert.deepEqual(
+      readdirSync(p.remote).filter((n) => !n.startsWith(TEMP_PREFIX)),
+      ['f5'],
+    );
+
+    rmSync(p.remote, { recursive: true });
+    await waitFor('root halt', () => p.session.status().state === 'halted-root-deleted');
+    assert.deepEqual(readdirSync(p.local), ['f5'], 'nothing deleted locally');
+  });
+
   it('syncs a 10,000-file tree', async () => {
     const p = await pair({ manual: true });
     for (let d = 0; d < 100; d++) {

@@ -46,12 +46,22 @@ export function checkSafety(input: SafetyInput): HaltReason | undefined {
   return undefined;
 }
 
-/** True when the ancestor had content under the root and the side's root now has none. */
+/**
+ * True when the ancestor had content under the root, none of its top-level entries is left on
+ * the side, and the side holds less than half as many entries as the ancestor. New top-level
+ * entries alone do not make a root look alive: a container that restarted without a volume and
+ * whose app already wrote a file or two has still lost everything that was synced. The size
+ * condition keeps renaming every top-level entry (a lone `src/` becoming `lib/`) from halting.
+ */
 function emptied(ancestor: Snapshot, side: Snapshot): boolean {
   if (!side.has(ROOT)) return false;
-  for (const path of side.keys()) if (path !== ROOT && parentPath(path) === ROOT) return false;
-  for (const path of ancestor.keys()) if (path !== ROOT) return true;
-  return false;
+  let hadContent = false;
+  for (const path of ancestor.keys()) {
+    if (path === ROOT || parentPath(path) !== ROOT) continue;
+    if (side.has(path)) return false;
+    hadContent = true;
+  }
+  return hadContent && (side.size - 1) * 2 < ancestor.size - 1;
 }
 
 function removesAny(changes: readonly Change[]): boolean {

@@ -105,6 +105,75 @@ describe('session', () => {
     assert.deepEqual(view(t.local.tree), view(snapshotOf({})));
   });
 
+  it('a halt is sticky: a file written into the emptied root does not lift it', async () => {
+    const t = await setup({ local: { a: 'x', b: 'y' }, remote: {} });
+    await t.session.flush();
+    t.remote.edit(snapshotOf({}));
+    assert.equal((await t.session.cycle()).halted, 'root-emptied');
+    t.remote.edit(snapshotOf({ 'app.log': 'started' }));
+    assert.equal((await t.session.cycle()).halted, 'root-emptied');
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ a: 'x', b: 'y' })));
+  });
+
+  it('a root that lost all synced content but gained a new file still counts as emptied', async () => {
+    const t = await setup({ local: { a: 'x', 'd/b': 'y' }, remote: {} });
+    await t.session.flush();
+    t.remote.edit(snapshotOf({ 'pid.txt': '1' }));
+    assert.equal((await t.session.cycle()).halted, 'root-emptied');
+  });
+
+  it('renaming the only top-level directory is not an emptied root', async () => {
+    const t = await setup({ local: { 'src/a': 'x', 'src/b': 'y' }, remote: {} });
+    await t.session.flush();
+    t.local.edit(snapshotOf({ 'lib/a': 'x', 'lib/b': 'y' }));
+    const report = await t.session.flush();
+    assert.equal(report.halted, undefined);
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ 'lib/a': 'x', 'lib/b': 'y' })));
+  });
+
+  it('run does not spin while halted, and resume still gets through', async () => {
+    const t = await setup({ local: { a: 'x' }, remote: {} });
+    await t.session.flush();
+    const running = t.session.run();
+    t.remote.edit(snapshotOf({}));
+    for (let i = 0; i < 100 && t.session.status().state !== 'halted-root-emptied'; i++) {
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(t.session.status().state, 'halted-root-emptied');
+    t.remote.edit(snapshotOf({})); // a pending change event while halted
+    let ticks = 0;
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        if (++ticks < 20) setImmediate(tick);
+        else resolve();
+      };
+      setImmediate(tick);
+    });
+    assert.equal(ticks, 20, 'the event loop keeps turning');
+    await t.session.reset();
+    await t.session.flush();
+    assert.equal(t.remote.tree.get('a')?.kind, 'file');
+    t.session.stop();
+    await running;
+  });
+
+  it('resolve works right after open, before any cycle', async () => {
+    const t = await setup({ local: { a: 'L' }, remote: { a: 'R' } });
+    await t.session.flush();
+    const reopened = await Session.open({
+      name: 'test',
+      mode: 'two-way',
+      local: t.local,
+      remote: t.remote,
+      store: t.store,
+      conflictContent: t.conflictContent,
+      clock: new TestClock(),
+    });
+    await reopened.resolve('a', 'remote');
+    await reopened.flush();
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ a: 'R' })));
+  });
+
   it('reset after a halt re-seeds the emptied side instead', async () => {
     const t = await setup({ local: { a: 'x' }, remote: {} });
     await t.session.flush();

@@ -23,7 +23,12 @@ import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
 import { applyChanges, orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
 import type { ReconcileConflict } from './reconcile.ts';
 import { checkSafety, type HaltReason } from './safety.ts';
-import { summarizeSnapshot, validateSnapshot, type Snapshot } from './snapshot.ts';
+import {
+  summarizeSnapshot,
+  validateSnapshot,
+  type Snapshot,
+  type SnapshotStats,
+} from './snapshot.ts';
 import { isHalted, type SessionState } from './state.ts';
 import type { AncestorUpdate, Conflict, ConflictContentStore, SessionStore } from './store.ts';
 
@@ -110,6 +115,7 @@ export class Session {
   #lastSyncAt: number | undefined;
   #problems: readonly Problem[] = [];
   #lastLocal: Snapshot = new Map();
+  #summary: SnapshotStats = summarizeSnapshot(new Map());
   #lastRemote: Snapshot = new Map();
   #transferredFiles = 0;
   #transferredBytes = 0;
@@ -148,7 +154,7 @@ export class Session {
 
   /** The current status. */
   status(): SessionStatus {
-    const summary = summarizeSnapshot(this.#lastLocal);
+    const summary = this.#summary;
     return {
       name: this.#o.name,
       mode: this.#o.mode,
@@ -199,6 +205,9 @@ export class Session {
     let backoff = 0;
     while (!this.#stopped) {
       if (this.#state === 'paused' || isHalted(this.#state)) {
+        // Change events cannot lift a pause or halt; only resume, reset or stop do (they call
+        // #wake). Forgetting them is safe: resume and reset force a full rescan.
+        this.#dirty = false;
         await this.#waitForChange(this.#o.fullRescanMs ?? 600_000);
         continue;
       }
@@ -268,7 +277,8 @@ export class Session {
   async #cycle(full: boolean): Promise<CycleReport> {
     const { local, remote, mode } = this.#o;
     if (this.#state === 'paused') throw new UserError(`sync ${this.#o.name} is paused`);
-    this.#setState('scanning');
+    const halted = isHalted(this.#state) ? this.#state : undefined;
+    this.#setState(halted ?? 'scanning');
     const fullScan = full || this.#needFull;
     this.#dirty = false;
     const [localScan, remoteScan] = await Promise.all([
@@ -276,8 +286,7 @@ export class Session {
       remote.scan({ full: fullScan }),
     ]);
     this.#needFull = false;
-    this.#lastLocal = localScan.snapshot;
-    this.#lastRemote = remoteScan.snapshot;
+    this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
     const problems: Problem[] = [...localScan.problems, ...remoteScan.problems];
     const result = reconcile({
       ancestor: this.#ancestor,
@@ -287,13 +296,18 @@ export class Session {
       problemPaths: new Set(problems.map((p) => p.path)),
     });
 
-    const halt = checkSafety({
-      ancestor: this.#ancestor,
-      local: localScan.snapshot,
-      remote: remoteScan.snapshot,
-      result,
-      deletionBound: this.#o.deletionBound ?? 1000,
-    });
+    // A halt is sticky: only resume or reset lift it. Otherwise a container that writes one
+    // file into its emptied root would make the next cycle propagate the emptying.
+    const sticky = isHalted(this.#state) ? haltReasonOf(this.#state) : undefined;
+    const halt =
+      sticky ??
+      checkSafety({
+        ancestor: this.#ancestor,
+        local: localScan.snapshot,
+        remote: remoteScan.snapshot,
+        result,
+        deletionBound: this.#o.deletionBound ?? 1000,
+      });
     if (halt !== undefined && !this.#allowHaltOnce) {
       this.#problems = problems;
       this.#setState(`halted-${halt}`);
@@ -380,6 +394,7 @@ export class Session {
         this.#cycleBytes += source.entry.size;
         this.#transferredFiles++;
         this.#transferredBytes += source.entry.size;
+        this.#o.onStatus?.(this.status());
       } catch (error) {
         failed.add(digest);
         problems.push({ path: source.path, message: `transfer failed: ${errorMessage(error)}` });
@@ -463,6 +478,13 @@ export class Session {
    * local side; the next cycle then propagates them back to the remote.
    */
   async #resolve(path: string, keep: Side): Promise<void> {
+    // Decide against the sides as they are now, not as the last cycle (if any) saw them.
+    const [localScan, remoteScan] = await Promise.all([
+      this.#o.local.scan({ full: this.#needFull }),
+      this.#o.remote.scan({ full: this.#needFull }),
+    ]);
+    this.#needFull = false;
+    this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
     const conflict = [...this.#conflicts.values()].find((c) => c.path === path);
     if (conflict === undefined) {
       throw new UserError(
@@ -524,6 +546,12 @@ export class Session {
     await this.#o.store.updateAncestor(updates);
   }
 
+  #setSnapshots(local: Snapshot, remote: Snapshot): void {
+    this.#lastLocal = local;
+    this.#lastRemote = remote;
+    this.#summary = summarizeSnapshot(local);
+  }
+
   #onChange(): void {
     this.#dirty = true;
     this.#wake?.();
@@ -564,6 +592,11 @@ const EMPTY_REPORT: CycleReport = {
 };
 
 const NOTHING_APPLIED = { applied: [], problems: [] };
+
+/** The halt reason of a halted state. */
+function haltReasonOf(state: `halted-${HaltReason}`): HaltReason {
+  return state.slice('halted-'.length) as HaltReason;
+}
 
 /** Puts `entry` at `path` in `tree`, turning parents into directories as a filesystem would. */
 function placeEntry(tree: Map<string, Entry>, path: string, entry: Entry): void {
