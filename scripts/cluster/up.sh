@@ -74,8 +74,8 @@ command -v nft >/dev/null || need+=(nftables)
 if ((${#need[@]} > 0)); then
   say "installing Debian packages: ${need[*]}"
   apt-get update -qq
-  # policy-rc.d-free: Debian's etcd-server enables a service on systemd hosts; it is stopped
-  # below if it started, because this cluster runs its own etcd with its own data dir.
+  # On a systemd host Debian's etcd-server also starts its own etcd on 2379; the preflight
+  # below then names it. This cluster runs its own etcd with its own data dir.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
