@@ -6,7 +6,8 @@
 import { createConnection, type Socket } from 'node:net';
 import type { Side } from '@ksync/core';
 import type { Backend, DeleteTarget, FlushOptions } from './backend.ts';
-import { realClock, sleepUnlessAborted } from './clock.ts';
+import { systemClock } from '@ksync/fs';
+import { sleepUnlessAborted } from './sleep-unless-aborted.ts';
 import { Supervisor } from './daemon/supervisor.ts';
 import type { ControlResponse, ControlResults } from './daemon/control-protocol.ts';
 import { tryLock } from './daemon/lock.ts';
@@ -177,7 +178,7 @@ export async function withBackend<T>(
         const supervisor = await Supervisor.open({
           home,
           live: false,
-          clock: realClock,
+          clock: systemClock,
           openEndpoints: openSyncEndpoints,
           ...(options.log === undefined ? {} : { log: options.log }),
         });

@@ -1,18 +1,7 @@
-/** The real clock for sessions: its timers never keep the process alive on their own. */
-import type { Clock } from '@ksync/core';
-
-/** Wall-clock time with unref'd sleeps. */
-export const realClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms) =>
-    new Promise((resolve) => {
-      setTimeout(resolve, ms).unref();
-    }),
-};
-
 /**
- * Sleeps `ms` unless `signal` aborts first; resolves either way. Unlike the session clock this
- * timer keeps the process alive: a command waiting for something must not exit mid-wait.
+ * Sleeps `ms` unless `signal` aborts first; resolves either way. Unlike the session clock
+ * (`systemClock` from @ksync/fs) this timer keeps the process alive: a command waiting for
+ * something must not exit mid-wait.
  */
 export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -3,8 +3,10 @@
  * (a ws:// URL and a token file). The Kubernetes transport will add a second way to reach an
  * agent here; the session controller never sees the difference.
  */
+import { constants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Endpoint } from '@ksync/core';
+import { join } from 'node:path';
+import { IGNORE_FILE, parseIgnoreFile, type Endpoint } from '@ksync/core';
 import type { RemoteEndpoint } from '@ksync/agent/client';
 import { openLocalEndpoint } from '@ksync/fs';
 import { UserError, hasCode } from './errors.ts';
@@ -45,6 +47,23 @@ export async function readToken(file: string): Promise<string> {
   }
 }
 
+/**
+ * The patterns the remote side ignores: the spec's plus the local root's `.ksyncignore`, so the
+ * remote never scans or offers a path the local side ignores (the agent reads only the remote
+ * root's own `.ksyncignore`). Read when the sync's endpoints open: a later edit reaches the
+ * remote side when they next open (a watch restart), or once the synced file lands there.
+ */
+export async function readRemoteIgnore(spec: SyncSpec): Promise<string[]> {
+  // Read as the local endpoint reads it: no symlink followed (O_NOFOLLOW), unreadable = empty.
+  const text = await readFile(join(spec.local, IGNORE_FILE), {
+    encoding: 'utf8',
+    flag: constants.O_RDONLY | constants.O_NOFOLLOW,
+  }).catch(() => '');
+  // Blank and comment lines match nothing; dropping them keeps `open` under its pattern limit.
+  const lines = parseIgnoreFile(text).filter((l) => l.trim() !== '' && !l.startsWith('#'));
+  return [...spec.ignore, ...lines];
+}
+
 /** The real endpoints: the filesystem and the agent's remote client. */
 export const openSyncEndpoints: OpenEndpoints = async (spec, hooks) => {
   const token = await readToken(spec.direct.tokenFile);
@@ -54,7 +73,7 @@ export const openSyncEndpoints: OpenEndpoints = async (spec, hooks) => {
     url: spec.direct.url,
     token,
     root: spec.remote,
-    ignore: [...spec.ignore],
+    ignore: await readRemoteIgnore(spec),
     ...(hooks.onConnectionChange === undefined
       ? {}
       : { onConnectionChange: hooks.onConnectionChange }),

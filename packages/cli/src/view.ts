@@ -2,7 +2,7 @@
  * What commands show: plain data shared by the running watch (sent over the control socket) and
  * the direct path. Field names and `state` values are stable for `-o json`.
  */
-import type { ConflictState, Problem, SessionState, SyncMode } from '@ksync/core';
+import type { ConflictState, Problem, SessionState, SessionStatus } from '@ksync/core';
 import { SESSION_STATES } from '@ksync/core';
 
 /** A sync's state: a session state, or `stopped` when no watch is syncing it. */
@@ -14,10 +14,22 @@ export const SYNC_STATES: Readonly<Record<SyncState, string>> = {
   stopped: 'not syncing; start with: ksync watch --daemon',
 };
 
-/** One sync as `ksync get` shows it. */
-export interface SyncView {
-  readonly name: string;
-  readonly mode: SyncMode;
+/**
+ * One sync as `ksync get` shows it: the session's counters as `SessionStatus` has them, plus
+ * the spec and a state that also covers a sync nobody runs.
+ */
+export interface SyncView extends Pick<
+  SessionStatus,
+  | 'name'
+  | 'mode'
+  | 'files'
+  | 'directories'
+  | 'bytes'
+  | 'conflicts'
+  | 'problems'
+  | 'transferredFiles'
+  | 'transferredBytes'
+> {
   readonly local: string;
   readonly remote: string;
   readonly url: string;
@@ -28,13 +40,6 @@ export interface SyncView {
   readonly error?: string;
   /** When both sides were last seen in sync (ISO 8601). */
   readonly lastSync?: string;
-  readonly files: number;
-  readonly directories: number;
-  readonly bytes: number;
-  readonly conflicts: number;
-  readonly problems: readonly Problem[];
-  readonly transferredFiles: number;
-  readonly transferredBytes: number;
 }
 
 /** One conflict as `ksync conflicts` shows it. */

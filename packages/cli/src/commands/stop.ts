@@ -3,7 +3,7 @@ import type { CommandRun } from '../command.ts';
 import { ControlClient } from '../control-client.ts';
 import { isAlive, readPid } from '../daemon/lock.ts';
 import { UserError } from '../errors.ts';
-import { sleepUnlessAborted } from '../clock.ts';
+import { sleepUnlessAborted } from '../sleep-unless-aborted.ts';
 
 /** Stops the running watch (over the socket, or by signal when the socket is gone). */
 export const run: CommandRun = async (ctx) => {

@@ -6,7 +6,7 @@ import { pingWatch } from '../control-client.ts';
 import { serveSyncs } from '../daemon/serve.ts';
 import { isAlive } from '../daemon/lock.ts';
 import { UserError } from '../errors.ts';
-import { sleepUnlessAborted } from '../clock.ts';
+import { sleepUnlessAborted } from '../sleep-unless-aborted.ts';
 
 /** Keeps every sync in sync, in the foreground or as a daemon. */
 export const run: CommandRun = async (ctx, input) => {

@@ -5,7 +5,8 @@
  */
 import { rm, writeFile } from 'node:fs/promises';
 import { errorMessage } from '@ksync/core';
-import { realClock, sleepUnlessAborted } from '../clock.ts';
+import { systemClock } from '@ksync/fs';
+import { sleepUnlessAborted } from '../sleep-unless-aborted.ts';
 import type { CommandContext } from '../command.ts';
 import { pingWatch } from '../control-client.ts';
 import { UserError } from '../errors.ts';
@@ -44,10 +45,15 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
     if (progress !== undefined) progress.log(text);
     else output.log(text);
   };
-  // Without a terminal, log a line when a sync settles after doing work, or pauses.
+  let supervisor: Supervisor | undefined;
+  // On a terminal, redraw the spinner line on every status (state changes and each transferred
+  // file). Without one, log a line when a sync settles after doing work, or pauses.
   const logged = new Map<string, string>();
   const onStatus = (view: SyncView): void => {
-    if (output.interactive) return;
+    if (output.interactive) {
+      if (supervisor !== undefined) progress?.update(summarize(supervisor.liveViews()));
+      return;
+    }
     const key =
       view.state === 'watching'
         ? `watching ${view.files} ${view.bytes} ${view.transferredFiles} ${view.transferredBytes}`
@@ -63,16 +69,14 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
       output.log(`${view.name}: paused`);
     }
   };
-  let supervisor: Supervisor | undefined;
   let server: Awaited<ReturnType<typeof serveControl>> | undefined;
-  let ticker: NodeJS.Timeout | undefined;
   try {
     await writeFile(home.pid, `${process.pid}\n`);
     supervisor = await Supervisor.open({
       home,
       live: true,
       ...(options.only === undefined ? {} : { only: options.only }),
-      clock: realClock,
+      clock: systemClock,
       openEndpoints: openSyncEndpoints,
       log,
       onStatus,
@@ -88,12 +92,7 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
     output.log(
       `ksync ${options.role} started (pid ${process.pid}); ${count} sync${count === 1 ? '' : 's'}; state in ${home.root}`,
     );
-    if (output.interactive) {
-      progress = await output.progress(summarize(supervisor.liveViews()));
-      const sup = supervisor;
-      const p = progress;
-      ticker = setInterval(() => p.update(summarize(sup.liveViews())), 250);
-    }
+    if (output.interactive) progress = await output.progress(summarize(supervisor.liveViews()));
     // A ref'd timer keeps the process alive while only unref'd session timers are pending.
     const keepAlive = setInterval(() => undefined, 1 << 30);
     await new Promise<void>((resolve) => {
@@ -102,7 +101,6 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
     });
     clearInterval(keepAlive);
   } finally {
-    clearInterval(ticker);
     progress?.stop();
     progress = undefined;
     await server

@@ -108,49 +108,35 @@ export class Supervisor implements Backend {
 
   resolve(name: string, path: string, keep: Side): Promise<void> {
     return this.#withSession(name, 'resolve', async (session, direct) => {
-      if (direct) await session.cycle({ full: true });
       await session.resolve(path, keep);
+      // Nothing else would propagate the resolution before this direct session closes.
       if (direct) await session.cycle();
     });
   }
 
+  /** Stored in the spec, so that a paused sync stays paused when a watch restarts. */
   pause(name: string): Promise<void> {
     return this.#exclusive(async () => {
-      const spec = await this.#specs.update(name, { paused: true });
-      await this.#restartRunner(spec);
+      await this.#specs.update(name, { paused: true });
+      await this.#runners.get(name)?.pause();
     });
   }
 
   resume(name: string): Promise<void> {
     return this.#exclusive(async () => {
-      const spec = await this.#specs.update(name, { paused: false });
-      const runner = this.#runners.get(name);
-      if (runner?.halted === true) await runner.resumeHalted();
-      await this.#restartRunner(spec);
+      await this.#specs.update(name, { paused: false });
+      await this.#runners.get(name)?.resume();
     });
   }
 
   reset(name: string): Promise<void> {
     return this.#exclusive(async () => {
-      const spec = await this.#specs.get(name);
+      await this.#specs.get(name);
       const runner = this.#runners.get(name);
-      if (runner?.session !== undefined) {
-        await runner.session.reset();
-        if (runner.halted) await this.#restartRunner(spec);
-        return;
-      }
+      if (runner?.session !== undefined) return runner.session.reset();
       const state = runner?.state ?? (await openSyncState(this.#o.home, name));
       await state.store.clearAncestor();
     });
-  }
-
-  /** Replaces a live spec's runner (after pause, resume or a lifted halt). */
-  async #restartRunner(spec: SyncSpec): Promise<void> {
-    const old = this.#runners.get(spec.name);
-    if (old === undefined && !this.#o.live) return;
-    this.#runners.delete(spec.name);
-    await old?.stop();
-    this.#startRunner(spec);
   }
 
   async flush(name: string, options: FlushOptions): Promise<FlushView> {
@@ -199,10 +185,8 @@ export class Supervisor implements Backend {
       close = opened.close;
     }
     const progress = options.onProgress;
-    const ticker =
-      progress !== undefined && runner !== undefined
-        ? setInterval(() => progress(runner.view()), 250)
-        : undefined;
+    const unsubscribe =
+      progress !== undefined && runner !== undefined ? runner.subscribe(progress) : undefined;
     try {
       const before = session.status();
       const report = await session.flush();
@@ -223,7 +207,7 @@ export class Supervisor implements Backend {
         problems: report.problems,
       };
     } finally {
-      clearInterval(ticker);
+      unsubscribe?.();
       await close();
     }
   }

@@ -2,7 +2,8 @@
  * Runs one sync inside the watch: connects its endpoints (retrying with backoff while the agent
  * is unreachable), opens the session and cycles until stopped. Once connected, the remote client
  * reconnects by itself and the session retries failed cycles, so this loop only covers the
- * first connect.
+ * first connect. Pauses, halts, resumes and resets act on the running session: `Session.run`
+ * waits through a pause or halt by itself.
  */
 import { mkdir } from 'node:fs/promises';
 import {
@@ -15,7 +16,7 @@ import {
   type SessionStore,
 } from '@ksync/core';
 import { openConflictContentStore, openSessionStore } from '@ksync/fs';
-import { sleepUnlessAborted } from '../clock.ts';
+import { sleepUnlessAborted } from '../sleep-unless-aborted.ts';
 import type { HomePaths } from '../home.ts';
 import type { SyncSpec } from '../spec.ts';
 import type { OpenEndpoints, SyncEndpoints } from '../sync-endpoints.ts';
@@ -55,41 +56,40 @@ export class SyncRunner {
   #endpoints: SyncEndpoints | undefined;
   #session: Session | undefined;
   #connectError: string | undefined;
-  #halted = false;
   #stored: StoredStatus = { files: 0, directories: 0, bytes: 0 };
   #statusWrites: Promise<void> = Promise.resolve();
   #task: Promise<void> = Promise.resolve();
   readonly #waiters = new Set<() => void>();
+  readonly #listeners = new Set<(view: SyncView) => void>();
 
   constructor(spec: SyncSpec, deps: RunnerDeps) {
     this.spec = spec;
     this.#deps = deps;
   }
 
-  /**
-   * Starts connecting and syncing in the background. A paused spec is not connected at all:
-   * pausing stops the runner and resuming starts a new one, which also avoids the session's
-   * paused wait spinning on change events (see docs/cli.md, "Known limits").
-   */
+  /** Starts connecting and syncing in the background (a paused spec connects, then waits). */
   start(): void {
-    if (this.spec.paused) return;
     this.#task = this.#loop();
   }
 
-  /** Whether the session halted (it is then stopped, and kept for `resumeHalted`). */
-  get halted(): boolean {
-    return this.#halted;
+  /** Pauses syncing, now or as soon as the session opens. */
+  async pause(): Promise<void> {
+    this.spec = { ...this.spec, paused: true };
+    this.#report();
+    await this.#session?.pause();
   }
 
-  /**
-   * Allows the halted change once: the halted session, no longer running, resumes and cycles
-   * once. The caller then replaces this runner with a fresh one.
-   */
-  async resumeHalted(): Promise<void> {
-    const session = this.#session;
-    if (session === undefined || !this.#halted) return;
-    await session.resume();
-    await session.cycle();
+  /** Leaves a pause or halt (a halted change is then allowed once). */
+  async resume(): Promise<void> {
+    this.spec = { ...this.spec, paused: false };
+    this.#report();
+    await this.#session?.resume();
+  }
+
+  /** Calls `listener` with every view this runner reports until the returned function is called. */
+  subscribe(listener: (view: SyncView) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** The session once connected. */
@@ -122,7 +122,9 @@ export class SyncRunner {
   view(): SyncView {
     const status = this.#session?.status();
     return buildView(this.spec, {
-      state: status?.state ?? (this.spec.paused ? 'paused' : 'connecting'),
+      state: this.#abort.signal.aborted
+        ? 'stopped'
+        : (status?.state ?? (this.spec.paused ? 'paused' : 'connecting')),
       error: status?.error ?? this.#connectError,
       stored: this.#stored,
       status,
@@ -137,6 +139,7 @@ export class SyncRunner {
     await Promise.race([this.#task, this.#deps.clock.sleep(10_000)]);
     await this.#closeEndpoints();
     await this.#statusWrites;
+    this.#report();
   }
 
   async #loop(): Promise<void> {
@@ -172,8 +175,9 @@ export class SyncRunner {
           onStatus: (status) => this.#onStatus(status),
           log: { info: (m) => log('info', m), warn: (m) => log('warn', m) },
         });
-        if (this.spec.paused) await session.pause();
+        // Set before pausing: a resume that arrives meanwhile then queues behind the pause.
         this.#session = session;
+        if (this.spec.paused) await session.pause();
         this.#connectError = undefined;
         for (const wake of [...this.#waiters]) wake();
         log(
@@ -182,8 +186,6 @@ export class SyncRunner {
         );
         if (signal.aborted) session.stop();
         await session.run();
-        // Ends on stop, or on a halt (see #onStatus); a halted session keeps its endpoints
-        // open for resumeHalted.
         return;
       } catch (error) {
         await this.#closeEndpoints();
@@ -200,13 +202,6 @@ export class SyncRunner {
   #lastState: string | undefined;
 
   #onStatus(status: SessionStatus): void {
-    if (status.state.startsWith('halted-') && !this.#halted) {
-      // Session.run would wait for a resume that only a change event can interrupt, and with
-      // changes pending that wait returns at once, forever. Stop running instead; the halted
-      // session stays open for resumeHalted, and flush still reports the halt.
-      this.#halted = true;
-      this.#session?.stop();
-    }
     if (status.lastSyncAt !== undefined && status.lastSyncAt !== this.#stored.lastSyncAt) {
       this.#stored = {
         lastSyncAt: status.lastSyncAt,
@@ -238,7 +233,9 @@ export class SyncRunner {
   }
 
   #report(): void {
-    this.#deps.onStatus(this.view());
+    const view = this.view();
+    this.#deps.onStatus(view);
+    for (const listener of this.#listeners) listener(view);
   }
 
   async #closeEndpoints(): Promise<void> {
