@@ -10,12 +10,7 @@ import { mkdir, readdir, readFile, symlink, writeFile, lstat } from 'node:fs/pro
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KSYNC_VERSION, MAX_FRAME_BYTES, PROTOCOL_VERSION } from '@ksync/core';
-import {
-  makeAgentFixture,
-  startAgent,
-  type AgentFixture,
-  type AgentProcess,
-} from './helpers/agent-process.ts';
+import { makeAgentFixture, type AgentFixture, type AgentProcess } from './helpers/agent-process.ts';
 import { RawClient, type Received } from './helpers/agent-raw.ts';
 
 const HOSTILE_PATHS = [
@@ -68,7 +63,7 @@ describe('agent: hostile input', () => {
     await symlink(outside, join(fixture.root, 'app/evil'));
     await symlink('../../outside', join(fixture.root, 'app/evil-rel'));
     await symlink(outside, join(fixture.root, 'evil-root'));
-    agent = await startAgent({ root: fixture.root, tokenFile: fixture.tokenFile });
+    agent = await fixture.start();
   });
 
   after(async () => {

@@ -10,7 +10,6 @@ import { after, before, describe, it } from 'node:test';
 import { connectRemoteEndpoint, RemoteError } from '@ksync/agent';
 import {
   makeAgentFixture,
-  startAgent,
   waitUntil,
   type AgentFixture,
   type AgentProcess,
@@ -23,12 +22,11 @@ describe('agent: reconnecting', () => {
   before(async () => {
     fixture = await makeAgentFixture();
     await mkdir(join(fixture.root, 'app'));
-    agent = await startAgent({ root: fixture.root, tokenFile: fixture.tokenFile });
+    agent = await fixture.start();
   });
 
   after(async () => {
     agent.child.kill('SIGCONT');
-    await agent.stop('SIGTERM');
     await fixture.cleanup();
   });
 
@@ -83,11 +81,7 @@ describe('agent: reconnecting', () => {
     await agent.stop('SIGKILL');
     await waitUntil(() => !remote.connected, 5000, 'disconnect');
     await remote.close();
-    agent = await startAgent({
-      root: fixture.root,
-      tokenFile: fixture.tokenFile,
-      port: agent.port,
-    });
+    agent = await fixture.start({ port: agent.port });
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.equal(remote.connected, false);
     assert.equal(agent.logs.filter((l) => l.msg === 'connection opened').length, 0);
@@ -95,11 +89,7 @@ describe('agent: reconnecting', () => {
   });
 
   it('the agent drops a client that stops answering pings', async () => {
-    const pingy = await startAgent({
-      root: fixture.root,
-      tokenFile: fixture.tokenFile,
-      pingIntervalMs: 100,
-    });
+    const pingy = await fixture.start({ pingIntervalMs: 100 });
     try {
       const { default: WebSocket } = await import('ws');
       // autoPong off: this client never answers pings.

@@ -9,8 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { KSYNC_VERSION, UserError } from '@ksync/core';
 import { connectRemoteEndpoint } from '@ksync/agent/client';
 import {
-  makeAgentFixture,
-  startAgent,
+  startAgentFixture,
   waitUntil,
   type AgentFixture,
   type AgentProcess,
@@ -29,10 +28,7 @@ describe('agent: sync through the real agent', () => {
   let fixture: AgentFixture;
   let agent: AgentProcess;
 
-  before(async () => {
-    fixture = await makeAgentFixture();
-    agent = await startAgent({ root: fixture.root, tokenFile: fixture.tokenFile });
-  });
+  before(async () => ({ fixture, agent } = await startAgentFixture()));
 
   after(async () => {
     const exit = await agent.stop('SIGTERM');

@@ -10,9 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   hashFileHex,
-  makeAgentFixture,
   peakRssMiB,
-  startAgent,
+  startAgentFixture,
   waitUntil,
   writeBigFile,
   type AgentFixture,
@@ -31,15 +30,8 @@ describe('agent: content transfer', () => {
   let fixture: AgentFixture;
   let agent: AgentProcess;
 
-  before(async () => {
-    fixture = await makeAgentFixture();
-    agent = await startAgent({ root: fixture.root, tokenFile: fixture.tokenFile });
-  });
-
-  after(async () => {
-    await agent.stop('SIGTERM');
-    await fixture.cleanup();
-  });
+  before(async () => ({ fixture, agent } = await startAgentFixture()));
+  after(() => fixture.cleanup());
 
   it('moves zero content bytes for a rename or a copy, either way', async () => {
     await mkdir(join(fixture.root, 'dedup'));
@@ -131,15 +123,8 @@ describe('agent: killed mid-transfer', () => {
   let fixture: AgentFixture;
   let agent: AgentProcess;
 
-  before(async () => {
-    fixture = await makeAgentFixture();
-    agent = await startAgent({ root: fixture.root, tokenFile: fixture.tokenFile });
-  });
-
-  after(async () => {
-    await agent.stop('SIGTERM');
-    await fixture.cleanup();
-  });
+  before(async () => ({ fixture, agent } = await startAgentFixture()));
+  after(() => fixture.cleanup());
 
   it(
     'resumes after SIGKILL and a restart on the same port, with no partial files',
@@ -176,11 +161,7 @@ describe('agent: killed mid-transfer', () => {
         );
         // Edits made while the agent is down are picked up after it is back.
         await writeFile(join(s.local, 'while-down.txt'), 'queued\n');
-        agent = await startAgent({
-          root: fixture.root,
-          tokenFile: fixture.tokenFile,
-          port: agent.port,
-        });
+        agent = await fixture.start({ port: agent.port });
         await waitUntil(() => s.remote.connected, 30_000, 'reconnect');
         const expected = await hashFileHex(join(s.local, 'big.bin'));
         await waitUntil(

@@ -31,43 +31,17 @@ describe('ksync CLI errors', () => {
   after(() => f.cleanup());
 
   it('a missing local dir', async () => {
-    const r = await f.ksync([
-      'create',
-      '--direct',
-      url,
-      '--token-file',
-      f.agent.tokenFile,
-      'nope',
-      '/app',
-    ]);
+    const r = await f.ksync(['create', ...f.direct(url), 'nope', '/app']);
     assertUserError(r, /local directory nope does not exist; create it first/);
   });
 
   it('a bad URL', async () => {
-    const r = await f.ksync([
-      'create',
-      '--direct',
-      'http://x:1',
-      '--token-file',
-      f.agent.tokenFile,
-      'local',
-      '/app',
-    ]);
+    const r = await f.ksync(['create', ...f.direct('http://x:1'), 'local', '/app']);
     assertUserError(r, /agent URL "http:\/\/x:1" must start with ws:\/\/ or wss:\/\//);
   });
 
   it('a bad mode', async () => {
-    const r = await f.ksync([
-      'create',
-      '-m',
-      'sideways',
-      '--direct',
-      url,
-      '--token-file',
-      f.agent.tokenFile,
-      'local',
-      '/app',
-    ]);
+    const r = await f.ksync(['create', '-m', 'sideways', ...f.direct(url), 'local', '/app']);
     assertUserError(r, /unknown sync mode "sideways"; use one of: two-way, two-way-safe/);
   });
 
@@ -90,15 +64,7 @@ describe('ksync CLI errors', () => {
   });
 
   it('an unreachable agent', async () => {
-    const r = await f.ksync([
-      'create',
-      '--direct',
-      url,
-      '--token-file',
-      f.agent.tokenFile,
-      'local',
-      '/app',
-    ]);
+    const r = await f.ksync(['create', ...f.direct(url), 'local', '/app']);
     assertUserError(r, new RegExp(`127\\.0\\.0\\.1`));
     assert.equal((await f.ok(['get', '-o', 'json'])).stdout.trim(), '[]', 'nothing was created');
   });
@@ -116,16 +82,7 @@ describe('ksync CLI errors', () => {
   });
 
   it('a created sync whose agent is down: flush fails with the reason', async () => {
-    await f.ok([
-      'create',
-      '--no-check',
-      '--direct',
-      url,
-      '--token-file',
-      f.agent.tokenFile,
-      'local',
-      '/app',
-    ]);
+    await f.ok(['create', '--no-check', ...f.direct(url), 'local', '/app']);
     const r = await f.ksync(['flush', 'local', '--timeout', '10s']);
     assertUserError(r, /127\.0\.0\.1/);
   });

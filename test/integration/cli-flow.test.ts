@@ -8,74 +8,41 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startAgent, waitUntil, type AgentProcess } from './helpers/agent-process.ts';
+import { waitUntil } from './helpers/agent-process.ts';
 import {
   alive,
   daemonPid,
   hasContent,
-  makeCliFixture,
+  makeCliAgentFixture,
   readTree,
-  type CliFixture,
+  type CliAgentFixture,
 } from './helpers/cli-process.ts';
 
-interface GetView {
-  name: string;
-  state: string;
-  files: number;
-  conflicts: number;
-  lastSync?: string;
-}
-
 describe('ksync CLI against a real agent', () => {
-  let f: CliFixture;
-  let agent: AgentProcess;
+  let f: CliAgentFixture;
   let remote: string;
 
   before(async () => {
-    f = await makeCliFixture();
-    remote = join(f.agent.root, 'app');
-    await mkdir(remote);
-    agent = await startAgent({ root: f.agent.root, tokenFile: f.agent.tokenFile });
+    f = await makeCliAgentFixture();
+    remote = f.remote;
     await writeFile(join(f.local, 'hello.txt'), 'hello from local\n');
     await writeFile(join(remote, 'server.txt'), 'hello from remote\n');
+    // The local side ignores build/ (and keeps that rule to itself, so the remote never reads
+    // it): the remote's build/ is never scanned, offered or reported all the same.
+    await writeFile(join(f.local, '.ksyncignore'), 'build/\n.ksyncignore\n');
+    await mkdir(join(remote, 'build'));
+    await writeFile(join(remote, 'build', 'x'), 'remote build output\n');
   });
 
-  after(async () => {
-    await f.ksync(['stop']);
-    await agent.stop();
-    await f.cleanup();
-  });
-
-  const getAll = async (): Promise<GetView[]> =>
-    JSON.parse((await f.ok(['get', '-o', 'json'])).stdout) as GetView[];
-  const getOne = async (name: string): Promise<GetView> =>
-    JSON.parse((await f.ok(['get', name, '-o', 'json'])).stdout) as GetView;
+  after(() => f.cleanup());
 
   it('create records a spec, stopped until a watch runs', async () => {
-    const created = await f.ok([
-      'create',
-      '--direct',
-      agent.url,
-      '--token-file',
-      f.agent.tokenFile,
-      '--ignore',
-      '*.log',
-      'local',
-      '/app',
-    ]);
+    const created = await f.createLocal(['--ignore', '*.log']);
     assert.match(created.stdout, /^created sync local: /);
-    const [view] = await getAll();
+    const [view] = await f.getAll();
     assert.equal(view?.name, 'local');
     assert.equal(view?.state, 'stopped');
-    const dup = await f.ksync([
-      'create',
-      '--direct',
-      agent.url,
-      '--token-file',
-      f.agent.tokenFile,
-      'local',
-      '/app',
-    ]);
+    const dup = await f.ksync(['create', ...f.direct(f.server.url), 'local', '/app']);
     assert.equal(dup.code, 1);
     assert.match(dup.stderr, /^error: a sync named "local" already exists/);
     // With no watch, concurrent commands take turns on the home lock; every create lands.
@@ -88,17 +55,14 @@ describe('ksync CLI against a real agent', () => {
           '--no-check',
           '--name',
           name,
-          '--direct',
-          agent.url,
-          '--token-file',
-          f.agent.tokenFile,
+          ...f.direct(f.server.url),
           join(f.agent.dir, name),
           '/p',
         ]);
       }),
     );
     assert.deepEqual(
-      (await getAll()).map((v) => v.name),
+      (await f.getAll()).map((v) => v.name),
       ['local', ...names],
     );
     await f.ok(['delete', ...names]);
@@ -117,7 +81,7 @@ describe('ksync CLI against a real agent', () => {
       20_000,
       'remote → local',
     );
-    await waitUntil(async () => (await getOne('local')).state === 'watching', 20_000, 'watching');
+    await waitUntil(async () => (await f.get('local')).state === 'watching', 20_000, 'watching');
 
     await writeFile(join(f.local, 'edit.txt'), 'local edit\n');
     await writeFile(join(f.local, 'debug.log'), 'ignored\n');
@@ -136,7 +100,13 @@ describe('ksync CLI against a real agent', () => {
     const flushed = await f.ok(['flush', 'local', '--timeout', '30s']);
     assert.match(flushed.stdout, /local is in sync/);
     assert.equal(existsSync(join(remote, 'debug.log')), false, 'ignored file stays local');
-    const view = await getOne('local');
+    assert.equal(existsSync(join(f.local, 'build')), false, 'ignored remote dir stays remote');
+    const view = await f.get('local');
+    assert.deepEqual(
+      view.problems.filter((p) => p.path.startsWith('build')),
+      [],
+      'no problem for the ignored remote dir',
+    );
     assert.equal(view.state, 'watching');
     assert.ok(view.files >= 3);
     assert.ok(view.lastSync !== undefined);
@@ -146,7 +116,7 @@ describe('ksync CLI against a real agent', () => {
 
   it('a conflict made while paused is listed and resolved', async () => {
     await f.ok(['pause', 'local']);
-    assert.equal((await getOne('local')).state, 'paused');
+    assert.equal((await f.get('local')).state, 'paused');
     const paused = await f.ksync(['flush', 'local']);
     assert.equal(paused.code, 1);
     assert.match(paused.stderr, /paused; run: ksync resume local/);
@@ -164,7 +134,7 @@ describe('ksync CLI against a real agent', () => {
       [['edit.txt', 'local-kept']],
     );
     assert.equal(await readFile(join(remote, 'edit.txt'), 'utf8'), 'local side\n');
-    assert.equal((await getOne('local')).conflicts, 1);
+    assert.equal((await f.get('local')).conflicts, 1);
 
     const resolved = await f.ok(['resolve', 'local', 'edit.txt', '--keep', 'remote']);
     assert.match(resolved.stdout, /kept the remote version/);
@@ -184,25 +154,15 @@ describe('ksync CLI against a real agent', () => {
     await mkdir(join(f.agent.root, 'srv'));
     await writeFile(join(second, 'two.txt'), 'second sync\n');
     // Several creates through the running watch, interleaved with reads.
-    await f.ok([
-      'create',
-      '--name',
-      'second',
-      '--direct',
-      agent.url,
-      '--token-file',
-      f.agent.tokenFile,
-      second,
-      '/srv',
-    ]);
-    await getAll();
+    await f.ok(['create', '--name', 'second', ...f.direct(f.server.url), second, '/srv']);
+    await f.getAll();
     await waitUntil(
       () => hasContent(join(f.agent.root, 'srv', 'two.txt'), 'second sync\n'),
       20_000,
       'second sync',
     );
     assert.deepEqual(
-      (await getAll()).map((v) => v.name),
+      (await f.getAll()).map((v) => v.name),
       ['local', 'second'],
     );
     // Concurrent creates from separate processes all land (the watch is the one writer).
@@ -214,24 +174,21 @@ describe('ksync CLI against a real agent', () => {
           'create',
           '--name',
           name,
-          '--direct',
-          agent.url,
-          '--token-file',
-          f.agent.tokenFile,
+          ...f.direct(f.server.url),
           join(f.agent.dir, name),
           `/${name}`,
         ]);
       }),
     );
     assert.deepEqual(
-      (await getAll()).map((v) => v.name),
+      (await f.getAll()).map((v) => v.name),
       ['local', 'second', ...extra],
     );
     await f.ok(['delete', ...extra]);
     // The watch wrote the spec: a restarted watch still has both.
     await f.ok(['stop']);
     assert.deepEqual(
-      (await getAll()).map((v) => [v.name, v.state]),
+      (await f.getAll()).map((v) => [v.name, v.state]),
       [
         ['local', 'stopped'],
         ['second', 'stopped'],
@@ -239,7 +196,7 @@ describe('ksync CLI against a real agent', () => {
     );
     await f.ok(['watch', '--daemon']);
     await waitUntil(
-      async () => (await getAll()).every((v) => v.state === 'watching'),
+      async () => (await f.getAll()).every((v) => v.state === 'watching'),
       20_000,
       'both watching after restart',
     );
@@ -252,7 +209,7 @@ describe('ksync CLI against a real agent', () => {
     const deleted = await f.ok(['delete', 'second']);
     assert.equal(deleted.stdout, 'deleted sync second\n');
     assert.deepEqual(
-      (await getAll()).map((v) => v.name),
+      (await f.getAll()).map((v) => v.name),
       ['local'],
     );
     assert.equal(existsSync(join(f.home, 'syncs', 'second')), false);
@@ -268,6 +225,8 @@ describe('ksync CLI against a real agent', () => {
     assert.equal(existsSync(join(f.home, 'ksync.sock')), false);
     const localTree = await readTree(f.local);
     localTree.delete('debug.log');
-    assert.deepEqual(await readTree(remote), localTree);
+    const remoteTree = await readTree(remote);
+    remoteTree.delete('build/x');
+    assert.deepEqual(remoteTree, localTree);
   });
 });

@@ -5,11 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startAgent, waitUntil, type AgentProcess } from './helpers/agent-process.ts';
-import { KSYNC_BIN, hasContent, makeCliFixture, type CliFixture } from './helpers/cli-process.ts';
+import { waitUntil } from './helpers/agent-process.ts';
+import {
+  KSYNC_BIN,
+  hasContent,
+  makeCliAgentFixture,
+  type CliAgentFixture,
+  type CliFixture,
+} from './helpers/cli-process.ts';
 
 interface Foreground {
   readonly child: ChildProcess;
@@ -32,29 +38,15 @@ function startForeground(f: CliFixture, args: string[]): Foreground {
 }
 
 describe('ksync run and watch in the foreground', () => {
-  let f: CliFixture;
-  let agent: AgentProcess;
+  let f: CliAgentFixture;
   let remote: string;
 
   before(async () => {
-    f = await makeCliFixture();
-    remote = join(f.agent.root, 'app');
-    await mkdir(remote);
-    agent = await startAgent({ root: f.agent.root, tokenFile: f.agent.tokenFile });
-    await f.ok([
-      'create',
-      '--direct',
-      agent.url,
-      '--token-file',
-      f.agent.tokenFile,
-      'local',
-      '/app',
-    ]);
+    f = await makeCliAgentFixture();
+    remote = f.remote;
+    await f.createLocal();
   });
-  after(async () => {
-    await agent.stop();
-    await f.cleanup();
-  });
+  after(() => f.cleanup());
 
   for (const args of [['run', 'local'], ['watch']]) {
     it(`ksync ${args.join(' ')}`, async () => {

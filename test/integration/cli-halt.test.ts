@@ -4,43 +4,32 @@
  * do not wedge the watch, and reset re-seeds the remote from local.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startAgent, waitUntil, type AgentProcess } from './helpers/agent-process.ts';
-import { hasContent, makeCliFixture, readTree, type CliFixture } from './helpers/cli-process.ts';
+import { waitUntil } from './helpers/agent-process.ts';
+import {
+  hasContent,
+  makeCliAgentFixture,
+  readTree,
+  type CliAgentFixture,
+} from './helpers/cli-process.ts';
 
 describe('a halted sync', () => {
-  let f: CliFixture;
-  let agent: AgentProcess;
+  let f: CliAgentFixture;
   let remote: string;
 
   before(async () => {
-    f = await makeCliFixture();
-    remote = join(f.agent.root, 'app');
-    await mkdir(remote);
-    agent = await startAgent({ root: f.agent.root, tokenFile: f.agent.tokenFile });
+    f = await makeCliAgentFixture();
+    remote = f.remote;
     for (const name of ['a.txt', 'b.txt', 'c.txt']) await writeFile(join(f.local, name), name);
-    await f.ok([
-      'create',
-      '--direct',
-      agent.url,
-      '--token-file',
-      f.agent.tokenFile,
-      'local',
-      '/app',
-    ]);
+    await f.createLocal();
     await f.ok(['watch', '--daemon']);
     await f.ok(['flush', 'local', '--timeout', '30s']);
   });
-  after(async () => {
-    await f.ksync(['stop']);
-    await agent.stop();
-    await f.cleanup();
-  });
+  after(() => f.cleanup());
 
-  const state = async (): Promise<string> =>
-    (JSON.parse((await f.ok(['get', 'local', '-o', 'json'])).stdout) as { state: string }).state;
+  const state = async (): Promise<string> => (await f.get('local')).state;
 
   it('halts on an emptied remote root and keeps the local files', async () => {
     for (const name of await readdir(remote)) await rm(join(remote, name), { recursive: true });

@@ -5,26 +5,22 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { REPO, startAgent, type AgentProcess } from './helpers/agent-process.ts';
-import { makeCliFixture, runKsync, type CliFixture } from './helpers/cli-process.ts';
+import { REPO } from './helpers/agent-process.ts';
+import { makeCliAgentFixture, runKsync, type CliAgentFixture } from './helpers/cli-process.ts';
 
 describe('npm pack + npm install -g of the ksync package', () => {
   let dir: string;
-  let f: CliFixture;
-  let agent: AgentProcess;
+  let f: CliAgentFixture;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ksync-pack-'));
-    f = await makeCliFixture();
-    await mkdir(join(f.agent.root, 'app'));
-    agent = await startAgent({ root: f.agent.root, tokenFile: f.agent.tokenFile });
+    f = await makeCliAgentFixture();
   });
   after(async () => {
-    await agent.stop();
     await f.cleanup();
     await rm(dir, { recursive: true, force: true });
   });
@@ -56,18 +52,14 @@ describe('npm pack + npm install -g of the ksync package', () => {
     // The installed binary, not the checkout's, drives a sync.
     await writeFile(join(f.local, 'packed.txt'), 'from the installed cli\n');
     const env = { ...process.env, KSYNC_HOME: f.home, NO_COLOR: '1' };
-    const create = spawnSync(
-      bin,
-      ['create', '--direct', agent.url, '--token-file', f.agent.tokenFile, f.local, '/app'],
-      { encoding: 'utf8', env },
-    );
+    const create = spawnSync(bin, ['create', ...f.direct(f.server.url), f.local, '/app'], {
+      encoding: 'utf8',
+      env,
+    });
     assert.equal(create.status, 0, create.stderr);
     const flush = spawnSync(bin, ['flush', 'local', '--timeout', '30s'], { encoding: 'utf8', env });
     assert.equal(flush.status, 0, flush.stderr);
-    assert.equal(
-      await readFile(join(f.agent.root, 'app', 'packed.txt'), 'utf8'),
-      'from the installed cli\n',
-    );
+    assert.equal(await readFile(join(f.remote, 'packed.txt'), 'utf8'), 'from the installed cli\n');
     // And the checkout's launcher reads the same state.
     const get = await runKsync(['get', '-o', 'json'], {
       home: f.home,

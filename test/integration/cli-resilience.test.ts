@@ -7,14 +7,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, afterEach, beforeEach, describe, it } from 'node:test';
-import { freePort, startAgent, waitUntil, type AgentProcess } from './helpers/agent-process.ts';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { freePort, waitUntil } from './helpers/agent-process.ts';
 import {
   alive,
   daemonPid,
-  makeCliFixture,
+  makeCliAgentFixture,
   readTree,
-  type CliFixture,
+  type CliAgentFixture,
 } from './helpers/cli-process.ts';
 
 const FILES = 240;
@@ -54,39 +54,16 @@ async function assertTreesEqual(local: string, remote: string): Promise<void> {
 }
 
 describe('ksync survives crashes', () => {
-  let f: CliFixture;
-  let agent: AgentProcess;
+  let f: CliAgentFixture;
   let remote: string;
-  let port: number;
 
   beforeEach(async () => {
-    f = await makeCliFixture();
-    remote = join(f.agent.root, 'app');
-    await mkdir(remote);
-    port = await freePort();
-    agent = await startAgent({
-      root: f.agent.root,
-      tokenFile: f.agent.tokenFile,
-      port,
-      pingIntervalMs: 500,
-    });
-    await f.ok([
-      'create',
-      '--direct',
-      agent.url,
-      '--token-file',
-      f.agent.tokenFile,
-      'local',
-      '/app',
-    ]);
+    f = await makeCliAgentFixture({ port: await freePort(), pingIntervalMs: 500 });
+    remote = f.remote;
+    await f.createLocal();
   });
 
-  afterEach(async () => {
-    await f.ksync(['stop']);
-    await agent.stop('SIGKILL');
-    await f.cleanup();
-  });
-  after(() => undefined);
+  afterEach(() => f.cleanup('SIGKILL'));
 
   it('a kill -9 of the watch daemon mid-sync, then a restart, loses nothing', async () => {
     await writeBigTree(f.local);
@@ -98,10 +75,7 @@ describe('ksync survives crashes', () => {
     process.kill(pid, 'SIGKILL');
     await waitUntil(() => !alive(pid), 10_000, 'the daemon to die');
     // The lock and socket it left behind are stale: commands work, and a new watch starts.
-    const view = JSON.parse((await f.ok(['get', 'local', '-o', 'json'])).stdout) as {
-      state: string;
-    };
-    assert.equal(view.state, 'stopped');
+    assert.equal((await f.get('local')).state, 'stopped');
     await f.ok(['watch', '--daemon']);
     await f.ok(['flush', 'local', '--timeout', '120s'], { timeoutMs: 150_000 });
     await assertTreesEqual(f.local, remote);
@@ -113,26 +87,16 @@ describe('ksync survives crashes', () => {
     await writeBigTree(f.local);
     await waitUntil(async () => (await countFiles(remote)) > 0, 30_000, 'the first files');
     const before = await countFiles(remote);
-    await agent.stop('SIGKILL');
+    await f.server.stop('SIGKILL');
     await waitUntil(
-      async () => {
-        const view = JSON.parse((await f.ok(['get', 'local', '-o', 'json'])).stdout) as {
-          state: string;
-        };
-        return view.state === 'error';
-      },
+      async () => (await f.get('local')).state === 'error',
       30_000,
       'get to report the error',
     );
     const down = await f.ksync(['flush', 'local', '--timeout', '5s']);
     assert.equal(down.code, 1);
     assert.match(down.stderr, /^error: /);
-    agent = await startAgent({
-      root: f.agent.root,
-      tokenFile: f.agent.tokenFile,
-      port,
-      pingIntervalMs: 500,
-    });
+    await f.restartAgent();
     await waitUntil(
       async () =>
         (await f.ksync(['flush', 'local', '--timeout', '60s'], { timeoutMs: 90_000 })).code === 0,

@@ -102,6 +102,9 @@ export interface AgentFixture {
   readonly root: string;
   readonly tokenFile: string;
   readonly token: string;
+  /** Starts an agent on this root and token (pass the old `port` to restart on the same URL). */
+  start(options?: Omit<StartAgentOptions, 'root' | 'tokenFile'>): Promise<AgentProcess>;
+  /** Stops (SIGTERM) every agent `start` started that still runs, then removes the directory. */
   cleanup(): Promise<void>;
 }
 
@@ -113,7 +116,31 @@ export async function makeAgentFixture(): Promise<AgentFixture> {
   const token = 'test-token-0123456789abcdef';
   const tokenFile = join(dir, 'token');
   await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-  return { dir, root, tokenFile, token, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  const started: AgentProcess[] = [];
+  return {
+    dir,
+    root,
+    tokenFile,
+    token,
+    async start(options = {}) {
+      const agent = await startAgent({ ...options, root, tokenFile });
+      started.push(agent);
+      return agent;
+    },
+    async cleanup() {
+      await Promise.all(started.map((agent) => agent.stop('SIGTERM')));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fresh fixture with an agent started on it; `fixture.cleanup()` undoes both. */
+export async function startAgentFixture(): Promise<{
+  fixture: AgentFixture;
+  agent: AgentProcess;
+}> {
+  const fixture = await makeAgentFixture();
+  return { fixture, agent: await fixture.start() };
 }
 
 /** A free TCP port on 127.0.0.1 (free when checked; good enough for tests). */
@@ -138,12 +165,6 @@ export async function waitUntil(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
-
-/** The real clock the session needs. */
-export const realClock = {
-  now: () => Date.now(),
-  sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref()),
-};
 
 /** Peak resident set size of a Linux process in MiB (VmHWM), or undefined when it has exited. */
 export async function peakRssMiB(pid: number): Promise<number | undefined> {

@@ -7,8 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Session, type SyncMode } from '@ksync/core';
 import { connectRemoteEndpoint, type RemoteEndpoint } from '@ksync/agent/client';
-import { openConflictContentStore, openLocalEndpoint, openSessionStore } from '@ksync/fs';
-import { realClock } from './agent-process.ts';
+import {
+  openConflictContentStore,
+  openLocalEndpoint,
+  openSessionStore,
+  systemClock,
+} from '@ksync/fs';
 
 /** A running session between a local dir and a remote root through an agent. */
 export interface AgentSession {
@@ -55,7 +59,7 @@ export async function startAgentSession(options: AgentSessionOptions): Promise<A
     remote,
     store: await openSessionStore(join(dir, 'state')),
     conflictContent: openConflictContentStore(join(dir, 'conflicts')),
-    clock: realClock,
+    clock: systemClock,
   });
   const running = options.run === false ? Promise.resolve() : session.run();
   return {

@@ -6,7 +6,14 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { makeAgentFixture, REPO, type AgentFixture } from './agent-process.ts';
+import type { SyncView } from '../../../packages/cli/src/view.ts';
+import {
+  makeAgentFixture,
+  REPO,
+  type AgentFixture,
+  type AgentProcess,
+  type StartAgentOptions,
+} from './agent-process.ts';
 
 /** The CLI launcher. */
 export const KSYNC_BIN = join(REPO, 'bin/ksync');
@@ -30,6 +37,12 @@ export interface CliFixture {
   ): Promise<CliResult>;
   /** Like `ksync`, but fails the test unless it exits 0. */
   ok(args: readonly string[], options?: { timeoutMs?: number }): Promise<CliResult>;
+  /** `ksync get NAME -o json`, which must exit 0. */
+  get(name: string): Promise<SyncView>;
+  /** `ksync get -o json`, which must exit 0. */
+  getAll(): Promise<SyncView[]>;
+  /** The `create` flags that point a sync at the agent at `url` with this fixture's token. */
+  direct(url: string): string[];
   cleanup(): Promise<void>;
 }
 
@@ -41,23 +54,70 @@ export async function makeCliFixture(): Promise<CliFixture> {
   await mkdir(local);
   const ksync = (args: readonly string[], options: { timeoutMs?: number; cwd?: string } = {}) =>
     runKsync(args, { home, cwd: options.cwd ?? agent.dir, timeoutMs: options.timeoutMs ?? 60_000 });
+  const ok = async (args: readonly string[], options: { timeoutMs?: number } = {}) => {
+    const result = await ksync(args, options);
+    if (result.code !== 0) {
+      throw new Error(
+        `ksync ${args.join(' ')} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+      );
+    }
+    return result;
+  };
   return {
     home,
     local,
     agent,
     ksync,
-    async ok(args, options = {}) {
-      const result = await ksync(args, options);
-      if (result.code !== 0) {
-        throw new Error(
-          `ksync ${args.join(' ')} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
-        );
-      }
-      return result;
-    },
+    ok,
+    get: async (name) => JSON.parse((await ok(['get', name, '-o', 'json'])).stdout) as SyncView,
+    getAll: async () => JSON.parse((await ok(['get', '-o', 'json'])).stdout) as SyncView[],
+    direct: (url) => ['--direct', url, '--token-file', agent.tokenFile],
     async cleanup() {
       await killDaemon(home);
       await agent.cleanup();
+    },
+  };
+}
+
+/** A CLI fixture with the agent running, serving `<agent root>/app` as the remote `/app`. */
+export interface CliAgentFixture extends CliFixture {
+  /** The running agent (`restartAgent` replaces it). */
+  readonly server: AgentProcess;
+  /** `<agent root>/app`, the remote side of the `local` sync. */
+  readonly remote: string;
+  /** Starts the agent again with the same options (pass a `port` to keep its URL). */
+  restartAgent(): Promise<AgentProcess>;
+  /** Creates the sync `local` (LOCAL ↔ /app) with `flags` on top; it must exit 0. */
+  createLocal(flags?: readonly string[]): Promise<CliResult>;
+  /** Stops any watch, then the agent (with `signal`, default SIGTERM), then removes the dirs. */
+  cleanup(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Makes a CLI fixture, creates `<agent root>/app` and starts the agent. */
+export async function makeCliAgentFixture(
+  options: Omit<StartAgentOptions, 'root' | 'tokenFile'> = {},
+): Promise<CliAgentFixture> {
+  const f = await makeCliFixture();
+  const remote = join(f.agent.root, 'app');
+  await mkdir(remote);
+  const start = () => f.agent.start(options);
+  let server = await start();
+  return {
+    ...f,
+    get server() {
+      return server;
+    },
+    remote,
+    async restartAgent() {
+      server = await start();
+      return server;
+    },
+    createLocal: (flags = []) =>
+      f.ok(['create', ...f.direct(server.url), ...flags, 'local', '/app']),
+    async cleanup(signal: NodeJS.Signals = 'SIGTERM') {
+      await f.ksync(['stop']);
+      await server.stop(signal);
+      await f.cleanup();
     },
   };
 }
