@@ -2,7 +2,7 @@
  * The command table: every command's name, arguments, options and examples. Implementations are
  * loaded only when their command runs, so `ksync get` never loads the WebSocket client.
  */
-import { SYNC_MODES } from '@ksync/core';
+import { DEFAULT_MODE, SYNC_MODES } from '@ksync/core';
 import type { CommandDef } from './command.ts';
 
 const OUTPUT = (formats: string): { flags: string; description: string; defaultValue: string } => ({
@@ -24,7 +24,7 @@ export const COMMANDS: readonly CommandDef[] = [
       {
         flags: '-m, --mode <mode>',
         description: `sync mode: ${Object.keys(SYNC_MODES).join(', ')}`,
-        defaultValue: 'two-way',
+        defaultValue: DEFAULT_MODE,
       },
       {
         flags: '-i, --ignore <pattern>',

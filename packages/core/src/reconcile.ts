@@ -66,14 +66,6 @@ export interface ReconcileResult {
   readonly conflicts: readonly ReconcileConflict[];
 }
 
-/** The result of reconciling identical sides with an up-to-date ancestor. */
-export const NO_CHANGES: ReconcileResult = {
-  ancestorUpdates: [],
-  localChanges: [],
-  remoteChanges: [],
-  conflicts: [],
-};
-
 /** Reconciles local and remote against the ancestor under `mode`. */
 export function reconcile(input: ReconcileInput): ReconcileResult {
   const { ancestor, local, remote, mode } = input;

@@ -13,13 +13,6 @@ import type { Snapshot } from './snapshot.ts';
 /** Why a session halted. */
 export type HaltReason = 'root-deleted' | 'root-emptied' | 'deletion-bound';
 
-/** A human description of each halt, with the way out. */
-export const HALT_REASONS: Readonly<Record<HaltReason, string>> = {
-  'root-deleted': 'a sync root was deleted; its deletion was not propagated',
-  'root-emptied': 'a sync root was emptied (a container restart without a volume?); not propagated',
-  'deletion-bound': 'this cycle would delete more files than the deletion bound allows',
-};
-
 /** Inputs of the safety check. */
 export interface SafetyInput {
   readonly ancestor: Snapshot;

@@ -6,7 +6,7 @@
  */
 import type { Entry } from './entry.ts';
 import { InternalError } from './errors.ts';
-import { ROOT, comparePaths, parentPath } from './path.ts';
+import { ROOT, parentPath } from './path.ts';
 
 /** A side's state: sync path → entry. */
 export type Snapshot = ReadonlyMap<string, Entry>;
@@ -26,11 +26,6 @@ export function validateSnapshot(snapshot: Snapshot): void {
       throw new InternalError(`snapshot entry ${JSON.stringify(path)} has no parent directory`);
     }
   }
-}
-
-/** The snapshot's paths in pre-order (each directory right before its descendants). */
-export function sortedPaths(snapshot: Snapshot): string[] {
-  return [...snapshot.keys()].sort(comparePaths);
 }
 
 /** Counts of what a snapshot holds, for status output. */

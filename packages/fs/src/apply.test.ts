@@ -13,20 +13,11 @@ import {
   symlink,
   writeFile,
 } from 'node:fs/promises';
-import { DIRECTORY, type Change, type Entry } from '@ksync/core';
+import { DIRECTORY, type Change } from '@ksync/core';
 import { digestBytes } from './hash.ts';
 import { openLocalEndpoint, type LocalEndpoint } from './local-endpoint.ts';
 import { fileMode } from './apply.ts';
-import { listTree, withTempDir, writeTree } from './test-helpers.ts';
-
-function file(content: string, executable = false): Entry {
-  return {
-    kind: 'file',
-    digest: digestBytes(content),
-    executable,
-    size: Buffer.byteLength(content),
-  };
-}
+import { fileEntry, listTree, withTempDir, writeTree } from './test-helpers.ts';
 
 async function* chunksOf(content: string | Buffer): AsyncGenerator<Uint8Array> {
   yield await Promise.resolve(Buffer.from(content));
@@ -65,13 +56,13 @@ describe('apply', () => {
         await stage(endpoint, 'NEW');
         await stage(endpoint, 'O2');
         const changes: Change[] = [
-          { path: 'gone', old: file('G'), new: undefined },
-          { path: 'd/x', old: file('X'), new: undefined },
+          { path: 'gone', old: fileEntry('G'), new: undefined },
+          { path: 'd/x', old: fileEntry('X'), new: undefined },
           { path: 'd', old: DIRECTORY, new: undefined },
-          { path: 'old', old: file('O'), new: file('O2') },
+          { path: 'old', old: fileEntry('O'), new: fileEntry('O2') },
           { path: 'n', old: undefined, new: DIRECTORY },
-          { path: 'n/f', old: undefined, new: file('NEW', true) },
-          { path: 'n/copy', old: undefined, new: file('K') }, // from a local copy: no staging
+          { path: 'n/f', old: undefined, new: fileEntry('NEW', true) },
+          { path: 'n/copy', old: undefined, new: fileEntry('K') }, // from a local copy: no staging
           { path: 'l', old: undefined, new: { kind: 'symlink', target: 'n/f' } },
         ];
         const result = await endpoint.apply(changes);
@@ -84,8 +75,8 @@ describe('apply', () => {
         assert.equal(await readlink(`${root}/l`), 'n/f');
         assert.deepEqual(await listTree(root), ['keep', 'l', 'n', 'n/copy', 'n/f', 'old']);
         const { snapshot } = await endpoint.scan({ full: false });
-        assert.deepEqual(snapshot.get('n/f'), file('NEW', true));
-        assert.deepEqual(snapshot.get('old'), file('O2'));
+        assert.deepEqual(snapshot.get('n/f'), fileEntry('NEW', true));
+        assert.deepEqual(snapshot.get('old'), fileEntry('O2'));
       },
     );
   });
@@ -94,7 +85,7 @@ describe('apply', () => {
     await withEndpoint({}, async (endpoint, root) => {
       await stage(endpoint, 'ours');
       await writeFile(`${root}/f`, 'theirs');
-      const result = await endpoint.apply([{ path: 'f', old: undefined, new: file('ours') }]);
+      const result = await endpoint.apply([{ path: 'f', old: undefined, new: fileEntry('ours') }]);
       assert.deepEqual(result.applied, []);
       assert.match(result.problems[0]?.message ?? '', /appeared since scan/);
       assert.equal(await readFile(`${root}/f`, 'utf8'), 'theirs');
@@ -113,8 +104,8 @@ describe('apply', () => {
       await writeFile(`${root}/f`, 'edit'); // a concurrent user edit
       await writeFile(`${root}/g`, 'g1'); // same content, but rewritten: stat differs
       const result = await endpoint.apply([
-        { path: 'f', old: file('v1'), new: file('v2') },
-        { path: 'g', old: file('g1'), new: undefined },
+        { path: 'f', old: fileEntry('v1'), new: fileEntry('v2') },
+        { path: 'g', old: fileEntry('g1'), new: undefined },
       ]);
       assert.deepEqual(result.applied, []);
       assert.deepEqual(
@@ -128,7 +119,7 @@ describe('apply', () => {
 
   it('refuses a change whose old does not match what was scanned', async () => {
     await withEndpoint({ f: 'v1' }, async (endpoint, root) => {
-      const result = await endpoint.apply([{ path: 'f', old: file('other'), new: undefined }]);
+      const result = await endpoint.apply([{ path: 'f', old: fileEntry('other'), new: undefined }]);
       assert.equal(result.problems.length, 1);
       assert.equal(await readFile(`${root}/f`, 'utf8'), 'v1');
     });
@@ -142,7 +133,7 @@ describe('apply', () => {
       try {
         await endpoint.scan({ full: true });
         const result = await endpoint.apply([
-          { path: 'd/a', old: file('A'), new: undefined },
+          { path: 'd/a', old: fileEntry('A'), new: undefined },
           { path: 'd', old: DIRECTORY, new: undefined },
         ]);
         assert.equal(result.applied.length, 1);
@@ -163,11 +154,11 @@ describe('apply', () => {
         await stage(endpoint, 'B-file');
         await stage(endpoint, 'C-file');
         const result = await endpoint.apply([
-          { path: 'b/inner', old: file('I'), new: undefined },
-          { path: 'a', old: file('A'), new: DIRECTORY },
-          { path: 'b', old: DIRECTORY, new: file('B-file') },
-          { path: 'c', old: { kind: 'symlink', target: 'a' }, new: file('C-file') },
-          { path: 'e', old: file('E'), new: { kind: 'symlink', target: 'b' } },
+          { path: 'b/inner', old: fileEntry('I'), new: undefined },
+          { path: 'a', old: fileEntry('A'), new: DIRECTORY },
+          { path: 'b', old: DIRECTORY, new: fileEntry('B-file') },
+          { path: 'c', old: { kind: 'symlink', target: 'a' }, new: fileEntry('C-file') },
+          { path: 'e', old: fileEntry('E'), new: { kind: 'symlink', target: 'b' } },
         ]);
         assert.deepEqual(result.problems, []);
         assert.ok((await lstat(`${root}/a`)).isDirectory());
@@ -186,7 +177,7 @@ describe('apply', () => {
       await chmod(`${root}/s`, 0o640);
       await endpoint.scan({ full: true });
       const result = await endpoint.apply([
-        { path: 's', old: file('script'), new: file('script', true) },
+        { path: 's', old: fileEntry('script'), new: fileEntry('script', true) },
       ]);
       assert.deepEqual(result.problems, []);
       assert.equal((await stat(`${root}/s`)).mode & 0o777, 0o750);
@@ -201,7 +192,9 @@ describe('apply', () => {
       await chown(`${root}/f`, 1234, 1234);
       await endpoint.scan({ full: true });
       await stage(endpoint, 'v2');
-      const result = await endpoint.apply([{ path: 'f', old: file('v1'), new: file('v2') }]);
+      const result = await endpoint.apply([
+        { path: 'f', old: fileEntry('v1'), new: fileEntry('v2') },
+      ]);
       assert.deepEqual(result.problems, []);
       const st = await stat(`${root}/f`);
       assert.equal(st.mode & 0o777, 0o600);
@@ -215,7 +208,7 @@ describe('apply', () => {
       await endpoint.scan({ full: true });
       await stage(endpoint, 'mine');
       const result = await endpoint.apply([
-        { path: 'home/f', old: undefined, new: file('mine') },
+        { path: 'home/f', old: undefined, new: fileEntry('mine') },
         { path: 'home/d', old: undefined, new: DIRECTORY },
         { path: 'home/l', old: undefined, new: { kind: 'symlink', target: 'f' } },
       ]);
@@ -252,7 +245,7 @@ describe('apply', () => {
         await stage(endpoint, 'hello');
         const result = await endpoint.apply([
           { path: '', old: undefined, new: DIRECTORY },
-          { path: 'h', old: undefined, new: file('hello') },
+          { path: 'h', old: undefined, new: fileEntry('hello') },
         ]);
         assert.deepEqual(result.problems, []);
         assert.equal(await readFile(`${root}/h`, 'utf8'), 'hello');
@@ -268,7 +261,7 @@ describe('apply', () => {
       assert.deepEqual(await endpoint.missingContent([digestBytes('A'), digestBytes('Z')]), [
         digestBytes('Z'),
       ]);
-      const result = await endpoint.apply([{ path: 'z', old: undefined, new: file('Z') }]);
+      const result = await endpoint.apply([{ path: 'z', old: undefined, new: fileEntry('Z') }]);
       assert.match(result.problems[0]?.message ?? '', /not staged/);
     });
   });
@@ -277,8 +270,8 @@ describe('apply', () => {
     await withEndpoint({}, async (endpoint, root) => {
       await stage(endpoint, 'twice');
       const result = await endpoint.apply([
-        { path: 'a', old: undefined, new: file('twice') },
-        { path: 'b', old: undefined, new: file('twice', true) },
+        { path: 'a', old: undefined, new: fileEntry('twice') },
+        { path: 'b', old: undefined, new: fileEntry('twice', true) },
       ]);
       assert.deepEqual(result.problems, []);
       const [a, b] = [await stat(`${root}/a`), await stat(`${root}/b`)];
@@ -301,7 +294,7 @@ describe('confinement', () => {
       try {
         await endpoint.scan({ full: true });
         await stage(endpoint, 'evil');
-        const evil = file('evil');
+        const evil = fileEntry('evil');
         const hostile = [
           '../x',
           '/etc/passwd',

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { createIgnoreMatcher, validateSnapshot, type Entry } from '@ksync/core';
-import { digestBytes, hashFile, type FileHasher } from './hash.ts';
+import { hashFile, type FileHasher } from './hash.ts';
 import { scanDirty, scanFull, symlinkStaysInside, type ScanContext } from './scan.ts';
 import type { StatCache } from './stat-cache.ts';
-import { withTempDir, writeTree } from './test-helpers.ts';
+import { fileEntry, withTempDir, writeTree } from './test-helpers.ts';
 
 function context(root: string, patterns: string[] = []): ScanContext & { calls: string[] } {
   const calls: string[] = [];
@@ -15,15 +15,6 @@ function context(root: string, patterns: string[] = []): ScanContext & { calls: 
     return hashFile(absolute, expected);
   };
   return { root, matcher: createIgnoreMatcher(patterns), hasher, calls };
-}
-
-function file(content: string, executable = false): Entry {
-  return {
-    kind: 'file',
-    digest: digestBytes(content),
-    executable,
-    size: Buffer.byteLength(content),
-  };
 }
 
 function entries(cache: StatCache): Record<string, Entry> {
@@ -40,9 +31,9 @@ describe('scanFull', () => {
       const cache = await scanFull(context(root), undefined);
       assert.deepEqual(entries(cache), {
         '': { kind: 'directory' },
-        a: file('A', true),
+        a: fileEntry('A', true),
         d: { kind: 'directory' },
-        'd/b': file('B'),
+        'd/b': fileEntry('B'),
         'd/e': { kind: 'directory' },
         l: { kind: 'symlink', target: 'd/b' },
       });
@@ -71,7 +62,7 @@ describe('scanFull', () => {
       await writeFile(`${root}/d/b`, 'B2');
       const third = await scanFull(ctx, second);
       assert.deepEqual(ctx.calls, ['d/b']);
-      assert.deepEqual(third.get('d/b')?.entry, file('B2'));
+      assert.deepEqual(third.get('d/b')?.entry, fileEntry('B2'));
     });
   });
 
@@ -84,7 +75,7 @@ describe('scanFull', () => {
       const old = new Date(Number(first.get('a')!.mtimeNs / 1_000_000n));
       await utimes(`${root}/a`, old, old);
       const second = await scanFull(ctx, first);
-      assert.deepEqual(second.get('a')?.entry, file('BBBB'));
+      assert.deepEqual(second.get('a')?.entry, fileEntry('BBBB'));
     });
   });
 

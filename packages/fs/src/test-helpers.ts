@@ -5,6 +5,8 @@
 import { mkdtemp, mkdir, rm, writeFile, symlink, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { Entry } from '@ksync/core';
+import { digestBytes } from './hash.ts';
 
 /** Runs `body` with a fresh temp directory and removes it afterwards, whatever happens. */
 export async function withTempDir<T>(body: (dir: string) => Promise<T>): Promise<T> {
@@ -59,4 +61,14 @@ export function sleep(ms: number): Promise<void> {
 export async function listTree(dir: string): Promise<string[]> {
   const names = await readdir(dir, { recursive: true });
   return names.sort();
+}
+
+/** A file entry for `content` (its real digest and size). */
+export function fileEntry(content: string, executable = false): Entry {
+  return {
+    kind: 'file',
+    digest: digestBytes(content),
+    executable,
+    size: Buffer.byteLength(content),
+  };
 }

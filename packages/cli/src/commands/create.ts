@@ -6,7 +6,7 @@ import { withBackend } from '../control-client.ts';
 import { UserError, hasCode } from '../errors.ts';
 import { deriveName, validateSpec, type SpecInput, type SyncSpec } from '../spec.ts';
 import { checkAgent } from '../sync-endpoints.ts';
-import { SYNC_MODES, type SyncMode } from '@ksync/core';
+import { DEFAULT_MODE, SYNC_MODES, type SyncMode } from '@ksync/core';
 
 /** Adds a sync. */
 export const run: CommandRun = async (ctx, input) => {
@@ -21,7 +21,7 @@ export const run: CommandRun = async (ctx, input) => {
     remote: stringArg(input, 1) ?? '',
     url: url ?? '',
     tokenFile: tokenArg === undefined ? '' : resolve(ctx.cwd, tokenArg),
-    mode: stringOption(input, 'mode') ?? 'two-way',
+    mode: stringOption(input, 'mode') ?? DEFAULT_MODE,
     ignore,
   };
   const problems =
