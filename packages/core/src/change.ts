@@ -19,6 +19,8 @@ export interface Change {
 export interface Problem {
   readonly path: string;
   readonly message: string;
+  /** The side the problem is on; the session controller fills it in for endpoint problems. */
+  readonly side?: 'local' | 'remote';
 }
 
 /** What an endpoint did with a batch of changes. */

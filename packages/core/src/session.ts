@@ -287,7 +287,10 @@ export class Session {
     ]);
     this.#needFull = false;
     this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
-    const problems: Problem[] = [...localScan.problems, ...remoteScan.problems];
+    const problems: Problem[] = [
+      ...onSide(localScan.problems, 'local'),
+      ...onSide(remoteScan.problems, 'remote'),
+    ];
     const result = reconcile({
       ancestor: this.#ancestor,
       local: localScan.snapshot,
@@ -336,7 +339,10 @@ export class Session {
       toLocal.length > 0 ? local.apply(toLocal) : NOTHING_APPLIED,
       toRemote.length > 0 ? remote.apply(toRemote) : NOTHING_APPLIED,
     ]);
-    problems.push(...appliedLocal.problems, ...appliedRemote.problems);
+    problems.push(
+      ...onSide(appliedLocal.problems, 'local'),
+      ...onSide(appliedRemote.problems, 'remote'),
+    );
     await this.#recordAncestor([...appliedLocal.applied, ...appliedRemote.applied]);
 
     const inSync =
@@ -345,7 +351,7 @@ export class Session {
       result.conflicts.every((c) => c.state === 'blocked');
     this.#problems = problems;
     if (inSync) this.#lastSyncAt = this.#o.clock.now();
-    this.#setState('watching');
+    this.#setState(problems.length === 0 ? 'watching' : 'problems');
     return {
       appliedLocal: appliedLocal.applied.length,
       appliedRemote: appliedRemote.applied.length,
@@ -592,6 +598,11 @@ const EMPTY_REPORT: CycleReport = {
 };
 
 const NOTHING_APPLIED = { applied: [], problems: [] };
+
+/** `problems` as reported by the endpoint on `side`. */
+function onSide(problems: readonly Problem[], side: 'local' | 'remote'): Problem[] {
+  return problems.map((p) => ({ ...p, side }));
+}
 
 /** The halt reason of a halted state. */
 function haltReasonOf(state: `halted-${HaltReason}`): HaltReason {

@@ -10,6 +10,7 @@ export type SessionState =
   | 'transferring'
   | 'applying'
   | 'watching'
+  | 'problems'
   | 'paused'
   | `halted-${HaltReason}`
   | 'error';
@@ -21,6 +22,7 @@ export const SESSION_STATES: Readonly<Record<SessionState, string>> = {
   transferring: 'transferring file content',
   applying: 'applying changes',
   watching: 'in sync, watching for changes',
+  problems: 'some paths could not be synced (see problems); retrying',
   paused: 'paused; run resume to continue',
   'halted-root-deleted': 'halted: a sync root was deleted; resume to propagate it, or reset',
   'halted-root-emptied':
