@@ -333,9 +333,12 @@ class RemoteClient implements RemoteEndpoint {
   #closed = false;
   #backoff: number;
   #reconnectTimer: NodeJS.Timeout | undefined;
+  /** The ignore rules the agent scans with: the open's, then those of the latest scan. */
+  #ignore: string[];
 
   constructor(options: RemoteEndpointOptions) {
     this.#o = options;
+    this.#ignore = [...options.ignore];
     this.#backoff = options.minBackoffMs ?? 250;
   }
 
@@ -364,7 +367,14 @@ class RemoteClient implements RemoteEndpoint {
         reject,
       });
       try {
-        connection.send({ type: 'scan', id, full: options.full });
+        // The rules go with every scan, and a reconnect re-opens with the latest ones.
+        if (options.ignore !== undefined) this.#ignore = [...options.ignore];
+        connection.send({
+          type: 'scan',
+          id,
+          full: options.full,
+          ...(options.ignore === undefined ? {} : { ignore: [...options.ignore] }),
+        });
       } catch (error) {
         connection.pending.delete(id);
         reject(asError(error));
@@ -558,7 +568,7 @@ class RemoteClient implements RemoteEndpoint {
         'ok',
       );
       await connection.request(
-        { type: 'open', id: connection.nextId(), root: this.#o.root, ignore: [...this.#o.ignore] },
+        { type: 'open', id: connection.nextId(), root: this.#o.root, ignore: this.#ignore },
         'ok',
       );
     } catch (error) {

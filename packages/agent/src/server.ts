@@ -394,6 +394,8 @@ class AgentConnection {
       : openLocalEndpoint({
           root: resolved.absolute,
           ignore: message.ignore,
+          // The client sends the complete rules; the container's copy of the file never decides.
+          ignoreFile: false,
           onWarning: (warning) => this.#log.warn(warning),
         });
     this.#endpoint = endpoint;
@@ -406,7 +408,10 @@ class AgentConnection {
   async #serve(endpoint: Endpoint, message: ClientMessage): Promise<void> {
     switch (message.type) {
       case 'scan': {
-        const result = await endpoint.scan({ full: message.full });
+        const result = await endpoint.scan({
+          full: message.full,
+          ...(message.ignore === undefined ? {} : { ignore: message.ignore }),
+        });
         const entries = [...result.snapshot].map(
           ([path, entry]) => [path, entryToWire(entry)] as const,
         );

@@ -262,6 +262,45 @@ describe('session', () => {
     assert.equal(t.remote.tree.has('a'), true);
   });
 
+  it('a new ignore rule takes the paths out of the sync on both sides, deleting nothing', async () => {
+    const t = await setup({ local: { 'src/a': 'x' }, remote: { 'gen/out': 'g', 'x.log': 'l' } });
+    t.local.ownIgnore = [];
+    await t.session.flush();
+    assert.deepEqual(view(t.remote.tree), view(t.local.tree));
+    // The user ignores gen/ and *.log while both sides hold them (synced, in the ancestor).
+    t.local.ownIgnore = ['gen/', '*.log'];
+    t.remote.edit(snapshotOf({ 'src/a': 'x', 'gen/out': 'g2', 'x.log': 'l2' }));
+    const report = await t.session.flush();
+    assert.equal(report.inSync, true);
+    assert.deepEqual(
+      t.remote.scannedWith,
+      ['gen/', '*.log'],
+      'the remote scans with the new rules',
+    );
+    assert.deepEqual(
+      view(t.remote.tree),
+      view(snapshotOf({ 'src/a': 'x', 'gen/out': 'g2', 'x.log': 'l2' })),
+    );
+    assert.deepEqual(
+      view(t.local.tree),
+      view(snapshotOf({ 'src/a': 'x', 'gen/out': 'g', 'x.log': 'l' })),
+    );
+    assert.deepEqual(
+      view(t.store.ancestor),
+      view(snapshotOf({ 'src/a': 'x' })),
+      'ancestor forgets them',
+    );
+    // Un-ignoring merges like a first sync: the differing versions are a conflict that keeps both.
+    t.local.ownIgnore = [];
+    await t.session.flush();
+    assert.equal(t.session.conflicts().length, 2);
+    const saved = [...t.conflictContent.files.keys()]
+      .map((k) => k.slice(k.indexOf('/') + 1))
+      .sort();
+    assert.deepEqual(saved, ['gen/out', 'x.log']);
+    assert.deepEqual(view(t.remote.tree), view(t.local.tree));
+  });
+
   it('resolve of an unknown path is a user error', async () => {
     const t = await setup({ local: {}, remote: {} });
     await assert.rejects(t.session.resolve('nope', 'local'), { name: 'UserError' });

@@ -15,7 +15,8 @@
  * - Cycles never overlap: `cycle`, `resolve`, `reset` and friends run one at a time.
  */
 import type { Change, Problem } from './change.ts';
-import type { Endpoint } from './endpoint.ts';
+import type { Endpoint, ScanResult } from './endpoint.ts';
+import { createIgnoreMatcher, ignoredPaths, samePatterns } from './ignore.ts';
 import { entriesEqual, type Entry, type FileEntry } from './entry.ts';
 import { InternalError, UserError } from './errors.ts';
 import type { SyncMode } from './mode.ts';
@@ -117,6 +118,8 @@ export class Session {
   #lastLocal: Snapshot = new Map();
   #summary: SnapshotStats = summarizeSnapshot(new Map());
   #lastRemote: Snapshot = new Map();
+  /** The ignore rules both sides scan with, learned from the local side's scans. */
+  #ignore: readonly string[] | undefined;
   #transferredFiles = 0;
   #transferredBytes = 0;
   #conflictSeq = 0;
@@ -281,10 +284,7 @@ export class Session {
     this.#setState(halted ?? 'scanning');
     const fullScan = full || this.#needFull;
     this.#dirty = false;
-    const [localScan, remoteScan] = await Promise.all([
-      local.scan({ full: fullScan }),
-      remote.scan({ full: fullScan }),
-    ]);
+    const [localScan, remoteScan] = await this.#scanBoth(fullScan);
     this.#needFull = false;
     this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
     const problems: Problem[] = [
@@ -365,6 +365,34 @@ export class Session {
 
   #cycleFiles = 0;
   #cycleBytes = 0;
+
+  /**
+   * Scans both sides under the same ignore rules. The local side reads the rules (its root's
+   * `.ksyncignore` plus the spec's patterns); the remote side scans with the rules of the previous
+   * local scan. When the local scan finds new rules, the remote is scanned again under them and
+   * the ancestor forgets every path they ignore, before anything is reconciled. So a newly
+   * ignored path looks neither deleted nor changed on either side (it is simply out of the sync,
+   * untouched on both), and a path that stops being ignored is merged like a first sync: without
+   * an ancestor, any difference is a conflict that keeps both versions.
+   */
+  async #scanBoth(full: boolean): Promise<[ScanResult, ScanResult]> {
+    const { local, remote } = this.#o;
+    const rules = this.#ignore;
+    const [localScan, remoteScan] = await Promise.all([
+      local.scan({ full }),
+      remote.scan({ full, ...(rules === undefined ? {} : { ignore: rules }) }),
+    ]);
+    const next = localScan.ignore;
+    if (next === undefined || (rules !== undefined && samePatterns(next, rules))) {
+      return [localScan, remoteScan];
+    }
+    this.#ignore = next;
+    const dropped = ignoredPaths(this.#ancestor, createIgnoreMatcher(next));
+    await this.#recordAncestor(dropped.map((path) => ({ path, old: undefined, new: undefined })));
+    // The endpoint rescans everything itself when its rules change, and only what is dirty when
+    // they do not (the first cycle, when the remote opened with the same rules).
+    return [localScan, await remote.scan({ full, ignore: next })];
+  }
 
   /**
    * Makes sure `to` can provide the content of every file the changes create: asks which digests
@@ -485,10 +513,7 @@ export class Session {
    */
   async #resolve(path: string, keep: Side): Promise<void> {
     // Decide against the sides as they are now, not as the last cycle (if any) saw them.
-    const [localScan, remoteScan] = await Promise.all([
-      this.#o.local.scan({ full: this.#needFull }),
-      this.#o.remote.scan({ full: this.#needFull }),
-    ]);
+    const [localScan, remoteScan] = await this.#scanBoth(this.#needFull);
     this.#needFull = false;
     this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
     const conflict = [...this.#conflicts.values()].find((c) => c.path === path);

@@ -5,7 +5,14 @@
  * creation needs staged or present content.
  */
 import type { ApplyResult, Change, Problem } from '../change.ts';
-import type { ChangeListener, Endpoint, ScanResult, StageRequest } from '../endpoint.ts';
+import type {
+  ChangeListener,
+  Endpoint,
+  ScanOptions,
+  ScanResult,
+  StageRequest,
+} from '../endpoint.ts';
+import { createIgnoreMatcher, ignoredPaths } from '../ignore.ts';
 import { entriesEqual, type Entry } from '../entry.ts';
 import { ROOT, parentPath } from '../path.ts';
 import type { Snapshot } from '../snapshot.ts';
@@ -25,6 +32,10 @@ export class MemoryEndpoint implements Endpoint {
   /** Digests whose staging fails, to simulate a broken transfer. */
   readonly failStaging = new Set<string>();
   readonly #listeners = new Set<ChangeListener>();
+  /** The side's own ignore rules (a local side's `.ksyncignore`); unset: it reads none. */
+  ownIgnore: readonly string[] | undefined;
+  /** The rules of the latest scan, own or given. */
+  scannedWith: readonly string[] = [];
   scans = 0;
 
   constructor(tree: Snapshot) {
@@ -37,14 +48,22 @@ export class MemoryEndpoint implements Endpoint {
     for (const listener of this.#listeners) listener();
   }
 
-  async scan(): Promise<ScanResult> {
+  async scan(options: ScanOptions): Promise<ScanResult> {
     this.scans++;
     const problems: Problem[] = [...this.problemPaths].map((path) => ({
       path,
       message: 'unreadable',
     }));
-    const snapshot = new Map([...this.tree].filter(([p]) => !this.problemPaths.has(p)));
-    return { snapshot, problems };
+    this.scannedWith = options.ignore ?? this.ownIgnore ?? [];
+    const ignored = new Set(ignoredPaths(this.tree, createIgnoreMatcher(this.scannedWith)));
+    const snapshot = new Map(
+      [...this.tree].filter(([p]) => !this.problemPaths.has(p) && !ignored.has(p)),
+    );
+    return {
+      snapshot,
+      problems,
+      ...(this.ownIgnore === undefined ? {} : { ignore: this.scannedWith }),
+    };
   }
 
   watch(listener: ChangeListener): () => void {
