@@ -301,6 +301,23 @@ describe('session', () => {
     assert.deepEqual(view(t.remote.tree), view(t.local.tree));
   });
 
+  it('a local-wins conflict that cannot land is blocked once and touches nothing', async () => {
+    const t = await setup({ local: { m: 'L' }, remote: { 'm/a': 'edit', 'm/sock': 's' } });
+    t.remote.problemPaths.add('m/sock'); // a socket: the scan cannot sync it
+    const first = await t.session.cycle();
+    assert.equal(first.inSync, false);
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ 'm/a': 'edit', 'm/sock': 's' })));
+    const second = await t.session.flush();
+    assert.equal(second.inSync, true);
+    await t.session.cycle({ full: true });
+    const conflicts = t.session.conflicts();
+    assert.equal(conflicts.length, 1, 'recorded once');
+    assert.equal(conflicts[0]?.state, 'blocked');
+    assert.equal(t.conflictContent.files.size, 0, 'nothing was overwritten, so nothing is saved');
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ m: 'L' })));
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ 'm/a': 'edit', 'm/sock': 's' })));
+  });
+
   it('resolve of an unknown path is a user error', async () => {
     const t = await setup({ local: {}, remote: {} });
     await assert.rejects(t.session.resolve('nope', 'local'), { name: 'UserError' });

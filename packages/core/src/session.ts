@@ -14,7 +14,7 @@
  *   was saved to the conflict store; if saving fails, the whole conflicting subtree is skipped.
  * - Cycles never overlap: `cycle`, `resolve`, `reset` and friends run one at a time.
  */
-import type { Change, Problem } from './change.ts';
+import type { ApplyResult, Change, Problem } from './change.ts';
 import type { Endpoint, ScanResult } from './endpoint.ts';
 import { createIgnoreMatcher, ignoredPaths, samePatterns } from './ignore.ts';
 import { entriesEqual, type Entry, type FileEntry } from './entry.ts';
@@ -297,6 +297,9 @@ export class Session {
       remote: remoteScan.snapshot,
       mode,
       problemPaths: new Set(problems.map((p) => p.path)),
+      blockedPaths: new Set(
+        [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
+      ),
     });
 
     // A halt is sticky: only resume or reset lift it. Otherwise a container that writes one
@@ -321,9 +324,14 @@ export class Session {
 
     await this.#recordAncestor(updatesAsChanges(result.ancestorUpdates));
     let remoteChanges = result.remoteChanges;
+    const localKept: Conflict[] = [];
     for (const conflict of result.conflicts) {
-      const saved = await this.#recordConflict(conflict, problems);
-      if (!saved) remoteChanges = remoteChanges.filter((c) => !isWithin(c.path, conflict.path));
+      const record = await this.#recordConflict(conflict, problems);
+      if (record === undefined) {
+        remoteChanges = remoteChanges.filter((c) => !isWithin(c.path, conflict.path));
+      } else if (record.state === 'local-kept') {
+        localKept.push(record);
+      }
     }
     await this.#dropStaleBlocked(result.conflicts);
 
@@ -344,6 +352,7 @@ export class Session {
       ...onSide(appliedRemote.problems, 'remote'),
     );
     await this.#recordAncestor([...appliedLocal.applied, ...appliedRemote.applied]);
+    await this.#blockUnlanded(localKept, appliedRemote);
 
     const inSync =
       result.localChanges.length === 0 &&
@@ -439,18 +448,48 @@ export class Session {
   }
 
   /**
-   * Records a conflict. For a local-wins conflict the remote versions it overwrites are saved
-   * first; returns false (and adds a problem) when that failed, so the caller skips the subtree.
+   * A local-wins conflict whose overwrite of the remote did not land at all (the remote could not
+   * take it: a directory holding content that is not synced, say) touched nothing, so nothing
+   * was overwritten: it becomes a blocked conflict, which moves nothing until it is resolved,
+   * instead of being decided (and failing) again every cycle. Its saved copy is not needed.
    */
-  async #recordConflict(conflict: ReconcileConflict, problems: Problem[]): Promise<boolean> {
+  async #blockUnlanded(records: readonly Conflict[], remote: ApplyResult): Promise<void> {
+    for (const record of records) {
+      const within = (c: { path: string }): boolean => isWithin(c.path, record.path);
+      if (!remote.problems.some(within) || remote.applied.some(within)) continue;
+      const blocked: Conflict = { ...record, state: 'blocked', kept: [] };
+      await this.#o.conflictContent.remove(record.id);
+      await this.#o.store.saveConflict(blocked);
+      this.#conflicts.set(record.id, blocked);
+      this.#o.log?.warn(
+        `sync ${this.#o.name}: conflict at ${record.path || '/'} is blocked: the local version could not replace the remote one, and neither side was changed`,
+      );
+    }
+  }
+
+  /**
+   * Records a conflict, once: a conflict identical to a recorded one (same path, state, entries
+   * and remote versions to keep) is that record, whose saved copies already hold those versions. For a local-wins conflict the remote versions it overwrites are
+   * saved first; returns undefined (and adds a problem) when that failed, so the caller skips the
+   * subtree.
+   */
+  async #recordConflict(
+    conflict: ReconcileConflict,
+    problems: Problem[],
+  ): Promise<Conflict | undefined> {
     const existing = [...this.#conflicts.values()].find(
       (c) =>
         c.path === conflict.path &&
         c.state === conflict.state &&
         entriesEqual(c.local, conflict.local) &&
-        entriesEqual(c.remote, conflict.remote),
+        entriesEqual(c.remote, conflict.remote) &&
+        c.kept.length === conflict.keep.length &&
+        c.kept.every(
+          (k, i) =>
+            k.path === conflict.keep[i]?.path && entriesEqual(k.entry, conflict.keep[i]?.entry),
+        ),
     );
-    if (existing !== undefined && conflict.state === 'blocked') return true;
+    if (existing !== undefined) return existing;
     const now = this.#o.clock.now();
     const record: Conflict = {
       id: `${now.toString(36)}-${(this.#conflictSeq++).toString(36)}`,
@@ -476,7 +515,7 @@ export class Session {
         path: conflict.path,
         message: `could not save the remote version of a conflict, so it was left alone: ${errorMessage(error)}`,
       });
-      return false;
+      return undefined;
     }
     if (conflict.state === 'blocked') {
       for (const old of this.#conflicts.values()) {
@@ -488,7 +527,7 @@ export class Session {
     this.#o.log?.warn(
       `sync ${this.#o.name}: conflict at ${conflict.path || '/'} (${conflict.state === 'blocked' ? 'blocked' : 'local version kept; remote version saved'})`,
     );
-    return true;
+    return record;
   }
 
   /** Drops blocked conflicts that no longer exist (someone made the sides agree by hand). */

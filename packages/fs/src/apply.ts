@@ -20,7 +20,11 @@
  *    absent, which the next reconcile treats as a deletion that the new side wins.
  * 3. Directories are removed only when empty after the earlier removals of their children; any
  *    content the change list did not mention (ignored or new files) makes the removal a problem
- *    ("directory contains untracked content"). Nothing is ever removed recursively.
+ *    ("directory contains untracked content"). A directory the batch replaces with a file or
+ *    symlink is touched only when it can go completely: before anything runs it is listed on
+ *    disk, and if it holds anything the batch does not remove (ignored, unreadable or special
+ *    files, or new ones), no change at or below it is applied. So a replacement that cannot
+ *    finish never leaves the side with neither version. Nothing is ever removed recursively.
  * 4. Every path is resolved through `resolveConfined`: no component below the root is followed,
  *    so nothing outside the root is ever read or written.
  * 5. Every change that lands updates the stat cache from an lstat of the result, so the watcher's
@@ -36,12 +40,14 @@ import {
   linkSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readlinkSync,
   renameSync,
   rmdirSync,
   symlinkSync,
   unlinkSync,
   type BigIntStats,
+  type Dirent,
 } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import {
@@ -49,6 +55,7 @@ import {
   TEMP_PREFIX,
   baseName,
   entriesEqual,
+  isWithin,
   parentPath,
   type ApplyResult,
   type Change,
@@ -98,7 +105,19 @@ export async function applyChanges(
       uses.set(change.new.digest, (uses.get(change.new.digest) ?? 0) + 1);
     }
   }
+  const stuck = stuckDirectories(ctx, changes);
   for (const change of changes) {
+    const blocker = stuck.find((s) => isWithin(change.path, s.path));
+    if (blocker !== undefined) {
+      problems.push({
+        path: change.path,
+        message:
+          change.path === blocker.path
+            ? `directory holds ${JSON.stringify(blocker.untracked)}, which is not synced (ignored, unreadable or special); nothing in it was changed`
+            : `left alone: directory ${blocker.path} holds content that is not synced`,
+      });
+      continue;
+    }
     try {
       await applyOne(ctx, change, uses);
       applied.push(change);
@@ -112,6 +131,57 @@ export async function applyChanges(
     }
   }
   return { applied, problems };
+}
+
+/**
+ * Directories the batch would replace with a file or symlink that hold something on disk the
+ * batch does not remove, each with the first such name (as a sync path). Nothing is followed.
+ */
+function stuckDirectories(
+  ctx: ApplyContext,
+  changes: readonly Change[],
+): { path: string; untracked: string }[] {
+  const removed = new Set(
+    changes
+      .filter(
+        (c) => c.new === undefined || (c.old?.kind === 'directory' && c.new.kind !== 'directory'),
+      )
+      .map((c) => c.path),
+  );
+  const stuck: { path: string; untracked: string }[] = [];
+  for (const change of changes) {
+    if (change.old?.kind !== 'directory' || change.new === undefined) continue;
+    if (change.new.kind === 'directory') continue;
+    if (stuck.some((s) => isWithin(change.path, s.path))) continue;
+    const resolved = resolveConfined(ctx.root, change.path);
+    if (!resolved.ok) continue; // applyOne reports it
+    const untracked = firstUntracked(resolved.absolute, change.path, removed);
+    if (untracked !== undefined) stuck.push({ path: change.path, untracked });
+  }
+  return stuck;
+}
+
+/** The first path below the directory `absolute` (sync path `path`) that is not in `removed`. */
+function firstUntracked(
+  absolute: string,
+  path: string,
+  removed: ReadonlySet<string>,
+): string | undefined {
+  let names: Dirent[];
+  try {
+    names = readdirSync(absolute, { withFileTypes: true });
+  } catch {
+    return undefined; // gone or unreadable: the per-change checks report it
+  }
+  for (const dirent of names) {
+    const child = path === ROOT ? dirent.name : `${path}/${dirent.name}`;
+    if (!removed.has(child)) return child;
+    if (dirent.isDirectory()) {
+      const below = firstUntracked(`${absolute}/${dirent.name}`, child, removed);
+      if (below !== undefined) return below;
+    }
+  }
+  return undefined;
 }
 
 async function applyOne(

@@ -14,7 +14,7 @@ import type {
 } from '../endpoint.ts';
 import { createIgnoreMatcher, ignoredPaths } from '../ignore.ts';
 import { entriesEqual, type Entry } from '../entry.ts';
-import { ROOT, parentPath } from '../path.ts';
+import { ROOT, isWithin, parentPath } from '../path.ts';
 import type { Snapshot } from '../snapshot.ts';
 import type { AncestorUpdate, Conflict, ConflictContentStore, SessionStore } from '../store.ts';
 
@@ -95,7 +95,23 @@ export class MemoryEndpoint implements Endpoint {
   async apply(changes: readonly Change[]): Promise<ApplyResult> {
     const applied: Change[] = [];
     const problems: Problem[] = [];
+    // As on disk: a directory replaced by a non-directory is touched only if it can go whole.
+    const removed = new Set(
+      changes.filter((c) => c.new === undefined || c.old?.kind === 'directory').map((c) => c.path),
+    );
+    const stuck = changes
+      .filter(
+        (c) => c.old?.kind === 'directory' && c.new !== undefined && c.new.kind !== 'directory',
+      )
+      .map((c) => c.path)
+      .filter((d) =>
+        [...this.tree.keys()].some((p) => p !== d && isWithin(p, d) && !removed.has(p)),
+      );
     for (const change of changes) {
+      if (stuck.some((d) => isWithin(change.path, d))) {
+        problems.push({ path: change.path, message: 'directory holds content that is not synced' });
+        continue;
+      }
       const current = this.tree.get(change.path);
       const parent = change.path === ROOT ? undefined : this.tree.get(parentPath(change.path));
       if (!entriesEqual(current, change.old)) {
