@@ -318,6 +318,8 @@ class AgentConnection {
     const id = message.id;
     this.#serve(endpoint, message)
       .catch((error: unknown) => {
+        // The operator sees failures too (a full disk, permissions), not only the client.
+        this.#log.warn(`${message.type} failed`, { error: errorMessage(error) });
         this.#fail(id, wireError('failed', errorMessage(error), true));
       })
       .finally(() => this.#inFlight.delete(id));
@@ -446,6 +448,12 @@ class AgentConnection {
       case 'apply': {
         const changes = message.changes.map(changeFromWire);
         const result = await endpoint.apply(changes);
+        if (result.problems.length > 0) {
+          this.#log.warn('changes did not land', {
+            count: result.problems.length,
+            problems: result.problems.slice(0, 5),
+          });
+        }
         this.#send({
           type: 'apply-result',
           id: message.id,

@@ -185,11 +185,14 @@ export class Session {
   }
 
   /**
-   * Runs cycles until one finds both sides in sync. Fails with `UserError` when the session is
-   * halted or paused, or after `maxCycles` cycles that still found work.
+   * Runs cycles until one finds both sides in sync with no problems. Fails with `UserError` when
+   * the session is halted or paused, when it settles with paths that could not be synced, when
+   * two cycles in a row fail on the same paths in the same way (a full disk, say), or after
+   * `maxCycles` cycles that still found work.
    */
   async flush(maxCycles = 10): Promise<CycleReport> {
     let full = true;
+    let previous: string | undefined;
     for (let i = 0; i < maxCycles; i++) {
       const report = await this.cycle({ full });
       full = false;
@@ -198,7 +201,12 @@ export class Session {
           `sync ${this.#o.name} is ${this.#state}; run: ksync resume ${this.#o.name}`,
         );
       }
-      if (report.inSync) return report;
+      const problems = describeProblems(report.problems);
+      if (report.inSync && problems === undefined) return report;
+      if (problems !== undefined && (report.inSync || problems === previous)) {
+        throw new UserError(`sync ${this.#o.name}: ${problems}`);
+      }
+      previous = problems;
     }
     throw new UserError(`sync ${this.#o.name} did not settle after ${maxCycles} cycles`);
   }
@@ -206,6 +214,7 @@ export class Session {
   /** Cycles whenever either side changes, until `stop`. Errors are reported and retried. */
   async run(): Promise<void> {
     let backoff = 0;
+    let problemBackoff = 0;
     while (!this.#stopped) {
       if (this.#state === 'paused' || isHalted(this.#state)) {
         // Change events cannot lift a pause or halt; only resume, reset or stop do (they call
@@ -214,9 +223,18 @@ export class Session {
         await this.#waitForChange(this.#o.fullRescanMs ?? 600_000);
         continue;
       }
+      let retryMs: number | undefined;
       try {
-        await this.cycle();
+        const report = await this.cycle();
         backoff = 0;
+        // Paths that failed (a full disk, a permission) are retried on a timer as well, so the
+        // sync recovers by itself once the cause is gone, even if no file event says so.
+        if (report.problems.length > 0) {
+          problemBackoff = Math.min(problemBackoff === 0 ? 1000 : problemBackoff * 2, 30_000);
+          retryMs = problemBackoff;
+        } else {
+          problemBackoff = 0;
+        }
       } catch (error) {
         backoff = Math.min(backoff === 0 ? 500 : backoff * 2, 30_000);
         this.#setState('error', errorMessage(error));
@@ -228,8 +246,8 @@ export class Session {
         await this.#waitForChange(backoff);
         continue;
       }
-      const changed = await this.#waitForChange(this.#o.fullRescanMs ?? 600_000);
-      if (!changed) this.#needFull = true;
+      const changed = await this.#waitForChange(retryMs ?? this.#o.fullRescanMs ?? 600_000);
+      if (!changed && retryMs === undefined) this.#needFull = true;
       else if ((this.#o.debounceMs ?? 0) > 0) await this.#o.clock.sleep(this.#o.debounceMs ?? 0);
     }
   }
@@ -339,8 +357,8 @@ export class Session {
     this.#cycleFiles = 0;
     this.#cycleBytes = 0;
     const [toLocal, toRemote] = await Promise.all([
-      this.#transfer(result.localChanges, remote, local, problems),
-      this.#transfer(remoteChanges, local, remote, problems),
+      this.#transfer(result.localChanges, { from: remote, to: local, side: 'local' }, problems),
+      this.#transfer(remoteChanges, { from: local, to: remote, side: 'remote' }, problems),
     ]);
     this.#setState('applying');
     const [appliedLocal, appliedRemote] = await Promise.all([
@@ -358,6 +376,7 @@ export class Session {
       result.localChanges.length === 0 &&
       result.remoteChanges.length === 0 &&
       result.conflicts.every((c) => c.state === 'blocked');
+    this.#warnProblems(problems);
     this.#problems = problems;
     if (inSync) this.#lastSyncAt = this.#o.clock.now();
     this.#setState(problems.length === 0 ? 'watching' : 'problems');
@@ -410,8 +429,7 @@ export class Session {
    */
   async #transfer(
     changes: readonly Change[],
-    from: Endpoint,
-    to: Endpoint,
+    { from, to, side }: { from: Endpoint; to: Endpoint; side: Side },
     problems: Problem[],
   ): Promise<readonly Change[]> {
     const sources = new Map<string, { path: string; entry: FileEntry }>();
@@ -440,7 +458,12 @@ export class Session {
         this.#o.onStatus?.(this.status());
       } catch (error) {
         failed.add(digest);
-        problems.push({ path: source.path, message: `transfer failed: ${errorMessage(error)}` });
+        // Reported on the receiving side: staging there is what fails (a full disk, mostly).
+        problems.push({
+          path: source.path,
+          message: `transfer failed: ${errorMessage(error)}`,
+          side,
+        });
       }
     });
     if (failed.size === 0) return changes;
@@ -616,6 +639,14 @@ export class Session {
     await this.#o.store.updateAncestor(updates);
   }
 
+  /** Logs the cycle's problems when they differ from the previous cycle's (not every retry). */
+  #warnProblems(problems: readonly Problem[]): void {
+    const text = describeProblems(problems);
+    if (text !== undefined && text !== describeProblems(this.#problems)) {
+      this.#o.log?.warn(`sync ${this.#o.name}: ${text}`);
+    }
+  }
+
   #setSnapshots(local: Snapshot, remote: Snapshot): void {
     this.#lastLocal = local;
     this.#lastRemote = remote;
@@ -666,6 +697,19 @@ const NOTHING_APPLIED = { applied: [], problems: [] };
 /** `problems` as reported by the endpoint on `side`. */
 function onSide(problems: readonly Problem[], side: 'local' | 'remote'): Problem[] {
   return problems.map((p) => ({ ...p, side }));
+}
+
+/**
+ * One line for a list of problems: how many paths, and the first one with its side and reason;
+ * undefined when there are none.
+ */
+function describeProblems(problems: readonly Problem[]): string | undefined {
+  const first = problems[0];
+  if (first === undefined) return undefined;
+  const paths = new Set(problems.map((p) => p.path)).size;
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+  const side = first.side === undefined ? '' : `${first.side} `;
+  return `${paths} ${paths === 1 ? 'path' : 'paths'} could not be synced: ${side}${JSON.stringify(first.path)}: ${first.message}${more}`;
 }
 
 /** The halt reason of a halted state. */
