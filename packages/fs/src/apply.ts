@@ -68,7 +68,8 @@ import { copyVerified, tempName } from './content-io.ts';
 import { resolveConfined } from './safe-path.ts';
 import { symlinkStaysInside } from './scan.ts';
 import type { Staging } from './staging.ts';
-import { makeRecord, recordMatches, type StatCache } from './stat-cache.ts';
+import { hashFile } from './hash.ts';
+import { makeRecord, recordMatches, wallClockNs, type StatCache } from './stat-cache.ts';
 
 /** Owner given to what ksync creates. */
 export interface Owner {
@@ -208,7 +209,8 @@ async function applyOne(
     throw new Skip('symlink points outside the sync root; not written');
   }
 
-  const current = checkExpected(ctx, path, absolute, change.old, change.new);
+  const checkedAt = wallClockNs();
+  const current = await checkExpected(ctx, path, absolute, change.old, change.new);
   const { old } = change;
   const next = change.new;
 
@@ -248,7 +250,8 @@ async function applyOne(
   if (next.kind === 'file' && old?.kind === 'file' && old.digest === next.digest) {
     // Only the executable bit changed: chmod in place after the check.
     chmodSync(absolute, fileMode(Number(current?.mode ?? 0o644), next.executable));
-    recordPath(ctx, path, absolute, next);
+    if (current !== undefined)
+      recordPath(ctx, path, absolute, next, { stats: current, at: checkedAt });
     return;
   }
 
@@ -266,9 +269,13 @@ async function applyOne(
       : createdOwner(ctx, absolute);
     setOwner(ctx, temp, owner, true);
   }
+  // What we wrote, and from when on its content is known: a write by someone else after the move
+  // either changes these stats or falls in the racy window (see stat-cache.ts).
+  const writtenAt = wallClockNs();
+  const written = lstatSync(temp, { bigint: true });
   try {
     // Re-check right before the move: preparing content may have taken a while.
-    checkExpected(ctx, path, absolute, old, next);
+    await checkExpected(ctx, path, absolute, old, next);
     if (old === undefined) {
       linkNoClobber(temp, absolute);
     } else if (old.kind === 'directory') {
@@ -282,7 +289,7 @@ async function applyOne(
     await discardTemp(ctx, temp, next.kind === 'file' ? next.digest : '', fromStaging);
     throw error;
   }
-  recordPath(ctx, path, absolute, next);
+  recordPath(ctx, path, absolute, next, { stats: written, at: writtenAt });
 }
 
 /** Removes a temp file, or moves it back into staging when that is where it came from. */
@@ -306,15 +313,16 @@ async function discardTemp(
 
 /**
  * Checks that the disk still holds `old` at `path` and returns the current lstat (undefined when
- * the path is absent). Throws `Skip` when it does not.
+ * the path is absent). Throws `Skip` when it does not. A file whose record is racy (its stat alone
+ * cannot prove its content) is re-hashed.
  */
-function checkExpected(
+async function checkExpected(
   ctx: ApplyContext,
   path: string,
   absolute: string,
   old: Entry | undefined,
   next: Entry | undefined,
-): BigIntStats | undefined {
+): Promise<BigIntStats | undefined> {
   let current: BigIntStats | undefined;
   try {
     current = lstatSync(absolute, { bigint: true });
@@ -333,6 +341,9 @@ function checkExpected(
     throw new Skip('modified since scan; will retry');
   }
   if (old.kind === 'symlink' && readlinkSync(absolute) !== old.target) {
+    throw new Skip('modified since scan; will retry');
+  }
+  if (old.kind === 'file' && record.racy && (await hashFile(absolute, current)) !== old.digest) {
     throw new Skip('modified since scan; will retry');
   }
   return current;
@@ -462,14 +473,35 @@ function setOwner(_ctx: ApplyContext, absolute: string, owner: Owner, symlink: b
   else chownSync(absolute, owner.uid, owner.gid);
 }
 
-/** Records what now exists at `path` (an lstat of the result) as `entry` in the stat cache. */
-function recordPath(ctx: ApplyContext, path: string, absolute: string, entry: Entry): void {
+/**
+ * Records what now exists at `path` (an lstat of the result) as `entry` in the stat cache. For a
+ * file, `known` is the object whose content is known to be `entry`, and since when: if the path
+ * no longer shows that object's size and mtime, someone wrote it after us, and it is left
+ * unrecorded so that the next scan hashes it (taking the stat after such a write for our own
+ * echo would lose that edit).
+ */
+function recordPath(
+  ctx: ApplyContext,
+  path: string,
+  absolute: string,
+  entry: Entry,
+  known?: { readonly stats: BigIntStats; readonly at: bigint },
+): void {
   const stats = lstatSync(absolute, { bigint: true });
   if (path !== ROOT && ctx.cache.get(parentPath(path))?.entry.kind !== 'directory') {
     // The parent is unknown to the cache (not scanned yet); the next scan records the path.
     return;
   }
-  ctx.cache.set(path, makeRecord(entry, stats));
+  if (
+    known !== undefined &&
+    (stats.ino !== known.stats.ino ||
+      stats.size !== known.stats.size ||
+      stats.mtimeNs !== known.stats.mtimeNs)
+  ) {
+    ctx.cache.delete(path);
+    return;
+  }
+  ctx.cache.set(path, makeRecord(entry, stats, known?.at ?? wallClockNs()));
 }
 
 function describeError(error: unknown): string {
