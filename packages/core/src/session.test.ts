@@ -323,6 +323,19 @@ describe('session', () => {
     assert.deepEqual(view(t.remote.tree), view(snapshotOf({ 'm/a': 'edit', 'm/sock': 's' })));
   });
 
+  it('after a container restart, rebasing keeps local content and records no conflicts', async () => {
+    const t = await setup({ local: { a: 'A1', b: 'B1', placed: 'P1' }, remote: {} });
+    await t.session.flush();
+    t.local.edit(snapshotOf({ a: 'A2', placed: 'P1' })); // a edited, b deleted locally
+    t.remote.edit(snapshotOf({ a: 'A0', b: 'B0', image: 'I0' })); // the image again
+    await t.session.rebaseOntoRemote();
+    await t.session.flush();
+    assert.deepEqual(t.session.conflicts(), []);
+    const expected = view(snapshotOf({ a: 'A2', placed: 'P1', image: 'I0' }));
+    assert.deepEqual(view(t.local.tree), expected);
+    assert.deepEqual(view(t.remote.tree), expected);
+  });
+
   it('resolve of an unknown path is a user error', async () => {
     const t = await setup({ local: {}, remote: {} });
     await assert.rejects(t.session.resolve('nope', 'local'), { name: 'UserError' });

@@ -21,6 +21,7 @@ import { entriesEqual, type Entry, type FileEntry } from './entry.ts';
 import { InternalError, UserError } from './errors.ts';
 import type { SyncMode } from './mode.ts';
 import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
+import { rebaseAncestor } from './rebase.ts';
 import { applyChanges, orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
 import type { ReconcileConflict } from './reconcile.ts';
 import { checkSafety, type HaltReason } from './safety.ts';
@@ -286,6 +287,25 @@ export class Session {
       this.#ancestor = new Map();
       this.#needFull = true;
       this.#setState('scanning');
+      this.#wake?.();
+    });
+  }
+
+  /**
+   * After the remote side was replaced by a fresh copy of its image (a container restart: same
+   * pod, new container ID), rebases the ancestor onto what it now holds (see rebase.ts), so the
+   * next cycle neither reverts local content nor records conflicts for the reverted files.
+   */
+  rebaseOntoRemote(): Promise<void> {
+    return this.#exclusive(async () => {
+      const [, remoteScan] = await this.#scanBoth(true);
+      const rebased = rebaseAncestor(this.#ancestor, remoteScan.snapshot);
+      await this.#o.store.clearAncestor();
+      this.#ancestor = new Map();
+      await this.#recordAncestor(
+        [...rebased].map(([path, entry]) => ({ path, old: undefined, new: entry })),
+      );
+      this.#needFull = true;
       this.#wake?.();
     });
   }
