@@ -656,32 +656,38 @@ class RemoteClient implements RemoteEndpoint {
     for (const listener of [...this.#listeners]) listener();
   }
 
-  /** Words a first-connection failure for the user. */
+  /** Words a first-connection failure for the user; the `cause` keeps the error (and its code). */
   #userError(error: unknown): UserError {
     const url = this.#o.url;
     if (error instanceof RemoteError) {
       switch (error.code) {
         case 'version-mismatch':
-          return new UserError(error.message);
+          return new UserError(error.message, { cause: error });
         case 'unauthorized':
           return new UserError(
             `the ksync agent at ${url} refused the token: pass the token file the agent was started with (--token-file)`,
+            { cause: error },
           );
         case 'bad-root':
-          return new UserError(`the agent cannot sync ${this.#o.root}: ${error.message}`);
+          return new UserError(`the agent cannot sync ${this.#o.root}: ${error.message}`, {
+            cause: error,
+          });
         case 'closed':
           return new UserError(
             `the ksync agent at ${url} closed the connection: ${error.message}; check that the agent is running and reachable`,
+            { cause: error },
           );
         default:
           return new UserError(
             `the ksync agent at ${url} refused the connection: ${error.message}`,
+            { cause: error },
           );
       }
     }
     const code = (error as NodeJS.ErrnoException).code;
     return new UserError(
       `cannot reach the ksync agent at ${url} (${code ?? errorMessage(error)}): check that the agent is running and its port is forwarded`,
+      { cause: error },
     );
   }
 }
