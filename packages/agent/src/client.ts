@@ -47,6 +47,8 @@ import {
   type WireError,
 } from '@ksync/core';
 import { dialTcp, dialWithin, type Dial } from './dial.ts';
+
+export type { Dial } from './dial.ts';
 import { RemoteError, errorMessage } from './errors.ts';
 import { CreditSender, StreamReceiver, sliceChunk } from './streams.ts';
 

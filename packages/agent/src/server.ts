@@ -331,7 +331,8 @@ class AgentConnection {
     }
     const endpoint = this.#endpoint;
     if (endpoint === undefined) return;
-    const gone = this.#served?.check();
+    // A target that is gone fails every request but `close`, which still releases the endpoint.
+    const gone = message.type === 'close' ? undefined : this.#served?.check();
     if (gone !== undefined) {
       this.#metrics.addError(message.type);
       this.#fail(message.id, gone);
