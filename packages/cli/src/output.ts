@@ -118,6 +118,10 @@ export class Output {
       stream: this.#streams.stderr,
       color: this.color ? 'cyan' : false,
       isEnabled: true,
+      // ora's default puts the terminal in raw mode to swallow keystrokes and turns ^C back
+      // into SIGINT itself, but its listener never makes Node read stdin, so ^C and ^\ were
+      // lost. Left alone, the terminal turns them into SIGINT and SIGQUIT as for any program.
+      discardStdin: false,
     }).start();
     return {
       update: (t) => {
