@@ -4,9 +4,10 @@
  * and Ctrl-\ quits.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { writeBigFile } from './helpers/agent-process.ts';
 import { KSYNC_BIN, makeCliAgentFixture, type CliAgentFixture } from './helpers/cli-process.ts';
 import { startTerminal, type Terminal } from './helpers/tmux.ts';
 
@@ -60,6 +61,22 @@ describe('ksync in a real terminal', () => {
     } finally {
       f.server.child.kill('SIGCONT');
     }
+  });
+
+  it('the spinner and get show the bytes done of the total during a large transfer', async () => {
+    await f.ok(['flush', 'local']);
+    const size = 300_000_000;
+    await writeBigFile(join(f.local, 'big.bin'), size);
+    const t = await open(['watch']);
+    const screen = await t.waitFor(/local: transferring [1-9][\d.]* MB of 300 MB \(0 of 1 files\)/);
+    const view = await f.get('local');
+    assert.equal(view.state, 'transferring', screen);
+    assert.equal(view.transfer?.bytes, size);
+    assert.ok((view.transfer?.doneBytes ?? 0) > 0);
+    await t.waitFor(/local: in sync \(/, 120_000);
+    await t.send('C-c');
+    assert.equal(await t.exitCode(), 0);
+    await rm(join(f.local, 'big.bin'));
   });
 
   it('Ctrl-\\ quits ksync watch', async () => {

@@ -70,6 +70,15 @@ describe('renderSyncTable', () => {
     });
     assert.match(text, /ws:\/\/127\.0\.0\.1:7475\s+3 files, 2\.0 kB\s+agent unreachable/);
   });
+
+  it('wide shows a running transfer as bytes done of the total', () => {
+    const transfer = { files: 10, bytes: 400_000_000, doneFiles: 3, doneBytes: 120_000_000 };
+    const text = renderSyncTable([{ ...view, state: 'transferring', transfer }], {
+      wide: true,
+      now,
+    });
+    assert.match(text, /transferring 120 MB of 400 MB \(3 of 10 files\)\n$/);
+  });
 });
 
 describe('describeEntry', () => {

@@ -1,5 +1,5 @@
 /** Pure renderers for the terminal: tables, sizes, times. */
-import type { Entry } from '@ksync/core';
+import type { Entry, TransferProgress } from '@ksync/core';
 import { formatDuration } from './duration.ts';
 import type { ConflictView, SyncView } from './view.ts';
 
@@ -15,6 +15,17 @@ export function formatBytes(bytes: number): string {
     unit = u;
   }
   return `${value >= 100 ? Math.round(value) : value.toFixed(1)} ${unit}`;
+}
+
+/** "transferring 120 MB of 400 MB (3 of 10 files)": a cycle's content transfer so far. */
+export function formatTransfer(t: TransferProgress): string {
+  return `transferring ${formatBytes(t.doneBytes)} of ${formatBytes(t.bytes)} (${t.doneFiles} of ${t.files} files)`;
+}
+
+/** What a sync is doing, in a few words: the transfer's progress, or the state's description. */
+export function describeActivity(v: SyncView): string {
+  if (v.error !== undefined) return v.error;
+  return v.transfer === undefined ? v.description : formatTransfer(v.transfer);
 }
 
 /** "12s ago" for an ISO time relative to `now`, or "never". */
@@ -72,7 +83,7 @@ export function renderSyncTable(
         v.mode,
         v.url,
         `${v.transferredFiles} files, ${formatBytes(v.transferredBytes)}`,
-        v.error ?? v.description,
+        describeActivity(v),
       );
     }
     return row;

@@ -29,6 +29,7 @@ export interface SyncView extends Pick<
   | 'problems'
   | 'transferredFiles'
   | 'transferredBytes'
+  | 'transfer'
 > {
   readonly local: string;
   readonly remote: string;

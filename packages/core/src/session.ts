@@ -87,6 +87,21 @@ export interface SessionStatus {
   /** Totals since the session started. */
   readonly transferredFiles: number;
   readonly transferredBytes: number;
+  /** The running cycle's content transfer, both directions together (state `transferring`). */
+  readonly transfer?: TransferProgress;
+}
+
+/**
+ * Content moving in the running cycle. The totals grow as each direction learns what the other
+ * side lacks; `doneBytes` grows as chunks flow, so a large file shows progress before it ends.
+ */
+export interface TransferProgress {
+  /** Files (distinct contents) to transfer, and their bytes. */
+  readonly files: number;
+  readonly bytes: number;
+  /** Files fully transferred, and bytes streamed so far (partial files included). */
+  readonly doneFiles: number;
+  readonly doneBytes: number;
 }
 
 /** What one cycle did. */
@@ -168,6 +183,7 @@ export class Session {
       problems: this.#problems,
       transferredFiles: this.#transferredFiles,
       transferredBytes: this.#transferredBytes,
+      ...(this.#state === 'transferring' ? { transfer: { ...this.#progress } } : {}),
     };
   }
 
@@ -330,6 +346,7 @@ export class Session {
     this.#setState('transferring');
     this.#cycleFiles = 0;
     this.#cycleBytes = 0;
+    this.#progress = { files: 0, bytes: 0, doneFiles: 0, doneBytes: 0 };
     const [toLocal, toRemote] = await Promise.all([
       this.#transfer(result.localChanges, remote, local, problems),
       this.#transfer(remoteChanges, local, remote, problems),
@@ -365,6 +382,9 @@ export class Session {
 
   #cycleFiles = 0;
   #cycleBytes = 0;
+  #progress: Mutable<TransferProgress> = { files: 0, bytes: 0, doneFiles: 0, doneBytes: 0 };
+  /** When a status was last sent for streamed bytes (progress is reported at most 4 times a second). */
+  #progressSentAt = Number.NEGATIVE_INFINITY;
 
   /**
    * Makes sure `to` can provide the content of every file the changes create: asks which digests
@@ -385,29 +405,53 @@ export class Session {
     }
     if (sources.size === 0) return changes;
     const missing = await to.missingContent([...sources.keys()]);
+    for (const digest of missing) {
+      this.#progress.files++;
+      this.#progress.bytes += sources.get(digest)?.entry.size ?? 0;
+    }
     const failed = new Set<string>();
     await forEachLimited(missing, this.#o.transferConcurrency ?? 8, async (digest) => {
       const source = sources.get(digest);
       if (source === undefined)
         throw new InternalError(`endpoint asked for unknown digest ${digest}`);
+      const streamed = { bytes: 0 };
       try {
         await to.stageContent({
           digest,
           size: source.entry.size,
-          chunks: from.readContent(source.path, digest),
+          chunks: this.#counted(from.readContent(source.path, digest), streamed),
         });
         this.#cycleFiles++;
         this.#cycleBytes += source.entry.size;
         this.#transferredFiles++;
         this.#transferredBytes += source.entry.size;
+        this.#progress.doneFiles++;
         this.#o.onStatus?.(this.status());
       } catch (error) {
+        this.#progress.doneBytes -= streamed.bytes;
         failed.add(digest);
         problems.push({ path: source.path, message: `transfer failed: ${errorMessage(error)}` });
       }
     });
     if (failed.size === 0) return changes;
     return changes.filter((c) => !(c.new?.kind === 'file' && failed.has(c.new.digest)));
+  }
+
+  /** Passes `chunks` through, counting their bytes into the cycle's progress as they flow. */
+  async *#counted(
+    chunks: AsyncIterable<Uint8Array>,
+    streamed: { bytes: number },
+  ): AsyncGenerator<Uint8Array> {
+    for await (const chunk of chunks) {
+      streamed.bytes += chunk.length;
+      this.#progress.doneBytes += chunk.length;
+      const now = this.#o.clock.now();
+      if (now - this.#progressSentAt >= 250) {
+        this.#progressSentAt = now;
+        this.#o.onStatus?.(this.status());
+      }
+      yield chunk;
+    }
   }
 
   /**
@@ -633,6 +677,8 @@ async function forEachLimited<T>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** The message of anything thrown. */
 export function errorMessage(error: unknown): string {

@@ -3,7 +3,7 @@ import { stringArg, stringOption, type CommandRun } from '../command.ts';
 import { withBackend } from '../control-client.ts';
 import { parseDuration } from '../duration.ts';
 import { UserError } from '../errors.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, formatTransfer } from '../format.ts';
 import type { Progress } from '../output.ts';
 import type { FlushView } from '../view.ts';
 
@@ -23,7 +23,7 @@ export const run: CommandRun = async (ctx, input) => {
           ...(timeoutMs === undefined ? {} : { timeoutMs }),
           onProgress: (view) =>
             progress?.update(
-              `flushing ${name}: ${view.state}, ${view.transferredFiles} files, ${formatBytes(view.transferredBytes)} transferred`,
+              `flushing ${name}: ${view.transfer === undefined ? view.state : formatTransfer(view.transfer)}`,
             ),
         }),
     );

@@ -10,7 +10,7 @@ import { sleepUnlessAborted } from '../sleep-unless-aborted.ts';
 import type { CommandContext } from '../command.ts';
 import { pingWatch } from '../control-client.ts';
 import { UserError } from '../errors.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, formatTransfer } from '../format.ts';
 import type { Progress } from '../output.ts';
 import { openSyncEndpoints } from '../sync-endpoints.ts';
 import type { SyncView } from '../view.ts';
@@ -49,9 +49,19 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
   // On a terminal, redraw the spinner line on every status (state changes and each transferred
   // file). Without one, log a line when a sync settles after doing work, or pauses.
   const logged = new Map<string, string>();
+  const progressLoggedAt = new Map<string, number>();
   const onStatus = (view: SyncView): void => {
     if (output.interactive) {
       if (supervisor !== undefined) progress?.update(summarize(supervisor.liveViews()));
+      return;
+    }
+    if (view.transfer !== undefined) {
+      // A long transfer logs its progress every 10 s rather than staying silent until it ends.
+      const at = Date.now();
+      if (at - (progressLoggedAt.get(view.name) ?? 0) >= 10_000) {
+        progressLoggedAt.set(view.name, at);
+        output.log(`${view.name}: ${formatTransfer(view.transfer)}`);
+      }
       return;
     }
     const key =
@@ -139,9 +149,7 @@ export function summarize(views: readonly SyncView[]): string {
   if (views.length === 0) return 'no syncs yet; add one with ksync create';
   return views
     .map((v) => {
-      if (v.state === 'transferring') {
-        return `${v.name}: transferring, ${v.transferredFiles} files, ${formatBytes(v.transferredBytes)} done`;
-      }
+      if (v.transfer !== undefined) return `${v.name}: ${formatTransfer(v.transfer)}`;
       if (v.state === 'watching')
         return `${v.name}: in sync (${v.files} files, ${formatBytes(v.bytes)})`;
       return `${v.name}: ${v.state}${v.error === undefined ? '' : ` (${v.error})`}`;

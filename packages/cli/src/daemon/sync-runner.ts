@@ -278,5 +278,6 @@ export function buildView(
     problems: status?.problems ?? [],
     transferredFiles: status?.transferredFiles ?? 0,
     transferredBytes: status?.transferredBytes ?? 0,
+    ...(status?.transfer === undefined ? {} : { transfer: status.transfer }),
   };
 }
