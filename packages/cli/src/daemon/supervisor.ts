@@ -177,7 +177,7 @@ export class Supervisor implements Backend {
     let session: Session | undefined;
     let close = async (): Promise<void> => undefined;
     if (runner !== undefined) {
-      session = await runner.waitForSession(signal);
+      session = await runner.waitForConnection(signal);
       if (session === undefined) throw new UserError(`sync ${spec.name} was stopped`);
     } else {
       const opened = await this.#openSession(spec, options.onProgress);
@@ -189,7 +189,16 @@ export class Supervisor implements Backend {
       progress !== undefined && runner !== undefined ? runner.subscribe(progress) : undefined;
     try {
       const before = session.status();
-      const report = await session.flush();
+      let report = await session.flush().catch((error: unknown) => error as Error);
+      // The agent went away during the flush: wait for the reconnect (bounded by the caller's
+      // timeout) and flush again, rather than failing while it comes back.
+      while (report instanceof Error && runner !== undefined && !runner.connected) {
+        const reconnected = await runner.waitForConnection(signal);
+        if (reconnected === undefined || signal.aborted) break;
+        session = reconnected;
+        report = await session.flush().catch((error: unknown) => error as Error);
+      }
+      if (report instanceof Error) throw report;
       const after = session.status();
       if (runner === undefined && after.lastSyncAt !== undefined) {
         await writeStatusFile(this.#o.home.statusFile(spec.name), {

@@ -10,6 +10,7 @@ import {
   SESSION_STATES,
   Session,
   errorMessage,
+  isHalted,
   type Clock,
   type ConflictContentStore,
   type SessionStatus,
@@ -56,6 +57,8 @@ export class SyncRunner {
   #endpoints: SyncEndpoints | undefined;
   #session: Session | undefined;
   #connectError: string | undefined;
+  /** Why the agent connection is down, while the remote client reconnects by itself. */
+  #lostReason: string | undefined;
   #stored: StoredStatus = { files: 0, directories: 0, bytes: 0 };
   #statusWrites: Promise<void> = Promise.resolve();
   #task: Promise<void> = Promise.resolve();
@@ -102,9 +105,17 @@ export class SyncRunner {
     return this.#state;
   }
 
-  /** Waits until the session is open, or `signal` aborts; returns the session if open. */
-  async waitForSession(signal: AbortSignal): Promise<Session | undefined> {
-    while (this.#session === undefined && !signal.aborted && !this.#abort.signal.aborted) {
+  /** Whether the session is open and its agent connection is up. */
+  get connected(): boolean {
+    return this.#session !== undefined && this.#endpoints?.remote.connected === true;
+  }
+
+  /**
+   * Waits until the session is open and connected to the agent, or `signal` aborts; returns the
+   * session if it is open (connected or not, when aborted).
+   */
+  async waitForConnection(signal: AbortSignal): Promise<Session | undefined> {
+    while (!this.connected && !signal.aborted && !this.#abort.signal.aborted) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           this.#waiters.delete(done);
@@ -118,14 +129,22 @@ export class SyncRunner {
     return this.#session;
   }
 
-  /** The sync as `get` shows it. */
+  /**
+   * The sync as `get` shows it. While the agent connection is down the session's own state is
+   * stale (it cannot know until its next cycle fails), so the sync shows `connecting` with the
+   * reason, unless it is paused or halted, which a reconnect does not change.
+   */
   view(): SyncView {
     const status = this.#session?.status();
+    let state: SyncView['state'] = status?.state ?? (this.spec.paused ? 'paused' : 'connecting');
+    let error = status?.error ?? this.#connectError;
+    if (this.#lostReason !== undefined && state !== 'paused' && !isHalted(state)) {
+      state = 'connecting';
+      error = this.#lostReason;
+    }
     return buildView(this.spec, {
-      state: this.#abort.signal.aborted
-        ? 'stopped'
-        : (status?.state ?? (this.spec.paused ? 'paused' : 'connecting')),
-      error: status?.error ?? this.#connectError,
+      state: this.#abort.signal.aborted ? 'stopped' : state,
+      error,
       stored: this.#stored,
       status,
     });
@@ -154,12 +173,11 @@ export class SyncRunner {
         this.#endpoints = await this.#deps.openEndpoints(this.spec, {
           onWarning: (message) => log('warn', `${name}: ${message}`),
           onConnectionChange: (connected, error) => {
+            const lost = `lost the agent${error === undefined ? '' : ` (${error})`}; reconnecting`;
             if (connected) log('info', `${name}: connected to ${this.spec.direct.url}`);
-            else
-              log(
-                'warn',
-                `${name}: lost the agent${error === undefined ? '' : ` (${error})`}; reconnecting`,
-              );
+            else if (this.#lostReason === undefined) log('warn', `${name}: ${lost}`);
+            this.#lostReason = connected ? undefined : lost;
+            if (connected) for (const wake of [...this.#waiters]) wake();
             this.#report();
           },
         });
@@ -190,6 +208,7 @@ export class SyncRunner {
       } catch (error) {
         await this.#closeEndpoints();
         this.#session = undefined;
+        this.#lostReason = undefined;
         this.#connectError = errorMessage(error);
         backoff = Math.min(backoff === 0 ? 500 : backoff * 2, 15_000);
         log('warn', `${name}: ${this.#connectError}; retrying in ${backoff / 1000}s`);
