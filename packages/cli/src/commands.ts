@@ -137,8 +137,15 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'delete',
     summary: 'remove syncs and their state (files on both sides stay)',
     args: '[names...]',
-    options: [{ flags: '--all', description: 'delete every sync', defaultValue: false }],
-    examples: ['ksync delete web', 'ksync delete --all'],
+    options: [
+      { flags: '--all', description: 'delete every sync', defaultValue: false },
+      {
+        flags: '--force',
+        description: 'delete even with unresolved conflicts (their saved versions go too)',
+        defaultValue: false,
+      },
+    ],
+    examples: ['ksync delete web', 'ksync delete --all', 'ksync delete web --force'],
     load: () => import('./commands/delete.ts'),
   },
   {

@@ -72,6 +72,7 @@ export class Supervisor implements Backend {
         'all' in target
           ? await this.#specs.list()
           : await Promise.all(target.names.map((n) => this.#specs.get(n)));
+      if (target.force !== true) await this.#refuseToDropConflicts(specs.map((s) => s.name));
       for (const spec of specs) {
         const runner = this.#runners.get(spec.name);
         this.#runners.delete(spec.name);
@@ -83,6 +84,33 @@ export class Supervisor implements Backend {
       }
       return specs.map((s) => s.name);
     });
+  }
+
+  /** A `UserError` naming the syncs with conflicts and how many saved versions would go. */
+  async #refuseToDropConflicts(names: readonly string[]): Promise<void> {
+    const held: { name: string; conflicts: number }[] = [];
+    let saved = 0;
+    for (const name of names) {
+      const conflicts = await this.#conflictsOf(name);
+      if (conflicts.length === 0) continue;
+      held.push({ name, conflicts: conflicts.length });
+      saved += conflicts.reduce((n, c) => n + (c.state === 'local-kept' ? c.kept.length : 0), 0);
+    }
+    if (held.length === 0) return;
+    const list = held.map((h) => `${h.name} (${plural(h.conflicts, 'conflict')})`).join(', ');
+    const see = held.length === 1 ? `ksync conflicts ${held[0]?.name ?? ''}` : 'ksync conflicts';
+    throw new UserError(
+      `not deleting: unresolved conflicts in ${list}, and deleting would also delete ${plural(saved, 'saved remote version')}; review them with: ${see}, or pass --force`,
+    );
+  }
+
+  /** The recorded conflicts of one sync, from its running session or its store. */
+  async #conflictsOf(name: string): Promise<Conflict[]> {
+    const runner = this.#runners.get(name);
+    const live = runner?.session?.conflicts();
+    if (live !== undefined) return live;
+    const state = runner?.state ?? (await openSyncState(this.#o.home, name));
+    return state.store.loadConflicts();
   }
 
   async list(name?: string): Promise<SyncView[]> {
@@ -100,8 +128,9 @@ export class Supervisor implements Backend {
     for (const spec of specs) {
       const runner = this.#runners.get(spec.name);
       const state = runner?.state ?? (await openSyncState(this.#o.home, spec.name));
-      const conflicts = runner?.session?.conflicts() ?? (await state.store.loadConflicts());
-      for (const c of conflicts) views.push(conflictView(spec.name, c, state.content.locate(c.id)));
+      for (const c of await this.#conflictsOf(spec.name)) {
+        views.push(conflictView(spec.name, c, state.content.locate(c.id)));
+      }
     }
     return views;
   }
@@ -322,6 +351,11 @@ export class Supervisor implements Backend {
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** "1 conflict", "2 conflicts". */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 function conflictView(sync: string, c: Conflict, savedIn: string): ConflictView {
