@@ -3,7 +3,10 @@
  * Parses arguments, starts the server, logs JSON lines to stderr, and shuts down cleanly on
  * SIGTERM and SIGINT. This is the only module of the agent that exits the process.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KSYNC_VERSION, UserError } from '@ksync/core';
 import { errorMessage } from './errors.ts';
@@ -11,7 +14,7 @@ import { createJsonLogger, type LogLevel } from './log.ts';
 import { serveAgent } from './server.ts';
 
 const USAGE =
-  'usage: ksync-agent --listen HOST:PORT --root DIR --token-file FILE [--log-level debug|info|warn|error]';
+  'usage: ksync-agent --listen HOST:PORT --root DIR --token-file FILE [--staging-dir DIR] [--log-level debug|info|warn|error]';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -19,6 +22,7 @@ async function main(): Promise<number> {
       listen: { type: 'string', default: '127.0.0.1:7475' },
       root: { type: 'string' },
       'token-file': { type: 'string' },
+      'staging-dir': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       'ping-interval-ms': { type: 'string', default: '5000' },
       version: { type: 'boolean', default: false },
@@ -52,18 +56,27 @@ async function main(): Promise<number> {
   } catch (error) {
     throw new UserError(`cannot use --root ${values.root}: ${errorMessage(error)}`);
   }
+  // One staging directory per served root (and user), emptied at start and stop.
+  const stagingDir =
+    values['staging-dir'] ??
+    join(
+      tmpdir(),
+      `ksync-agent-${process.getuid?.() ?? 0}-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`,
+    );
   const server = await serveAgent({
     host,
     port,
     root,
     token,
     log,
+    stagingDir,
     pingIntervalMs: Number(values['ping-interval-ms']),
   });
   log.info('listening', {
     host,
     port: server.port,
     root,
+    stagingDir,
     version: KSYNC_VERSION,
     pid: process.pid,
   });

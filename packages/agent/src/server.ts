@@ -13,6 +13,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { lstatSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
@@ -52,6 +53,11 @@ export interface AgentServerOptions {
   readonly root: string;
   readonly token: string;
   readonly log: Logger;
+  /**
+   * A directory the agent owns for staging into roots that do not exist yet; emptied when the
+   * server starts (leftovers of a crash) and when it closes.
+   */
+  readonly stagingDir: string;
   /** WebSocket ping interval; a peer that misses two pongs is dropped (default 5000 ms). */
   readonly pingIntervalMs?: number;
   /** Replaces `openLocalEndpoint` (tests). */
@@ -71,6 +77,8 @@ export interface AgentServer {
 export async function serveAgent(options: AgentServerOptions): Promise<AgentServer> {
   const stats = lstatSync(options.root);
   if (!stats.isDirectory()) throw new Error(`agent root ${options.root} is not a directory`);
+  await rm(options.stagingDir, { recursive: true, force: true });
+  await mkdir(options.stagingDir, { recursive: true, mode: 0o700 });
   const connections = new Set<AgentConnection>();
   const http: Server = createServer((req, res) => answerHttp(req, res));
   const wss = new WebSocketServer({
@@ -110,6 +118,7 @@ export async function serveAgent(options: AgentServerOptions): Promise<AgentServ
       await Promise.all([...connections].map((c) => c.closed));
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      await rm(options.stagingDir, { recursive: true, force: true });
     },
   };
 }
@@ -394,6 +403,7 @@ class AgentConnection {
       : openLocalEndpoint({
           root: resolved.absolute,
           ignore: message.ignore,
+          stagingDir: this.#o.stagingDir,
           onWarning: (warning) => this.#log.warn(warning),
         });
     this.#endpoint = endpoint;

@@ -18,6 +18,8 @@ export interface HomePaths {
   readonly log: string;
   /** The control socket `watch` serves (newline-delimited JSON). */
   readonly socket: string;
+  /** Staging for a local root that does not exist yet; emptied when a watch starts and stops. */
+  readonly staging: string;
   /** Per-sync session store (ancestor and conflicts). */
   syncDir(name: string): string;
   /** Per-sync saved conflict content. */
@@ -40,6 +42,7 @@ export function resolveHome(env: NodeJS.ProcessEnv = process.env): HomePaths {
     pid: join(root, 'watch.pid'),
     log: join(root, 'watch.log'),
     socket: join(root, 'ksync.sock'),
+    staging: join(root, 'staging'),
     syncDir: (name) => join(root, 'syncs', name),
     conflictDir: (name) => join(root, 'conflicts', name),
     statusFile: (name) => join(root, 'syncs', name, 'status.json'),

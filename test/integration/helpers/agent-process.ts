@@ -34,6 +34,8 @@ export interface StartAgentOptions {
   /** 0 (default) lets the agent pick; pass a port to restart on the same one. */
   readonly port?: number;
   readonly pingIntervalMs?: number;
+  /** Extra environment (e.g. a private TMPDIR). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Spawns the agent and waits for its `listening` log line. */
@@ -49,7 +51,10 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
   if (options.pingIntervalMs !== undefined) {
     args.push('--ping-interval-ms', String(options.pingIntervalMs));
   }
-  const child = spawn(AGENT_BIN, args, { stdio: ['ignore', 'inherit', 'pipe'] });
+  const child = spawn(AGENT_BIN, args, {
+    stdio: ['ignore', 'inherit', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),

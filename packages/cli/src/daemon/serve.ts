@@ -82,6 +82,8 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
   let server: Awaited<ReturnType<typeof serveControl>> | undefined;
   try {
     await writeFile(home.pid, `${process.pid}\n`);
+    // Staging left by a crashed run is nobody's now (this process holds the lock).
+    await rm(home.staging, { recursive: true, force: true });
     supervisor = await Supervisor.open({
       home,
       live: true,
@@ -117,6 +119,7 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
       ?.close()
       .catch((e: unknown) => log('warn', `closing the control socket: ${errorMessage(e)}`));
     await supervisor?.close();
+    await rm(home.staging, { recursive: true, force: true });
     await rm(home.pid, { force: true });
     lock.release();
     output.log(`ksync ${options.role} stopped`);

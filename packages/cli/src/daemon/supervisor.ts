@@ -290,6 +290,7 @@ export class Supervisor implements Backend {
     const state = await openSyncState(this.#o.home, spec.name);
     const stored = await readStatusFile(this.#o.home.statusFile(spec.name));
     const endpoints = await this.#o.openEndpoints(spec, {
+      stagingDir: this.#o.home.staging,
       onWarning: (m) => this.#o.log?.('warn', `${spec.name}: ${m}`),
     });
     try {

@@ -171,6 +171,7 @@ export class SyncRunner {
         this.#state ??= await openSyncState(this.#deps.home, name);
         this.#stored = await readStatusFile(this.#deps.home.statusFile(name));
         this.#endpoints = await this.#deps.openEndpoints(this.spec, {
+          stagingDir: this.#deps.home.staging,
           onWarning: (message) => log('warn', `${name}: ${message}`),
           onConnectionChange: (connected, error) => {
             const lost = `lost the agent${error === undefined ? '' : ` (${error})`}; reconnecting`;
