@@ -87,6 +87,42 @@ describe('ksync CLI errors', () => {
     assertUserError(r, /127\.0\.0\.1/);
   });
 
+  it('dangerous and overlapping roots', async () => {
+    // The fixture's KSYNC_HOME is <dir>/home: a sync of <dir> would copy its own state.
+    assertUserError(
+      await f.ksync(['create', '--no-check', '--force', ...f.direct(url), f.agent.dir, '/x']),
+      /local directory .* contains ksync's own state \(.*\/home\); sync a directory that does not/,
+    );
+    assertUserError(
+      await f.ksync(['create', '--no-check', '--name', 'all', ...f.direct(url), '/', '/x']),
+      /local directory \/ is the whole filesystem; sync a project directory, or pass --force/,
+    );
+    assertUserError(
+      await f.ksync(['create', '--no-check', '--name', 'sub', ...f.direct(url), 'local/sub', '/y']),
+      /local directory .*\/local\/sub overlaps sync local \(.*\/local\); or pass --force/,
+    );
+    assertUserError(
+      await f.ksync(['create', '--no-check', '--name', 'top', ...f.direct(url), 'local/sub', '/']),
+      /remote path \/ overlaps sync local \(\/app on the same agent\)/,
+    );
+    assert.deepEqual(
+      (await f.getAll()).map((v) => v.name),
+      ['local'],
+      'nothing was created',
+    );
+    await f.ok([
+      'create',
+      '--no-check',
+      '--force',
+      '--name',
+      'sub',
+      ...f.direct(url),
+      'local/sub',
+      '/',
+    ]);
+    await f.ok(['delete', 'sub']);
+  });
+
   it('bad flags, formats and durations', async () => {
     assertUserError(await f.ksync(['get', '-o', 'xml']), /unknown output format "xml"/);
     assertUserError(

@@ -33,6 +33,12 @@ export const COMMANDS: readonly CommandDef[] = [
       },
       { flags: '--paused', description: 'create it paused', defaultValue: false },
       {
+        flags: '--force',
+        description:
+          "allow / or your home directory as the local root, or roots overlapping another sync's",
+        defaultValue: false,
+      },
+      {
         flags: '--no-check',
         description: 'do not connect to the agent to check the URL and token',
       },

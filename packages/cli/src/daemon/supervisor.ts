@@ -147,14 +147,14 @@ export class Supervisor implements Backend {
   pause(name: string): Promise<void> {
     return this.#exclusive(async () => {
       await this.#specs.update(name, { paused: true });
-      await this.#runners.get(name)?.pause();
+      this.#runners.get(name)?.pause();
     });
   }
 
   resume(name: string): Promise<void> {
     return this.#exclusive(async () => {
       await this.#specs.update(name, { paused: false });
-      await this.#runners.get(name)?.resume();
+      this.#runners.get(name)?.resume();
     });
   }
 

@@ -75,18 +75,25 @@ export class SyncRunner {
     this.#task = this.#loop();
   }
 
-  /** Pauses syncing, now or as soon as the session opens. */
-  async pause(): Promise<void> {
+  /**
+   * Pauses syncing. Returns at once: the session pauses after a cycle that is running (which may
+   * scan a large tree for minutes), and the sync shows `paused` meanwhile.
+   */
+  pause(): void {
     this.spec = { ...this.spec, paused: true };
     this.#report();
-    await this.#session?.pause();
+    this.#session?.pause().catch((error: unknown) => this.#warn('pausing', error));
   }
 
-  /** Leaves a pause or halt (a halted change is then allowed once). */
-  async resume(): Promise<void> {
+  /** Leaves a pause or halt (a halted change is then allowed once); returns at once too. */
+  resume(): void {
     this.spec = { ...this.spec, paused: false };
     this.#report();
-    await this.#session?.resume();
+    this.#session?.resume().catch((error: unknown) => this.#warn('resuming', error));
+  }
+
+  #warn(what: string, error: unknown): void {
+    this.#deps.log('warn', `${this.spec.name}: ${what}: ${errorMessage(error)}`);
   }
 
   /** Calls `listener` with every view this runner reports until the returned function is called. */
@@ -136,7 +143,8 @@ export class SyncRunner {
    */
   view(): SyncView {
     const status = this.#session?.status();
-    let state: SyncView['state'] = status?.state ?? (this.spec.paused ? 'paused' : 'connecting');
+    let state: SyncView['state'] = status?.state ?? 'connecting';
+    if (this.spec.paused && !isHalted(state)) state = 'paused';
     let error = status?.error ?? this.#connectError;
     if (this.#lostReason !== undefined && state !== 'paused' && !isHalted(state)) {
       state = 'connecting';
@@ -150,13 +158,16 @@ export class SyncRunner {
     });
   }
 
-  /** Stops syncing and releases the endpoints; bounded so a hung remote cannot block it. */
+  /**
+   * Stops syncing and releases the endpoints; bounded so that a hung remote or a cycle busy with
+   * a huge tree cannot block it (closing an endpoint waits for its running scan).
+   */
   async stop(): Promise<void> {
     this.#abort.abort();
     this.#session?.stop();
     for (const wake of [...this.#waiters]) wake();
-    await Promise.race([this.#task, this.#deps.clock.sleep(10_000)]);
-    await this.#closeEndpoints();
+    await Promise.race([this.#task, this.#deps.clock.sleep(3000)]);
+    await Promise.race([this.#closeEndpoints(), this.#deps.clock.sleep(2000)]);
     await this.#statusWrites;
     this.#report();
   }
