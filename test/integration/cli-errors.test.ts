@@ -7,7 +7,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from './helpers/agent-process.ts';
-import { makeCliFixture, type CliFixture, type CliResult } from './helpers/cli-process.ts';
+import {
+  makeCliFixture,
+  runKsync,
+  type CliFixture,
+  type CliResult,
+} from './helpers/cli-process.ts';
 
 function assertUserError(result: CliResult, pattern: RegExp): void {
   assert.equal(result.code, 1, `exit code; stderr: ${result.stderr}`);
@@ -121,6 +126,17 @@ describe('ksync CLI errors', () => {
       '/',
     ]);
     await f.ok(['delete', 'sub']);
+  });
+
+  it('a KSYNC_HOME too deep for the control socket is a user error', async () => {
+    const home = join(f.agent.dir, 'h'.repeat(120));
+    for (const args of [['get'], ['watch']]) {
+      const r = await runKsync(args, { home, cwd: f.agent.dir, timeoutMs: 30_000 });
+      assertUserError(
+        r,
+        /^error: KSYNC_HOME is too deep for ksync's control socket \(.* is \d+ bytes; a unix socket path holds at most 107\): set KSYNC_HOME to a shorter path/,
+      );
+    }
   });
 
   it('bad flags, formats and durations', async () => {

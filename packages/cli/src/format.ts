@@ -35,11 +35,15 @@ export function formatAgo(iso: string | undefined, now: number): string {
   return ms < 1000 ? 'just now' : `${formatDuration(ms)} ago`;
 }
 
-/** Left-aligned columns separated by three spaces, like kubectl. */
+/**
+ * Left-aligned columns separated by three spaces, like kubectl. Control characters in cells (a
+ * newline in a file name) are shown escaped, so that one row stays one line.
+ */
 export function renderTable(
   header: readonly string[],
-  rows: readonly (readonly string[])[],
+  cellRows: readonly (readonly string[])[],
 ): string {
+  const rows = cellRows.map((r) => r.map(escapeControls));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
     cells
@@ -104,6 +108,31 @@ export function renderConflictTable(views: readonly ConflictView[]): string {
       c.detectedAt,
     ]),
   );
+}
+
+/** `text` with control characters written as escapes (`\n`, `\t`, `\x1b`). */
+export function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => {
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    return named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+}
+
+/** `word` quoted for a POSIX shell when it needs it, for commands we suggest. */
+export function shellQuote(word: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  // A control character (a newline in a name) is spelled out with bash and zsh's $'...'.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(word)) {
+    return `$'${escapeControls(word.replace(/[\\']/g, (c) => `\\${c}`))}'`;
+  }
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The `ksync resolve` command for a conflict at `path` ('' is the root). */
+export function resolveCommand(sync: string, path: string): string {
+  return `ksync resolve ${sync} ${shellQuote(path === '' ? '/' : path)} --keep local|remote`;
 }
 
 /** A short description of one side's entry in a conflict. */

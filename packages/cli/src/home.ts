@@ -4,6 +4,19 @@
  */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { UserError } from './errors.ts';
+
+/** Longest unix socket path Linux accepts (108 bytes with the terminating NUL). */
+const MAX_SOCKET_BYTES = 107;
+
+/** A `UserError` when the control socket's path is too long for a unix socket. */
+export function checkSocketPath(socket: string): void {
+  const bytes = Buffer.byteLength(socket);
+  if (bytes <= MAX_SOCKET_BYTES) return;
+  throw new UserError(
+    `KSYNC_HOME is too deep for ksync's control socket (${socket} is ${bytes} bytes; a unix socket path holds at most ${MAX_SOCKET_BYTES}): set KSYNC_HOME to a shorter path, such as ~/.ksync`,
+  );
+}
 
 /** Every path under one `$KSYNC_HOME`. */
 export interface HomePaths {
