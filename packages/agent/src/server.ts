@@ -101,7 +101,11 @@ export async function serveAgent(options: AgentServerOptions): Promise<AgentServ
       log.info('connection closed', { code, reason: reason.toString('utf8') });
     });
   });
-  wss.on('error', (error) => options.log.error('websocket server error', { error: error.message }));
+  let listening = false;
+  // A failure to listen rejects serveAgent below; only later errors are logged here.
+  wss.on('error', (error) => {
+    if (listening) options.log.error('websocket server error', { error: error.message });
+  });
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.port, options.host, () => {
@@ -109,6 +113,7 @@ export async function serveAgent(options: AgentServerOptions): Promise<AgentServ
       resolve();
     });
   });
+  listening = true;
   const port = (http.address() as AddressInfo).port;
   return {
     port,
