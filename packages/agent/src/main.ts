@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The agent's entry point: `ksync-agent --listen HOST:PORT --root DIR --token-file FILE`.
  * Parses arguments, starts the server, logs JSON lines to stderr, and shuts down cleanly on

@@ -34,6 +34,8 @@ export interface StartAgentOptions {
   /** 0 (default) lets the agent pick; pass a port to restart on the same one. */
   readonly port?: number;
   readonly pingIntervalMs?: number;
+  /** The agent command (default: the checkout's bin/ksync-agent). */
+  readonly bin?: string;
   /** Extra environment (e.g. a private TMPDIR). */
   readonly env?: Readonly<Record<string, string>>;
 }
@@ -51,7 +53,7 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
   if (options.pingIntervalMs !== undefined) {
     args.push('--ping-interval-ms', String(options.pingIntervalMs));
   }
-  const child = spawn(AGENT_BIN, args, {
+  const child = spawn(options.bin ?? AGENT_BIN, args, {
     stdio: ['ignore', 'inherit', 'pipe'],
     env: { ...process.env, ...options.env },
   });
