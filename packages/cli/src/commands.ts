@@ -3,12 +3,13 @@
  * loaded only when their command runs, so `ksync get` never loads the WebSocket client.
  */
 import { DEFAULT_MODE, SYNC_MODES } from '@ksync/core';
-import type { CommandDef } from './command.ts';
+import type { CommandDef, OptionDef } from './command.ts';
 
-const OUTPUT = (formats: string): { flags: string; description: string; defaultValue: string } => ({
+const OUTPUT = (formats: readonly string[]): OptionDef => ({
   flags: '-o, --output <format>',
-  description: `output format: ${formats}`,
+  description: `output format: ${formats.join(', ')}`,
   defaultValue: 'table',
+  completions: formats,
 });
 
 /** Every command, in the order `--help` lists them. */
@@ -25,6 +26,7 @@ export const COMMANDS: readonly CommandDef[] = [
         flags: '-m, --mode <mode>',
         description: `sync mode: ${Object.keys(SYNC_MODES).join(', ')}`,
         defaultValue: DEFAULT_MODE,
+        completions: Object.keys(SYNC_MODES),
       },
       {
         flags: '-i, --ignore <pattern>',
@@ -53,7 +55,7 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'get',
     summary: 'show syncs with their state, last sync, sizes, conflicts and problems',
     args: '[name]',
-    options: [OUTPUT('table, wide, json, yaml, name')],
+    options: [OUTPUT(['table', 'wide', 'json', 'yaml', 'name'])],
     examples: ['ksync get', 'ksync get web -o wide', 'ksync get -o json | jq ".[].state"'],
     load: () => import('./commands/get.ts'),
   },
@@ -97,7 +99,7 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'conflicts',
     summary: 'list conflicts that need a decision',
     args: '[name]',
-    options: [OUTPUT('table, json, yaml')],
+    options: [OUTPUT(['table', 'json', 'yaml'])],
     examples: ['ksync conflicts', 'ksync conflicts web -o json'],
     load: () => import('./commands/conflicts.ts'),
   },
@@ -157,7 +159,7 @@ export const COMMANDS: readonly CommandDef[] = [
   {
     name: 'version',
     summary: 'print the version',
-    options: [OUTPUT('table, json, yaml')],
+    options: [OUTPUT(['table', 'json', 'yaml'])],
     examples: ['ksync version', 'ksync version -o json'],
     load: () => import('./commands/version.ts'),
   },
