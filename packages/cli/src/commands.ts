@@ -60,6 +60,14 @@ export const COMMANDS: readonly CommandDef[] = [
     load: () => import('./commands/get.ts'),
   },
   {
+    name: 'describe',
+    summary: 'show one sync in full: state, problems with their side, what a halt would delete',
+    args: '<name>',
+    options: [OUTPUT(['table', 'json', 'yaml'])],
+    examples: ['ksync describe web', 'ksync describe web -o yaml'],
+    load: () => import('./commands/describe.ts'),
+  },
+  {
     name: 'watch',
     summary: 'keep every sync in sync (foreground, or --daemon in the background)',
     options: [

@@ -30,6 +30,7 @@ export interface SyncView extends Pick<
   | 'transferredFiles'
   | 'transferredBytes'
   | 'transfer'
+  | 'halt'
 > {
   readonly local: string;
   readonly remote: string;

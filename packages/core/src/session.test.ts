@@ -245,6 +245,13 @@ describe('session', () => {
     t.local.edit(snapshotOf({ k: 'keep' }));
     assert.equal((await t.session.cycle()).halted, 'deletion-bound');
     assert.equal(t.remote.tree.size, 5);
+    assert.deepEqual(t.session.status().halt, {
+      reason: 'deletion-bound',
+      side: 'remote',
+      deletions: 3,
+      bound: 2,
+      preview: ['a', 'b', 'c'].map((path) => ({ side: 'remote', path })),
+    });
   });
 
   it('halts when a root is deleted', async () => {
@@ -253,6 +260,8 @@ describe('session', () => {
     t.remote.edit(new Map());
     assert.equal((await t.session.cycle()).halted, 'root-deleted');
     assert.equal(t.local.tree.get('a')?.kind, 'file');
+    assert.equal(t.session.status().halt?.side, 'local');
+    assert.equal(t.session.status().halt?.deletions, 1);
   });
 
   it('a failed transfer leaves the ancestor untouched and is retried', async () => {

@@ -22,7 +22,7 @@ import type { SyncMode } from './mode.ts';
 import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
 import { applyChanges, orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
 import type { ReconcileConflict } from './reconcile.ts';
-import { checkSafety, type HaltReason } from './safety.ts';
+import { checkSafety, describeHalt, type HaltDetail, type HaltReason } from './safety.ts';
 import {
   summarizeSnapshot,
   validateSnapshot,
@@ -89,6 +89,8 @@ export interface SessionStatus {
   readonly transferredBytes: number;
   /** The running cycle's content transfer, both directions together (state `transferring`). */
   readonly transfer?: TransferProgress;
+  /** What the halted cycle would have done (the `halted-*` states). */
+  readonly halt?: HaltDetail;
 }
 
 /**
@@ -129,6 +131,7 @@ export class Session {
   #error: string | undefined;
   #lastSyncAt: number | undefined;
   #problems: readonly Problem[] = [];
+  #halt: HaltDetail | undefined;
   #lastLocal: Snapshot = new Map();
   #summary: SnapshotStats = summarizeSnapshot(new Map());
   #lastRemote: Snapshot = new Map();
@@ -184,6 +187,7 @@ export class Session {
       transferredFiles: this.#transferredFiles,
       transferredBytes: this.#transferredBytes,
       ...(this.#state === 'transferring' ? { transfer: { ...this.#progress } } : {}),
+      ...(isHalted(this.#state) && this.#halt !== undefined ? { halt: this.#halt } : {}),
     };
   }
 
@@ -318,17 +322,17 @@ export class Session {
     // A halt is sticky: only resume or reset lift it. Otherwise a container that writes one
     // file into its emptied root would make the next cycle propagate the emptying.
     const sticky = isHalted(this.#state) ? haltReasonOf(this.#state) : undefined;
-    const halt =
-      sticky ??
-      checkSafety({
-        ancestor: this.#ancestor,
-        local: localScan.snapshot,
-        remote: remoteScan.snapshot,
-        result,
-        deletionBound: this.#o.deletionBound ?? 1000,
-      });
+    const safety = {
+      ancestor: this.#ancestor,
+      local: localScan.snapshot,
+      remote: remoteScan.snapshot,
+      result,
+      deletionBound: this.#o.deletionBound ?? 1000,
+    };
+    const halt = sticky ?? checkSafety(safety);
     if (halt !== undefined && !this.#allowHaltOnce) {
       this.#problems = problems;
+      this.#halt = describeHalt(safety, halt);
       this.#setState(`halted-${halt}`);
       this.#o.log?.warn(`sync ${this.#o.name} halted: ${halt}`);
       return { ...EMPTY_REPORT, problems, halted: halt, inSync: false };

@@ -10,7 +10,7 @@ import { sleepUnlessAborted } from '../sleep-unless-aborted.ts';
 import type { CommandContext } from '../command.ts';
 import { pingWatch } from '../control-client.ts';
 import { UserError } from '../errors.ts';
-import { formatBytes, formatTransfer } from '../format.ts';
+import { formatBytes, formatProblems, formatTransfer } from '../format.ts';
 import type { Progress } from '../output.ts';
 import { openSyncEndpoints } from '../sync-endpoints.ts';
 import type { SyncView } from '../view.ts';
@@ -67,13 +67,18 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
     const key =
       view.state === 'watching'
         ? `watching ${view.files} ${view.bytes} ${view.transferredFiles} ${view.transferredBytes}`
-        : view.state;
+        : view.state === 'problems'
+          ? `problems ${JSON.stringify(view.problems)}`
+          : view.state;
     if (logged.get(view.name) === key) return;
     if (view.state === 'watching') {
       logged.set(view.name, key);
       output.log(
         `${view.name}: in sync: ${view.files} files, ${formatBytes(view.bytes)}; transferred ${view.transferredFiles} files, ${formatBytes(view.transferredBytes)} since start`,
       );
+    } else if (view.state === 'problems') {
+      logged.set(view.name, key);
+      output.log(`warning: ${view.name}: ${formatProblems(view.name, view.problems)}`);
     } else if (view.state === 'paused') {
       logged.set(view.name, key);
       output.log(`${view.name}: paused`);
@@ -155,6 +160,10 @@ export function summarize(views: readonly SyncView[]): string {
       if (v.transfer !== undefined) return `${v.name}: ${formatTransfer(v.transfer)}`;
       if (v.state === 'watching')
         return `${v.name}: in sync (${v.files} files, ${formatBytes(v.bytes)})`;
+      if (v.state === 'problems') {
+        return `${v.name}: ${v.problems.length} problem${v.problems.length === 1 ? '' : 's'}; see: ksync describe ${v.name}`;
+      }
+      if (v.halt !== undefined) return `${v.name}: ${v.state}; see: ksync describe ${v.name}`;
       return `${v.name}: ${v.state}${v.error === undefined ? '' : ` (${v.error})`}`;
     })
     .join(' | ');

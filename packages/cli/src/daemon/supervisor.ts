@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { Session, UserError, type Clock, type Conflict, type Side } from '@ksync/core';
 import type { Backend, DeleteTarget, FlushOptions } from '../backend.ts';
 import { formatDuration } from '../duration.ts';
-import { describeEntry } from '../format.ts';
+import { describeEntry, formatHalt } from '../format.ts';
 import type { HomePaths } from '../home.ts';
 import type { SyncSpec } from '../spec.ts';
 import { SpecStore } from '../spec-store.ts';
@@ -227,7 +227,12 @@ export class Supervisor implements Backend {
         session = reconnected;
         report = await session.flush().catch((error: unknown) => error as Error);
       }
-      if (report instanceof Error) throw report;
+      if (report instanceof Error) {
+        const halt = session.status().halt;
+        throw halt === undefined
+          ? report
+          : new UserError(`${spec.name}: ${formatHalt(spec.name, halt)}`);
+      }
       const after = session.status();
       if (runner === undefined && after.lastSyncAt !== undefined) {
         await writeStatusFile(this.#o.home.statusFile(spec.name), {

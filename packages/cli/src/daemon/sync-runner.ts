@@ -18,6 +18,7 @@ import {
 } from '@ksync/core';
 import { openConflictContentStore, openSessionStore } from '@ksync/fs';
 import { sleepUnlessAborted } from '../sleep-unless-aborted.ts';
+import { formatHalt } from '../format.ts';
 import type { HomePaths } from '../home.ts';
 import type { SyncSpec } from '../spec.ts';
 import type { OpenEndpoints, SyncEndpoints } from '../sync-endpoints.ts';
@@ -253,7 +254,9 @@ export class SyncRunner {
     }
     if (status.state !== this.#lastState) {
       this.#lastState = status.state;
-      if (status.state === 'error' || status.state.startsWith('halted-')) {
+      if (status.halt !== undefined) {
+        this.#deps.log('warn', `${this.spec.name}: ${formatHalt(this.spec.name, status.halt)}`);
+      } else if (status.state === 'error') {
         this.#deps.log(
           'warn',
           `${this.spec.name}: ${status.state}: ${status.error ?? SESSION_STATES[status.state]}`,
@@ -310,5 +313,6 @@ export function buildView(
     transferredFiles: status?.transferredFiles ?? 0,
     transferredBytes: status?.transferredBytes ?? 0,
     ...(status?.transfer === undefined ? {} : { transfer: status.transfer }),
+    ...(status?.halt === undefined ? {} : { halt: status.halt }),
   };
 }
