@@ -39,9 +39,11 @@ describe('ksync in a real terminal', () => {
     it(`Ctrl-C stops ksync ${args.join(' ')} cleanly (exit 0)`, async () => {
       const t = await open(args);
       await t.waitFor(/local: in sync \(/);
+      assert.equal(await t.cursorVisible(), false, 'the spinner hides the cursor');
       await t.send('C-c');
       assert.equal(await t.exitCode(), 0);
       assert.match(await t.screen(), /ksync (watch|run local) stopped/);
+      assert.equal(await t.cursorVisible(), true, 'the cursor is back');
     });
   }
 
@@ -84,6 +86,7 @@ describe('ksync in a real terminal', () => {
     await t.waitFor(/local: in sync \(/);
     await t.send('C-\\');
     assert.equal(await t.exitCode(), 128 + 3, await t.screen());
+    assert.equal(await t.cursorVisible(), true, 'the cursor is back');
   });
 
   it('Ctrl-C stops a flush that is waiting (exit 1, says so)', async () => {

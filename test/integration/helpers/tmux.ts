@@ -22,6 +22,8 @@ export interface Terminal {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Waits for the command to end: its exit status as a shell reports it (128 + N for signal N). */
   exitCode(timeoutMs?: number): Promise<number>;
+  /** Whether the terminal shows its cursor (a spinner hides it while it runs). */
+  cursorVisible(): Promise<boolean>;
   /** Ends the tmux server (and whatever still runs in it). */
   close(): Promise<void>;
 }
@@ -78,6 +80,9 @@ export async function startTerminal(options: {
         throw new Error(`the command did not end in ${timeoutMs} ms; screen:\n${await screen()}`);
       });
       return Number(status);
+    },
+    async cursorVisible() {
+      return (await tmux('display-message', '-p', '#{cursor_flag}')).stdout.trim() === '1';
     },
     async close() {
       await tmux('kill-server').catch(() => undefined);
