@@ -3,12 +3,13 @@
  * loaded only when their command runs, so `ksync get` never loads the WebSocket client.
  */
 import { DEFAULT_MODE, SYNC_MODES } from '@ksync/core';
-import type { CommandDef } from './command.ts';
+import type { CommandDef, OptionDef } from './command.ts';
 
-const OUTPUT = (formats: string): { flags: string; description: string; defaultValue: string } => ({
+const OUTPUT = (formats: readonly string[]): OptionDef => ({
   flags: '-o, --output <format>',
-  description: `output format: ${formats}`,
+  description: `output format: ${formats.join(', ')}`,
   defaultValue: 'table',
+  completions: formats,
 });
 
 /** Every command, in the order `--help` lists them. */
@@ -25,6 +26,7 @@ export const COMMANDS: readonly CommandDef[] = [
         flags: '-m, --mode <mode>',
         description: `sync mode: ${Object.keys(SYNC_MODES).join(', ')}`,
         defaultValue: DEFAULT_MODE,
+        completions: Object.keys(SYNC_MODES),
       },
       {
         flags: '-i, --ignore <pattern>',
@@ -32,6 +34,12 @@ export const COMMANDS: readonly CommandDef[] = [
         repeatable: true,
       },
       { flags: '--paused', description: 'create it paused', defaultValue: false },
+      {
+        flags: '--force',
+        description:
+          "allow / or your home directory as the local root, or roots overlapping another sync's",
+        defaultValue: false,
+      },
       {
         flags: '--no-check',
         description: 'do not connect to the agent to check the URL and token',
@@ -47,9 +55,17 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'get',
     summary: 'show syncs with their state, last sync, sizes, conflicts and problems',
     args: '[name]',
-    options: [OUTPUT('table, wide, json, yaml, name')],
+    options: [OUTPUT(['table', 'wide', 'json', 'yaml', 'name'])],
     examples: ['ksync get', 'ksync get web -o wide', 'ksync get -o json | jq ".[].state"'],
     load: () => import('./commands/get.ts'),
+  },
+  {
+    name: 'describe',
+    summary: 'show one sync in full: state, problems with their side, what a halt would delete',
+    args: '<name>',
+    options: [OUTPUT(['table', 'json', 'yaml'])],
+    examples: ['ksync describe web', 'ksync describe web -o yaml'],
+    load: () => import('./commands/describe.ts'),
   },
   {
     name: 'watch',
@@ -91,7 +107,7 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'conflicts',
     summary: 'list conflicts that need a decision',
     args: '[name]',
-    options: [OUTPUT('table, json, yaml')],
+    options: [OUTPUT(['table', 'json', 'yaml'])],
     examples: ['ksync conflicts', 'ksync conflicts web -o json'],
     load: () => import('./commands/conflicts.ts'),
   },
@@ -137,14 +153,21 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'delete',
     summary: 'remove syncs and their state (files on both sides stay)',
     args: '[names...]',
-    options: [{ flags: '--all', description: 'delete every sync', defaultValue: false }],
-    examples: ['ksync delete web', 'ksync delete --all'],
+    options: [
+      { flags: '--all', description: 'delete every sync', defaultValue: false },
+      {
+        flags: '--force',
+        description: 'delete even with unresolved conflicts (their saved versions go too)',
+        defaultValue: false,
+      },
+    ],
+    examples: ['ksync delete web', 'ksync delete --all', 'ksync delete web --force'],
     load: () => import('./commands/delete.ts'),
   },
   {
     name: 'version',
     summary: 'print the version',
-    options: [OUTPUT('table, json, yaml')],
+    options: [OUTPUT(['table', 'json', 'yaml'])],
     examples: ['ksync version', 'ksync version -o json'],
     load: () => import('./commands/version.ts'),
   },
