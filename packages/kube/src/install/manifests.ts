@@ -160,13 +160,17 @@ function userRole(opts: ManifestOptions): V1Role {
   };
 }
 
-/** The agent command and its probe; the image's entrypoint is `node`. */
-const AGENT_SCRIPT = '/usr/local/lib/ksync/agent.js';
+/**
+ * The image's entrypoint (deploy/image/images.ts, `planAgentImage`): node and the agent bundle.
+ * The container passes only arguments; the exec probe has to spell the command out.
+ */
+const AGENT_ENTRYPOINT = ['/usr/local/bin/node', '/usr/local/lib/ksync/ksync-agent.mjs'];
+const AGENT_LISTEN = `127.0.0.1:${AGENT_PORT}`;
 
 function daemonSet(opts: ManifestOptions): V1DaemonSet {
   const podLabels = labels(opts);
   const probe = {
-    exec: { command: ['node', AGENT_SCRIPT, 'probe', '--port', String(AGENT_PORT)] },
+    exec: { command: [...AGENT_ENTRYPOINT, 'probe', '--listen', AGENT_LISTEN] },
     periodSeconds: 10,
     timeoutSeconds: 5,
     failureThreshold: 3,
@@ -195,11 +199,10 @@ function daemonSet(opts: ManifestOptions): V1DaemonSet {
               name: 'agent',
               image: opts.image,
               imagePullPolicy: 'IfNotPresent',
-              command: ['node', AGENT_SCRIPT],
               args: [
-                '--container-mode',
+                '--containers',
                 '--listen',
-                `127.0.0.1:${AGENT_PORT}`,
+                AGENT_LISTEN,
                 '--token-file',
                 `${TOKEN_DIR}/${TOKEN_KEY}`,
               ],
