@@ -8,7 +8,7 @@ mkdir -p agent src; head -c 24 /dev/urandom | base64 > token
 for d in $(seq 0 99); do mkdir src/d$d; done
 $R/.tools/node/bin/node -e "const fs=require('fs');for(let d=0;d<100;d++)for(let f=0;f<100;f++)fs.writeFileSync('src/d'+d+'/file'+f+'.txt', d+'/'+f+' '+'x'.repeat(1000)+'\n')"
 export KSYNC_HOME=$D/home
-$R/bin/ksync-agent --listen 127.0.0.1:7489 --root $D/agent --token-file token 2>agent.log &
+$R/bin/ksync-agent --listen 127.0.0.1:7489 --root $D/agent --token-file token >agent.log &
 AG=$!
 for i in $(seq 1 50); do curl -sf http://127.0.0.1:7489/healthz >/dev/null && break; sleep 0.1; done
 AGPID=$(pgrep -f -- "--root $D/agent" | head -1)

@@ -4,11 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, writeFile, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KSYNC_VERSION, UserError } from '@ksync/core';
 import { connectRemoteEndpoint } from '@ksync/agent/client';
 import {
+  AGENT_BIN,
+  freePort,
   startAgentFixture,
   waitUntil,
   type AgentFixture,
@@ -93,6 +96,79 @@ describe('agent: sync through the real agent', () => {
       );
     } finally {
       await s.stop();
+    }
+  });
+
+  it('counts what moved in /metrics, and reports its node in welcome', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${agent.port}/metrics`)).text();
+    const value = (sample: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((line) => line.startsWith(`${sample} `))
+          ?.slice(sample.length + 1),
+      );
+    // The previous test synced files both ways and closed its session.
+    assert.equal(value('ksync_agent_open_targets'), 0);
+    assert.ok(value('ksync_agent_bytes_total{direction="in"}') > 0, text);
+    assert.ok(value('ksync_agent_files_total{direction="in"}') >= 2, text);
+    assert.ok(value('ksync_agent_files_total{direction="out"}') >= 2, text);
+    assert.ok(value('ksync_agent_apply_duration_seconds_count') >= 1, text);
+    assert.equal(
+      value('ksync_agent_apply_duration_seconds_bucket{le="+Inf"}'),
+      value('ksync_agent_apply_duration_seconds_count'),
+    );
+    const remote = await connectRemoteEndpoint({
+      url: agent.url,
+      token: fixture.token,
+      root: '/app',
+      ignore: [],
+    });
+    try {
+      const again = await (await fetch(`http://127.0.0.1:${agent.port}/metrics`)).text();
+      assert.match(again, /^ksync_agent_open_targets 1$/m);
+      const watches = Number(await readFile('/proc/sys/fs/inotify/max_user_watches', 'utf8'));
+      assert.equal(remote.agent.version, KSYNC_VERSION);
+      assert.equal(remote.agent.node?.inotify.maxUserWatches, watches);
+      assert.equal(remote.agent.node?.name, undefined); // direct mode, no KSYNC_NODE_NAME
+    } finally {
+      await remote.close();
+    }
+  });
+
+  it('`ksync-agent probe` exits 0 while the agent answers /healthz and 1 when it does not', async () => {
+    const probe = (port: number) =>
+      new Promise<number | null>((resolve) =>
+        spawn(AGENT_BIN, ['probe', '--listen', `127.0.0.1:${port}`], { stdio: 'ignore' }).once(
+          'exit',
+          resolve,
+        ),
+      );
+    assert.equal(await probe(agent.port), 0);
+    assert.equal(await probe(await freePort()), 1);
+  });
+
+  it('refuses bad start-up input with one JSON line and exit 2', async () => {
+    const start = (args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const env = { ...process.env };
+        delete env.KSYNC_NODE_NAME;
+        const child = spawn(AGENT_BIN, [...args, '--token-file', fixture.tokenFile], { env });
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.once('close', (code) => resolve({ code, out }));
+      });
+    for (const [args, message] of [
+      [['--containers'], /--containers needs the node name: set KSYNC_NODE_NAME/],
+      [['--containers', '--root', fixture.root], /^usage: ksync-agent/],
+      [[], /^usage: ksync-agent/],
+      [['--root', join(fixture.root, 'missing')], /cannot use --root .*missing/],
+    ] as const) {
+      const { code, out } = await start([...args]);
+      assert.equal(code, 2, out);
+      const lines = out.trim().split('\n');
+      assert.equal(lines.length, 1, out);
+      assert.match((JSON.parse(lines[0] as string) as { msg: string }).msg, message);
     }
   });
 

@@ -6,29 +6,35 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AddressInfo } from 'node:net';
+import { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { KSYNC_VERSION, PROTOCOL_VERSION, UserError, encodeChunkFrame } from '@ksync/core';
 import { connectRemoteEndpoint } from './client.ts';
+import { dialTcp } from './dial.ts';
 import { RemoteError } from './errors.ts';
 
 type Script = (ws: WebSocket, message: Record<string, unknown>) => void;
 
+/** The handshake of a well-behaved agent of the same release. */
+const acceptHandshake: Script = (ws, m) => {
+  if (m.type === 'hello') {
+    ws.send(
+      JSON.stringify({
+        type: 'welcome',
+        id: m.id,
+        version: KSYNC_VERSION,
+        protocol: PROTOCOL_VERSION,
+        node: { name: 'node-1', inotify: { maxUserWatches: 8192 }, runtimes: ['containerd'] },
+      }),
+    );
+  } else ws.send(JSON.stringify({ type: 'ok', id: m.id }));
+};
+
 /** A fake agent: completes the handshake, then lets `script` answer every request. */
 async function withFakeAgent(
   script: Script,
-  body: (url: string) => Promise<void>,
-  handshake: Script = (ws, m) => {
-    if (m.type === 'hello') {
-      ws.send(
-        JSON.stringify({
-          type: 'welcome',
-          id: m.id,
-          version: KSYNC_VERSION,
-          protocol: PROTOCOL_VERSION,
-        }),
-      );
-    } else ws.send(JSON.stringify({ type: 'ok', id: m.id }));
-  },
+  body: (url: string, dropAll: () => void) => Promise<void>,
+  handshake: Script = acceptHandshake,
 ): Promise<void> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => wss.once('listening', resolve));
@@ -41,7 +47,9 @@ async function withFakeAgent(
     });
   });
   try {
-    await body(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+    await body(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, () => {
+      for (const c of wss.clients) c.terminate();
+    });
   } finally {
     for (const c of wss.clients) c.terminate();
     await new Promise((resolve) => wss.close(resolve));
@@ -195,6 +203,69 @@ describe('remote endpoint client against a hostile agent', () => {
         );
       },
       () => undefined, // never answers
+    );
+  });
+});
+
+describe('remote endpoint client transport', () => {
+  it('runs over any Duplex its dial makes, and dials again for every reconnect', async () => {
+    const opens: Record<string, unknown>[] = [];
+    const target = {
+      kind: 'container',
+      namespace: 'default',
+      pod: 'web',
+      podUid: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
+      container: 'app',
+      containerId: `containerd://${'b'.repeat(64)}`,
+      nodeName: 'node-1',
+    } as const;
+    await withFakeAgent(
+      () => undefined,
+      async (url, dropAll) => {
+        let dials = 0;
+        // Not a net.Socket: a plain Duplex over one, as a port-forward stream would be.
+        const dial = async (): Promise<Duplex> => {
+          dials++;
+          const socket = await dialTcp(url)();
+          return Duplex.from({ readable: socket, writable: socket });
+        };
+        const changes: boolean[] = [];
+        const remote = await connectRemoteEndpoint({
+          ...options,
+          url: 'ws://ksync-agent',
+          dial,
+          target,
+          minBackoffMs: 10,
+          onConnectionChange: (connected) => changes.push(connected),
+        });
+        assert.equal(dials, 1);
+        assert.equal(remote.agent.node?.name, 'node-1');
+        assert.deepEqual(opens[0]?.target, target);
+        // The agent drops the connection: the client dials a new stream and opens again.
+        dropAll();
+        for (let waited = 0; !(remote.connected && opens.length === 2); waited += 10) {
+          assert.ok(waited < 5000, 'no reconnect within 5 s');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.deepEqual(changes, [false, true]);
+        assert.equal(dials, 2);
+        await remote.close();
+      },
+      (ws, m) => {
+        if (m.type === 'open') opens.push(m);
+        acceptHandshake(ws, m);
+      },
+    );
+  });
+
+  it('names the agent in the error when dialing fails', async () => {
+    await assert.rejects(
+      connectRemoteEndpoint({
+        ...options,
+        url: 'ws://ksync-agent',
+        dial: () => Promise.reject(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })),
+      }),
+      /cannot reach the ksync agent at ws:\/\/ksync-agent \(ECONNREFUSED\)/,
     );
   });
 });

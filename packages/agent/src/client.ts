@@ -10,6 +10,7 @@
  * reconnecting, the watch listeners fire once so that the controller rescans: the sync is
  * state-based, so nothing needs replaying.
  */
+import type { Socket } from 'node:net';
 import WebSocket, { type RawData } from 'ws';
 import {
   BATCH_TARGET_BYTES,
@@ -34,25 +35,38 @@ import {
   type Change,
   type ChangeListener,
   type ClientMessage,
+  type ContainerTarget,
   type Endpoint,
   type Entry,
   type Problem,
   type ScanOptions,
   type ScanResult,
+  type NodeFacts,
   type ServerMessage,
   type StageRequest,
   type WireError,
 } from '@ksync/core';
+import { dialTcp, dialWithin, type Dial } from './dial.ts';
 import { RemoteError, errorMessage } from './errors.ts';
 import { CreditSender, StreamReceiver, sliceChunk } from './streams.ts';
 
 /** How to reach the agent and what to open there. */
 export interface RemoteEndpointOptions {
-  /** The agent's WebSocket URL, e.g. `ws://127.0.0.1:7475`. */
+  /**
+   * The agent's WebSocket URL, e.g. `ws://127.0.0.1:7475`. It names the agent in messages and
+   * the HTTP request; the bytes go wherever `dial` connects.
+   */
   readonly url: string;
+  /** Makes the stream each connection runs over (default: TCP to `url`). */
+  readonly dial?: Dial;
   readonly token: string;
-  /** Remote path, e.g. `/app`; the agent serves DIR and `/app` means DIR/app. */
+  /**
+   * Remote path, e.g. `/app`: below the agent's directory (`DIR/app`) without a target, inside
+   * the container with one.
+   */
   readonly root: string;
+  /** The container to serve; absent in direct mode. */
+  readonly target?: ContainerTarget;
   /** User ignore patterns, applied on the agent side too. */
   readonly ignore: readonly string[];
   /** Called when the connection drops (with the reason) and when it is back. */
@@ -71,6 +85,14 @@ export interface RemoteEndpointOptions {
 export interface RemoteEndpoint extends Endpoint {
   /** True while the connection is up and opened. */
   readonly connected: boolean;
+  /** What the agent said about itself in the last handshake. */
+  readonly agent: AgentInfo;
+}
+
+/** The agent's release and node facts, from its `welcome`. */
+export interface AgentInfo {
+  readonly version: string;
+  readonly node: NodeFacts | undefined;
 }
 
 /**
@@ -333,9 +355,12 @@ class RemoteClient implements RemoteEndpoint {
   #closed = false;
   #backoff: number;
   #reconnectTimer: NodeJS.Timeout | undefined;
+  readonly #dial: Dial;
+  agent: AgentInfo = { version: '', node: undefined };
 
   constructor(options: RemoteEndpointOptions) {
     this.#o = options;
+    this.#dial = options.dial ?? dialTcp(options.url);
     this.#backoff = options.minBackoffMs ?? 250;
   }
 
@@ -512,20 +537,28 @@ class RemoteClient implements RemoteEndpoint {
   /** Makes one connection and runs hello, auth and open on it. */
   async #connect(): Promise<Connection> {
     const timeoutMs = this.#o.handshakeTimeoutMs ?? 10_000;
+    const started = Date.now();
+    const stream = await dialWithin(this.#dial, timeoutMs);
+    // The handshake timer below covers the upgrade and the hello/auth/open exchange; ws's own
+    // `handshakeTimeout` is not used, because it needs socket methods a dialed Duplex may lack.
     const ws = new WebSocket(this.#o.url, {
       maxPayload: MAX_FRAME_BYTES,
       perMessageDeflate: false,
-      handshakeTimeout: timeoutMs,
+      createConnection: () => stream as Socket,
     });
     const connection = new Connection(
       ws,
       () => this.#fire(),
       (lost) => this.#onLost(lost),
     );
-    const timer = setTimeout(() => {
-      connection.refusal ??= wireError('closed', `no answer within ${timeoutMs} ms`, true);
-      ws.terminate();
-    }, timeoutMs);
+    const timer = setTimeout(
+      () => {
+        connection.refusal ??= wireError('closed', `no answer within ${timeoutMs} ms`, true);
+        ws.terminate();
+        stream.destroy();
+      },
+      Math.max(0, timeoutMs - (Date.now() - started)),
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         ws.once('open', () => resolve());
@@ -552,13 +585,20 @@ class RemoteClient implements RemoteEndpoint {
           agentProtocol: welcome.protocol,
         });
         if (refusal !== undefined) throw new RemoteError(wireError('version-mismatch', refusal));
+        this.agent = { version: welcome.version, node: welcome.node };
       }
       await connection.request(
         { type: 'auth', id: connection.nextId(), token: this.#o.token },
         'ok',
       );
       await connection.request(
-        { type: 'open', id: connection.nextId(), root: this.#o.root, ignore: [...this.#o.ignore] },
+        {
+          type: 'open',
+          id: connection.nextId(),
+          root: this.#o.root,
+          ignore: [...this.#o.ignore],
+          ...(this.#o.target !== undefined && { target: this.#o.target }),
+        },
         'ok',
       );
     } catch (error) {
@@ -616,32 +656,38 @@ class RemoteClient implements RemoteEndpoint {
     for (const listener of [...this.#listeners]) listener();
   }
 
-  /** Words a first-connection failure for the user. */
+  /** Words a first-connection failure for the user; the `cause` keeps the error (and its code). */
   #userError(error: unknown): UserError {
     const url = this.#o.url;
     if (error instanceof RemoteError) {
       switch (error.code) {
         case 'version-mismatch':
-          return new UserError(error.message);
+          return new UserError(error.message, { cause: error });
         case 'unauthorized':
           return new UserError(
             `the ksync agent at ${url} refused the token: pass the token file the agent was started with (--token-file)`,
+            { cause: error },
           );
         case 'bad-root':
-          return new UserError(`the agent cannot sync ${this.#o.root}: ${error.message}`);
+          return new UserError(`the agent cannot sync ${this.#o.root}: ${error.message}`, {
+            cause: error,
+          });
         case 'closed':
           return new UserError(
             `the ksync agent at ${url} closed the connection: ${error.message}; check that the agent is running and reachable`,
+            { cause: error },
           );
         default:
           return new UserError(
             `the ksync agent at ${url} refused the connection: ${error.message}`,
+            { cause: error },
           );
       }
     }
     const code = (error as NodeJS.ErrnoException).code;
     return new UserError(
       `cannot reach the ksync agent at ${url} (${code ?? errorMessage(error)}): check that the agent is running and its port is forwarded`,
+      { cause: error },
     );
   }
 }

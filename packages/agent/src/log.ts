@@ -1,5 +1,5 @@
 /**
- * Structured logging for the agent: one JSON object per line on stderr, with `time`, `level`,
+ * Structured logging for the agent: one JSON object per line on stdout (what `kubectl logs` shows), with `time`, `level`,
  * `msg` and the caller's fields. The agent has no other output.
  */
 
@@ -21,12 +21,12 @@ export interface Logger {
 
 const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
-/** A logger writing JSON lines to `write` (stderr by default) at `level` and above. */
+/** A logger writing JSON lines to `write` (stdout by default) at `level` and above. */
 export function createJsonLogger(
   options: { level?: LogLevel; write?: (line: string) => void; fields?: LogFields } = {},
 ): Logger {
   const min = ORDER[options.level ?? 'info'];
-  const write = options.write ?? ((line: string) => process.stderr.write(line));
+  const write = options.write ?? ((line: string) => process.stdout.write(line));
   const base = options.fields ?? {};
   const at =
     (level: LogLevel) =>

@@ -1,18 +1,19 @@
 /**
- * The node agent's server: one HTTP listener that answers `GET /healthz` and upgrades WebSocket
- * connections. Each connection walks through hello (version check) → auth (token) → open (which
- * remote root, ignore patterns) and then serves one `LocalEndpoint` for that root until it
- * closes. The agent holds no sync history: everything it knows lives in that endpoint and goes
- * away with the connection.
+ * The node agent's server: one HTTP listener that answers `GET /healthz` and `GET /metrics` and
+ * upgrades WebSocket connections. Each connection walks through hello (version check) → auth
+ * (token) → open (which target and remote root, ignore patterns) and then serves one
+ * `LocalEndpoint` for that root until it closes. The agent holds no sync history: everything it
+ * knows lives in that endpoint and goes away with the connection. One process serves any number
+ * of connections; their requests interleave on the event loop, and content moves in credit-sized
+ * chunks, so a large transfer on one connection does not hold up another's.
  *
  * Security: the client is not trusted. Every message is schema-checked (paths included) before
- * anything happens; the remote root is resolved below the agent's directory with the confined
+ * anything happens; the root resolver (roots/) maps the open to a directory with the confined
  * resolver (no symlink is followed in any component) and the endpoint does the same for every
  * path it touches; limits on frames, batches, streams and in-flight requests bound what one
  * connection can make the agent hold.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { lstatSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
@@ -29,17 +30,19 @@ import {
   entryToWire,
   parseClientMessage,
   splitBatches,
-  validateRemoteRoot,
   wireError,
   type Change,
   type ClientMessage,
   type Endpoint,
+  type NodeFacts,
   type ServerMessage,
   type WireError,
 } from '@ksync/core';
-import { openLocalEndpoint, resolveConfined } from '@ksync/fs';
+import { openLocalEndpoint } from '@ksync/fs';
 import { errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
+import { AgentMetrics } from './metrics.ts';
+import type { RootResolver, ServedRoot } from './roots/resolver.ts';
 import { CreditSender, StreamReceiver, sliceChunk } from './streams.ts';
 import { tokensMatch } from './token.ts';
 
@@ -48,9 +51,11 @@ export interface AgentServerOptions {
   readonly host: string;
   /** 0 picks a free port (see `AgentServer.port`). */
   readonly port: number;
-  /** Absolute directory the agent serves; remote root `/app` means `<root>/app`. */
-  readonly root: string;
+  /** Maps each `open` to the directory to serve (roots/directory.ts, roots/container.ts). */
+  readonly resolver: RootResolver;
   readonly token: string;
+  /** The node facts sent in `welcome`. */
+  readonly nodeFacts: () => NodeFacts;
   readonly log: Logger;
   /** WebSocket ping interval; a peer that misses two pongs is dropped (default 5000 ms). */
   readonly pingIntervalMs?: number;
@@ -63,16 +68,17 @@ export interface AgentServer {
   readonly port: number;
   /** Open connections. */
   connections(): number;
+  /** The counters behind `/metrics`. */
+  readonly metrics: AgentMetrics;
   /** Closes every connection and endpoint, then the listener. */
   close(): Promise<void>;
 }
 
 /** Starts the agent server; resolves once it listens. */
 export async function serveAgent(options: AgentServerOptions): Promise<AgentServer> {
-  const stats = lstatSync(options.root);
-  if (!stats.isDirectory()) throw new Error(`agent root ${options.root} is not a directory`);
   const connections = new Set<AgentConnection>();
-  const http: Server = createServer((req, res) => answerHttp(req, res));
+  const metrics = new AgentMetrics();
+  const http: Server = createServer((req, res) => answerHttp(req, res, metrics));
   const wss = new WebSocketServer({
     server: http,
     maxPayload: MAX_FRAME_BYTES,
@@ -84,7 +90,7 @@ export async function serveAgent(options: AgentServerOptions): Promise<AgentServ
       conn: nextConnection++,
       peer: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`,
     });
-    const connection = new AgentConnection(ws, options, log);
+    const connection = new AgentConnection(ws, options, log, metrics);
     connections.add(connection);
     log.info('connection opened');
     ws.on('close', (code, reason) => {
@@ -104,6 +110,7 @@ export async function serveAgent(options: AgentServerOptions): Promise<AgentServ
   const port = (http.address() as AddressInfo).port;
   return {
     port,
+    metrics,
     connections: () => connections.size,
     async close() {
       for (const c of connections) c.terminate(1001, 'agent shutting down');
@@ -114,10 +121,15 @@ export async function serveAgent(options: AgentServerOptions): Promise<AgentServ
   };
 }
 
-function answerHttp(req: IncomingMessage, res: ServerResponse): void {
+function answerHttp(req: IncomingMessage, res: ServerResponse, metrics: AgentMetrics): void {
   if (req.method === 'GET' && req.url === '/healthz') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ status: 'ok', version: KSYNC_VERSION }));
+    return;
+  }
+  if (req.method === 'GET' && req.url === '/metrics') {
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    res.end(metrics.render());
     return;
   }
   res.writeHead(404, { 'content-type': 'application/json' });
@@ -131,10 +143,13 @@ class AgentConnection {
   readonly #ws: WebSocket;
   readonly #o: AgentServerOptions;
   readonly #log: Logger;
+  readonly #metrics: AgentMetrics;
   #phase: Phase = 'hello';
   /** Set once the connection was refused: nothing the peer sends afterwards is looked at. */
   #refused = false;
   #endpoint: Endpoint | undefined;
+  /** The opened root; checked before every request (a container may have stopped). */
+  #served: ServedRoot | undefined;
   #unwatch: (() => void) | undefined;
   /** Requests in flight by id (including open content streams). */
   readonly #inFlight = new Set<number>();
@@ -145,10 +160,11 @@ class AgentConnection {
   #missed = 0;
   readonly closed: Promise<void>;
 
-  constructor(ws: WebSocket, options: AgentServerOptions, log: Logger) {
+  constructor(ws: WebSocket, options: AgentServerOptions, log: Logger, metrics: AgentMetrics) {
     this.#ws = ws;
     this.#o = options;
     this.#log = log;
+    this.#metrics = metrics;
     this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('pong', () => (this.#alive = true));
@@ -160,6 +176,7 @@ class AgentConnection {
   /** Releases everything the connection holds; called once the socket is closed. */
   cleanup(): void {
     if (this.#phase === 'closed') return;
+    if (this.#served !== undefined) this.#metrics.openTargets--;
     this.#phase = 'closed';
     clearInterval(this.#ping);
     const lost = new Error('connection closed');
@@ -314,10 +331,17 @@ class AgentConnection {
     }
     const endpoint = this.#endpoint;
     if (endpoint === undefined) return;
+    const gone = this.#served?.check();
+    if (gone !== undefined) {
+      this.#metrics.addError(message.type);
+      this.#fail(message.id, gone);
+      return;
+    }
     this.#inFlight.add(message.id);
     const id = message.id;
     this.#serve(endpoint, message)
       .catch((error: unknown) => {
+        this.#metrics.addError(message.type);
         this.#fail(id, wireError('failed', errorMessage(error), true));
       })
       .finally(() => this.#inFlight.delete(id));
@@ -340,6 +364,7 @@ class AgentConnection {
       id: message.id,
       version: KSYNC_VERSION,
       protocol: PROTOCOL_VERSION,
+      node: this.#o.nodeFacts(),
     });
     if (refusal !== undefined) {
       this.refuse(wireError('version-mismatch', refusal));
@@ -366,40 +391,26 @@ class AgentConnection {
       this.refuse(wireError('not-ready', 'open must come right after auth'));
       return;
     }
-    const relative = validateRemoteRoot(message.root);
-    const resolved = resolveConfined(this.#o.root, relative);
+    const resolved = this.#o.resolver.resolve(message);
     if (!resolved.ok) {
-      this.refuse(
-        wireError('bad-root', `remote root ${message.root}: ${resolved.problem.message}`),
-      );
+      this.#metrics.addError('open');
+      this.refuse(resolved.error);
       return;
     }
-    // The root's own last component must not be a symlink either (it may be absent: a first
-    // sync creates it).
-    try {
-      const stats = lstatSync(resolved.absolute);
-      if (!stats.isDirectory()) {
-        const what = stats.isSymbolicLink() ? 'a symlink' : 'not a directory';
-        this.refuse(wireError('bad-root', `remote root ${message.root} is ${what}`));
-        return;
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.refuse(wireError('bad-root', `remote root ${message.root}: ${errorMessage(error)}`));
-        return;
-      }
-    }
+    const { served } = resolved;
     const endpoint = this.#o.openEndpoint
-      ? this.#o.openEndpoint(resolved.absolute, message.ignore)
+      ? this.#o.openEndpoint(served.root, message.ignore)
       : openLocalEndpoint({
-          root: resolved.absolute,
+          root: served.root,
           ignore: message.ignore,
           onWarning: (warning) => this.#log.warn(warning),
         });
     this.#endpoint = endpoint;
+    this.#served = served;
+    this.#metrics.openTargets++;
     this.#unwatch = endpoint.watch(() => this.#send({ type: 'changed' }));
     this.#phase = 'ready';
-    this.#log.info('endpoint opened', { root: message.root, absolute: resolved.absolute });
+    this.#log.info('endpoint opened', { ...served.fields, absolute: served.root });
     this.#send({ type: 'ok', id: message.id });
   }
 
@@ -440,7 +451,10 @@ class AgentConnection {
         return;
       case 'apply': {
         const changes = message.changes.map(changeFromWire);
+        const started = performance.now();
         const result = await endpoint.apply(changes);
+        this.#metrics.observeApply((performance.now() - started) / 1000, result.problems.length);
+        this.#metrics.addFiles('in', result.applied.filter((c) => c.new?.kind === 'file').length);
         this.#send({
           type: 'apply-result',
           id: message.id,
@@ -469,8 +483,10 @@ class AgentConnection {
         for (const piece of sliceChunk(chunk, MAX_CHUNK_BYTES)) {
           await sender.take(piece.length);
           await this.#sendBinary(encodeChunkFrame(id, piece));
+          this.#metrics.addBytes('out', piece.length);
         }
       }
+      this.#metrics.addFiles('out', 1);
       this.#send({ type: 'end', id });
     } catch (error) {
       // A cancelled read needs no answer: the client has forgotten it already.
@@ -488,6 +504,7 @@ class AgentConnection {
     this.#stages.set(id, receiver);
     try {
       await endpoint.stageContent({ digest, size, chunks: receiver });
+      this.#metrics.addBytes('in', size);
       this.#send({ type: 'ok', id });
     } finally {
       this.#stages.delete(id);

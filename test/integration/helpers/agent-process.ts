@@ -29,7 +29,10 @@ export interface AgentProcess {
 
 /** Options for `startAgent`. */
 export interface StartAgentOptions {
-  readonly root: string;
+  /** The directory to serve (direct mode); without it the agent serves containers. */
+  readonly root?: string;
+  /** The node name of a container-mode agent (default `test-node`). */
+  readonly nodeName?: string;
   readonly tokenFile: string;
   /** 0 (default) lets the agent pick; pass a port to restart on the same one. */
   readonly port?: number;
@@ -41,15 +44,16 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
   const args = [
     '--listen',
     `127.0.0.1:${options.port ?? 0}`,
-    '--root',
-    options.root,
+    ...(options.root !== undefined
+      ? ['--root', options.root]
+      : ['--containers', '--node-name', options.nodeName ?? 'test-node']),
     '--token-file',
     options.tokenFile,
   ];
   if (options.pingIntervalMs !== undefined) {
     args.push('--ping-interval-ms', String(options.pingIntervalMs));
   }
-  const child = spawn(AGENT_BIN, args, { stdio: ['ignore', 'inherit', 'pipe'] });
+  const child = spawn(AGENT_BIN, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
@@ -57,8 +61,8 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
   let buffer = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('agent did not start within 20 s')), 20_000);
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (text: string) => {
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (text: string) => {
       buffer += text;
       let newline: number;
       while ((newline = buffer.indexOf('\n')) >= 0) {

@@ -5,7 +5,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Session, type SyncMode } from '@ksync/core';
+import { Session, type ContainerTarget, type SyncMode } from '@ksync/core';
 import { connectRemoteEndpoint, type RemoteEndpoint } from '@ksync/agent/client';
 import {
   openConflictContentStore,
@@ -31,6 +31,8 @@ export interface AgentSessionOptions {
   readonly url: string;
   readonly token: string;
   readonly remoteRoot: string;
+  /** A container target (for an agent in container mode). */
+  readonly target?: ContainerTarget;
   readonly mode?: SyncMode;
   /** Start `session.run()` (default true); otherwise drive cycles by hand. */
   readonly run?: boolean;
@@ -47,6 +49,7 @@ export async function startAgentSession(options: AgentSessionOptions): Promise<A
     url: options.url,
     token: options.token,
     root: options.remoteRoot,
+    ...(options.target !== undefined && { target: options.target }),
     ignore: options.ignore ?? [],
     onConnectionChange: (connected, error) =>
       connectionEvents.push(error === undefined ? { connected } : { connected, error }),

@@ -22,6 +22,15 @@ import {
 } from '../index.ts';
 
 const D = 'a'.repeat(64);
+const TARGET = {
+  kind: 'container',
+  namespace: 'default',
+  pod: 'web-7d4b9c',
+  podUid: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
+  container: 'app',
+  containerId: `containerd://${'b'.repeat(64)}`,
+  nodeName: '127.0.0.1',
+} as const;
 const FILE = { kind: 'file', digest: D, executable: false, size: 3 } as const;
 
 function client(message: unknown) {
@@ -54,6 +63,14 @@ describe('protocol messages', () => {
       { type: 'auth', id: 2, token: 't' },
       { type: 'open', id: 3, root: '/app', ignore: ['node_modules/'] },
       { type: 'open', id: 3, root: '/', ignore: [] },
+      { type: 'open', id: 3, root: '/app', ignore: [], target: TARGET },
+      {
+        type: 'open',
+        id: 3,
+        root: '/',
+        ignore: [],
+        target: { ...TARGET, containerId: `cri-o://${D}`, runtimeClassName: 'runc' },
+      },
       { type: 'scan', id: 4, full: true },
       { type: 'missing', id: 5, digests: [D] },
       { type: 'read', id: 6, path: 'src/a.ts', digest: D },
@@ -81,6 +98,24 @@ describe('protocol messages', () => {
   it('accepts every valid server message', () => {
     const valid = [
       { type: 'welcome', id: 1, version: '0.1.0', protocol: 1 },
+      {
+        type: 'welcome',
+        id: 1,
+        version: '0.1.0',
+        protocol: 1,
+        node: {
+          name: 'node-1',
+          inotify: { maxUserWatches: 8192, maxUserInstances: 128 },
+          runtimes: ['containerd'],
+        },
+      },
+      {
+        type: 'welcome',
+        id: 1,
+        version: '0.1.0',
+        protocol: 1,
+        node: { inotify: {}, runtimes: [] },
+      },
       { type: 'ok', id: 2 },
       {
         type: 'scan-page',
@@ -135,6 +170,18 @@ describe('protocol messages', () => {
       { type: 'apply', id: 1, changes: [{ path: 'a', old: null, new: { ...FILE, size: 1e300 } }] },
       { type: 'open', id: 1, root: 'app', ignore: [] },
       { type: 'open', id: 1, root: '/app', ignore: 'x' },
+      { type: 'open', id: 1, root: '/app', ignore: [], target: { ...TARGET, kind: 'directory' } },
+      { type: 'open', id: 1, root: '/app', ignore: [], target: { ...TARGET, containerId: D } },
+      {
+        type: 'open',
+        id: 1,
+        root: '/app',
+        ignore: [],
+        target: { ...TARGET, containerId: `rkt://${D}` },
+      },
+      { type: 'open', id: 1, root: '/app', ignore: [], target: { ...TARGET, podUid: 'x' } },
+      { type: 'open', id: 1, root: '/app', ignore: [], target: { ...TARGET, pod: '../etc' } },
+      { type: 'open', id: 1, root: '/app', ignore: [], target: { ...TARGET, nodeName: '' } },
     ]) {
       const parsed = client(m);
       assert.equal(parsed.ok, false, JSON.stringify(m));

@@ -81,6 +81,50 @@ const errorData = z.object({
   retryable: z.boolean(),
 });
 
+/** A Kubernetes name (namespace, pod, container): DNS-label-like, as the API server allows. */
+const kubeName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'not a Kubernetes name');
+
+/**
+ * A container target, as the CLI reads it from the pod's status: the agent finds the container's
+ * main process on its node and serves `/proc/<pid>/root/<root>`. The agent checks `podUid` against
+ * the process's cgroup path and `nodeName` against its own node, so a client cannot reach a
+ * container by naming only its ID.
+ */
+const containerTarget = z.object({
+  kind: z.literal('container'),
+  namespace: kubeName,
+  pod: kubeName,
+  podUid: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'not a pod UID'),
+  container: kubeName,
+  /** `containerd://<id>`, `cri-o://<id>` or `docker://<id>` from the container status. */
+  containerId: z
+    .string()
+    .max(128)
+    .regex(/^(containerd|cri-o|docker):\/\/[0-9a-f]{64}$/, 'not a runtime://<64 hex> container ID'),
+  nodeName: z.string().min(1).max(253),
+  /** The pod's `spec.runtimeClassName`, so the agent can refuse sandboxed runtimes by name. */
+  runtimeClassName: z.string().max(253).optional(),
+});
+
+/** What the agent reports about its node in `welcome` (for `ksync doctor`). */
+const nodeFacts = z.object({
+  /** The node the agent runs on (`KSYNC_NODE_NAME`), absent in direct mode. */
+  name: z.string().max(253).optional(),
+  /** `fs.inotify.max_user_watches` and `max_user_instances` (absent when unreadable). */
+  inotify: z.object({
+    maxUserWatches: z.number().int().min(0).optional(),
+    maxUserInstances: z.number().int().min(0).optional(),
+  }),
+  /** Container runtimes whose processes the agent sees (`containerd`, `cri-o`, `docker`). */
+  runtimes: z.array(z.enum(['containerd', 'cri-o', 'docker'])).max(3),
+});
+
 /** Stream credit: at most one window per grant (a peer never needs to grant more). */
 const credit = z.number().int().min(1).max(STREAM_WINDOW_BYTES);
 
@@ -90,12 +134,17 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('hello'), id, version: z.string().max(64), protocol: z.number() }),
   /** Second message: the shared token. */
   z.object({ type: z.literal('auth'), id, token: z.string().max(MAX_TEXT_LENGTH) }),
-  /** Third message: which remote root to serve, with the user's ignore patterns. */
+  /**
+   * Third message: which remote root to serve, with the user's ignore patterns. Without a
+   * target, `root` is below the agent's directory (direct mode); with a container target it is
+   * a path inside that container.
+   */
   z.object({
     type: z.literal('open'),
     id,
     root: remoteRoot,
     ignore: z.array(text).max(MAX_IGNORE_PATTERNS),
+    target: containerTarget.optional(),
   }),
   /** Endpoint.scan; answered by scan-page messages, then scan-done. */
   z.object({ type: z.literal('scan'), id, full: z.boolean() }),
@@ -119,8 +168,17 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
 
 /** Everything the agent sends. */
 export const serverMessageSchema = z.discriminatedUnion('type', [
-  /** Answer to hello: the agent's release and protocol revision. Its shape never changes. */
-  z.object({ type: z.literal('welcome'), id, version: z.string().max(64), protocol: z.number() }),
+  /**
+   * Answer to hello: the agent's release and protocol revision (these two never change), and
+   * facts about its node that older clients ignore.
+   */
+  z.object({
+    type: z.literal('welcome'),
+    id,
+    version: z.string().max(64),
+    protocol: z.number(),
+    node: nodeFacts.optional(),
+  }),
   /** Success without data (auth, open, stage, close). */
   z.object({ type: z.literal('ok'), id }),
   /** Part of a scan: entries in any order, and problems. */
@@ -178,6 +236,10 @@ export type ServerMessage = z.infer<typeof serverMessageSchema>;
 export type WireChange = z.infer<typeof change>;
 /** An entry as it crosses the wire. */
 export type WireEntry = z.infer<typeof entry>;
+/** A container target in `open`. */
+export type ContainerTarget = z.infer<typeof containerTarget>;
+/** The node facts in `welcome`. */
+export type NodeFacts = z.infer<typeof nodeFacts>;
 
 /** The outcome of parsing one incoming text frame. */
 export type ParseResult<T> =

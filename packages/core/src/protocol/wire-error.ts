@@ -17,6 +17,16 @@ export const WIRE_ERROR_CODES = [
   'too-large',
   /** The remote root named in `open` cannot be used. */
   'bad-root',
+  /** The open's target names another node than the agent's. */
+  'wrong-node',
+  /** No process of the target container runs (it restarted or ended): resolve it again. */
+  'target-gone',
+  /** The target container exists but does not run. */
+  'target-not-running',
+  /** The target runs in a VM or user-space kernel sandbox (kata, gVisor) the agent cannot see into. */
+  'target-sandboxed',
+  /** The target's pod uses a user namespace (`hostUsers: false`), which the agent cannot serve yet. */
+  'target-user-namespace',
   /** The endpoint operation itself failed (I/O error, changed file, digest mismatch). */
   'failed',
   /** The connection or endpoint is closed or was lost. */
