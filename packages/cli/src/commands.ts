@@ -188,6 +188,20 @@ export const COMMANDS: readonly CommandDef[] = [
     load: () => import('./commands/uninstall.ts'),
   },
   {
+    name: 'doctor',
+    summary: 'check the cluster, the agent on every node and your permissions, with fixes',
+    options: [
+      ...KUBE_OPTIONS,
+      {
+        flags: '-n, --namespace <namespace>',
+        description: "namespace of your workloads (default: the context's)",
+      },
+      OUTPUT('table, json, yaml'),
+    ],
+    examples: ['ksync doctor', 'ksync doctor --context staging -o json'],
+    load: () => import('./commands/doctor.ts'),
+  },
+  {
     name: 'version',
     summary: 'print the version',
     options: [OUTPUT('table, json, yaml')],

@@ -162,14 +162,13 @@ function unreachable(error: unknown, endpoint: KubeEndpoint): KubeUnreachableErr
 
 /** The innermost transport reason of an error chain (undici wraps it as `cause`). */
 function transportReason(error: unknown): string {
-  for (let e = error, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+  let innermost = error;
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && TRANSPORT_REASONS[code] !== undefined) {
-      return TRANSPORT_REASONS[code];
-    }
-    if (typeof code === 'string' && code !== '') return code;
-    e = (e as { cause?: unknown }).cause;
+    if (typeof code === 'string' && code !== '') return TRANSPORT_REASONS[code] ?? code;
+    if (e.name === 'TimeoutError') return 'timed out';
+    innermost = e;
+    e = e.cause;
   }
-  if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
-  return oneLine(error instanceof Error ? error.message : String(error));
+  return oneLine(innermost instanceof Error ? innermost.message : String(innermost));
 }

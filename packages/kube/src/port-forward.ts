@@ -24,6 +24,7 @@ import WebSocket, { type ClientOptions, type RawData } from 'ws';
 import { UserError, oneLine } from '@ksync/core';
 import type { KubeTarget } from './config.ts';
 import { fromStatus, parseStatusBody, toKubeError, type KubeAction } from './errors.ts';
+import { toBuffer } from './ws-data.ts';
 
 /** The only port-forward subprotocol the kubelet's WebSocket server speaks with binary data. */
 export const PORT_FORWARD_PROTOCOL = 'v4.channel.k8s.io';
@@ -192,10 +193,4 @@ class PortForwardStream extends Duplex {
   setKeepAlive(): this {
     return this;
   }
-}
-
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
 }
