@@ -111,6 +111,36 @@ export function planNodeImage(opts: {
   };
 }
 
+/** Where the agent's single-file bundle lives in its image. */
+export const AGENT_BUNDLE_PATH = '/usr/local/lib/ksync/ksync-agent.mjs';
+
+/**
+ * The agent image: the Node base plus the bundled agent (packages/agent/bundle.ts). The
+ * entrypoint is the agent itself; the DaemonSet passes its arguments (`--containers
+ * --token-file …`), and the exec probe runs the entrypoint with `probe`.
+ */
+export function planAgentImage(opts: {
+  tag: string;
+  node: string;
+  libraries: readonly LibraryFile[];
+  busybox: string;
+  applets: readonly string[];
+  bundle: string;
+}): ImageSpec {
+  return {
+    repoTags: [opts.tag],
+    entries: [
+      ...nodeBaseEntries(opts),
+      { type: 'file', path: AGENT_BUNDLE_PATH, source: opts.bundle, mode: 0o644 },
+    ],
+    config: {
+      entrypoint: ['/usr/local/bin/node', AGENT_BUNDLE_PATH],
+      env: ['NODE_ENV=production'],
+      workingDir: '/',
+    },
+  };
+}
+
 /**
  * Parses `ldd` output into the files the image needs: each `name => /path` line and the
  * loader line (`/lib64/ld-linux-x86-64.so.2`). linux-vdso has no file and is skipped. Pure.

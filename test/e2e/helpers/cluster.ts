@@ -22,7 +22,7 @@ export interface ClusterInfo {
   kubeconfig: string;
   kubectl: string;
   nodeName: string;
-  images: { pause: string; testApp: string; node: string };
+  images: { pause: string; testApp: string; node: string; agent: string };
 }
 
 let cached: ClusterInfo | undefined;

@@ -37,6 +37,8 @@ export interface StartAgentOptions {
   /** 0 (default) lets the agent pick; pass a port to restart on the same one. */
   readonly port?: number;
   readonly pingIntervalMs?: number;
+  /** The agent command (default `bin/ksync-agent`), e.g. node and the single-file bundle. */
+  readonly command?: readonly string[];
 }
 
 /** Spawns the agent and waits for its `listening` log line. */
@@ -53,7 +55,8 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
   if (options.pingIntervalMs !== undefined) {
     args.push('--ping-interval-ms', String(options.pingIntervalMs));
   }
-  const child = spawn(AGENT_BIN, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [bin, ...pre] = options.command ?? [AGENT_BIN];
+  const child = spawn(bin as string, [...pre, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { matchContainerCgroup, parseCgroupPaths, parseContainerId } from './cgroup.ts';
 
@@ -154,4 +155,46 @@ describe('matchContainerCgroup', () => {
     assert.equal(matchContainerCgroup('', QUERY), 'none');
     assert.equal(matchContainerCgroup('garbage\n', QUERY), 'none');
   });
+});
+
+/** A capture from the local cluster (containerd, cgroupfs driver, cgroup v1; see fixtures/). */
+interface Capture {
+  readonly qos: string;
+  readonly podUid: string;
+  readonly containerId: string;
+  /** `/proc/<pid>/cgroup` of the container's main process. */
+  readonly cgroup: string;
+  /** The cgroup files of the pod's other processes: the sandbox (pause) and the app's children. */
+  readonly podSiblings: readonly string[];
+}
+
+describe('matchContainerCgroup on captures from a real node', () => {
+  const dir = new URL('./fixtures/', import.meta.url);
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  it('has a capture for each QoS class', () => {
+    assert.deepEqual(files.map((f) => f.replace(/^.*-|\.json$/g, '')).sort(), [
+      'besteffort',
+      'burstable',
+      'guaranteed',
+    ]);
+  });
+  for (const file of files) {
+    const capture = JSON.parse(readFileSync(new URL(file, dir), 'utf8')) as Capture;
+    it(`matches the container and not the sandbox: ${file}`, () => {
+      const ref = parseContainerId(capture.containerId);
+      assert.ok(ref);
+      const query = { containerId: ref.id, podUid: capture.podUid };
+      assert.equal(matchContainerCgroup(capture.cgroup, query), 'match');
+      // The app's own child processes match too; the sandbox's processes do not.
+      for (const text of capture.podSiblings) {
+        assert.equal(matchContainerCgroup(text, query), text.includes(ref.id) ? 'match' : 'none');
+      }
+      // The pause container of the sandbox is among the siblings and does not match.
+      assert.ok(capture.podSiblings.some((text) => !text.includes(ref.id)));
+      assert.equal(
+        matchContainerCgroup(capture.cgroup, { ...query, podUid: OTHER_UID }),
+        'other-pod',
+      );
+    });
+  }
 });
