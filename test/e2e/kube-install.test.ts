@@ -37,7 +37,11 @@ async function versions(): Promise<string> {
     '-n',
     NAMESPACE,
     'get',
-    'namespace/ksync-system,serviceaccount/ksync-agent,role/ksync-user,daemonset/ksync-agent,secret/ksync-agent-token',
+    'namespace/ksync-system',
+    'serviceaccount/ksync-agent',
+    'role/ksync-user',
+    'daemonset/ksync-agent',
+    'secret/ksync-agent-token',
     '-o',
     'jsonpath={range .items[*]}{.kind}={.metadata.resourceVersion} {end}',
   ]);
