@@ -5,7 +5,7 @@
  *
  *   node bench/agent-latency.ts [--edits 100] [--files 10000]
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -15,6 +15,7 @@ import {
   startAgent,
 } from '../test/integration/helpers/agent-process.ts';
 import { startAgentSession } from '../test/integration/helpers/agent-session.ts';
+import { percentile, waitForContent } from './helpers.ts';
 
 const { values } = parseArgs({
   options: {
@@ -24,21 +25,6 @@ const { values } = parseArgs({
 });
 const EDITS = Number(values.edits);
 const FILES = Number(values.files);
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-async function waitForContent(path: string, content: string): Promise<void> {
-  for (;;) {
-    try {
-      if ((await readFile(path, 'utf8')) === content) return;
-    } catch {
-      // not there yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
 
 async function measureEdits(from: string, to: string, label: string): Promise<void> {
   const times: number[] = [];

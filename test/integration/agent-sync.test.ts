@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KSYNC_VERSION, UserError } from '@ksync/core';
+import { readAgentWelcome } from '@ksync/agent';
 import { connectRemoteEndpoint } from '@ksync/agent/client';
 import {
   AGENT_BIN,
@@ -131,6 +132,10 @@ describe('agent: sync through the real agent', () => {
       assert.equal(remote.agent.version, KSYNC_VERSION);
       assert.equal(remote.agent.node?.inotify.maxUserWatches, watches);
       assert.equal(remote.agent.node?.name, undefined); // direct mode, no KSYNC_NODE_NAME
+      // Without a token or a target, as `ksync doctor` asks.
+      const welcome = await readAgentWelcome({ url: agent.url });
+      assert.deepEqual(welcome.node, remote.agent.node);
+      assert.equal(welcome.version, KSYNC_VERSION);
     } finally {
       await remote.close();
     }

@@ -144,10 +144,12 @@ describe('engine: two real directories', () => {
     writeFileSync(join(p.local, 'run.sh'), '#!/bin/sh\necho hi\n');
     symlinkSync('run.sh', join(p.local, 'link'));
     symlinkSync('/etc/passwd', join(p.local, 'escape'));
-    await p.session.flush();
+    // Everything else lands; the escaping link is a problem, so flush does not claim success.
+    await assert.rejects(p.session.flush(), /local "escape": symlink points outside the sync root/);
     assert.equal(readlinkSync(join(p.remote, 'link')), 'run.sh');
     assert.equal(existsSync(join(p.remote, 'escape')), false);
     assert.ok(p.session.status().problems.some((x) => x.path === 'escape'));
+    unlinkSync(join(p.local, 'escape'));
     chmodSync(join(p.local, 'run.sh'), 0o755);
     await p.session.flush();
     assert.equal(statSync(join(p.remote, 'run.sh')).mode & 0o111, 0o111);

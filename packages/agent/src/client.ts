@@ -47,6 +47,8 @@ import {
   type WireError,
 } from '@ksync/core';
 import { dialTcp, dialWithin, type Dial } from './dial.ts';
+
+export type { Dial } from './dial.ts';
 import { RemoteError, errorMessage } from './errors.ts';
 import { CreditSender, StreamReceiver, sliceChunk } from './streams.ts';
 
@@ -357,10 +359,13 @@ class RemoteClient implements RemoteEndpoint {
   #reconnectTimer: NodeJS.Timeout | undefined;
   readonly #dial: Dial;
   agent: AgentInfo = { version: '', node: undefined };
+  /** The ignore rules the agent scans with: the open's, then those of the latest scan. */
+  #ignore: string[];
 
   constructor(options: RemoteEndpointOptions) {
     this.#o = options;
     this.#dial = options.dial ?? dialTcp(options.url);
+    this.#ignore = [...options.ignore];
     this.#backoff = options.minBackoffMs ?? 250;
   }
 
@@ -389,7 +394,14 @@ class RemoteClient implements RemoteEndpoint {
         reject,
       });
       try {
-        connection.send({ type: 'scan', id, full: options.full });
+        // The rules go with every scan, and a reconnect re-opens with the latest ones.
+        if (options.ignore !== undefined) this.#ignore = [...options.ignore];
+        connection.send({
+          type: 'scan',
+          id,
+          full: options.full,
+          ...(options.ignore === undefined ? {} : { ignore: [...options.ignore] }),
+        });
       } catch (error) {
         connection.pending.delete(id);
         reject(asError(error));
@@ -596,7 +608,7 @@ class RemoteClient implements RemoteEndpoint {
           type: 'open',
           id: connection.nextId(),
           root: this.#o.root,
-          ignore: [...this.#o.ignore],
+          ignore: this.#ignore,
           ...(this.#o.target !== undefined && { target: this.#o.target }),
         },
         'ok',

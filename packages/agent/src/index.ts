@@ -4,3 +4,5 @@ export * from './log.ts';
 export * from './server.ts';
 export * from './streams.ts';
 export * from './token.ts';
+export * from './agent-info.ts';
+export * from './dial.ts';

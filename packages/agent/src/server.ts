@@ -331,7 +331,8 @@ class AgentConnection {
     }
     const endpoint = this.#endpoint;
     if (endpoint === undefined) return;
-    const gone = this.#served?.check();
+    // A target that is gone fails every request but `close`, which still releases the endpoint.
+    const gone = message.type === 'close' ? undefined : this.#served?.check();
     if (gone !== undefined) {
       this.#metrics.addError(message.type);
       this.#fail(message.id, gone);
@@ -341,6 +342,7 @@ class AgentConnection {
     const id = message.id;
     this.#serve(endpoint, message)
       .catch((error: unknown) => {
+        // The operator sees failures too (a full disk, permissions), not only the client.
         this.#metrics.addError(message.type);
         this.#log.warn('request failed', { type: message.type, error: errorMessage(error) });
         this.#fail(id, wireError('failed', errorMessage(error), true));
@@ -404,6 +406,8 @@ class AgentConnection {
       : openLocalEndpoint({
           root: served.root,
           ignore: message.ignore,
+          // The client sends the complete rules; the container's copy of the file never decides.
+          ignoreFile: false,
           onWarning: (warning) => this.#log.warn(warning),
         });
     this.#endpoint = endpoint;
@@ -418,7 +422,10 @@ class AgentConnection {
   async #serve(endpoint: Endpoint, message: ClientMessage): Promise<void> {
     switch (message.type) {
       case 'scan': {
-        const result = await endpoint.scan({ full: message.full });
+        const result = await endpoint.scan({
+          full: message.full,
+          ...(message.ignore === undefined ? {} : { ignore: message.ignore }),
+        });
         const entries = [...result.snapshot].map(
           ([path, entry]) => [path, entryToWire(entry)] as const,
         );
@@ -456,6 +463,12 @@ class AgentConnection {
         const result = await endpoint.apply(changes);
         this.#metrics.observeApply((performance.now() - started) / 1000, result.problems.length);
         this.#metrics.addFiles('in', result.applied.filter((c) => c.new?.kind === 'file').length);
+        if (result.problems.length > 0) {
+          this.#log.warn('changes did not land', {
+            count: result.problems.length,
+            problems: result.problems.slice(0, 5),
+          });
+        }
         this.#send({
           type: 'apply-result',
           id: message.id,

@@ -48,10 +48,10 @@ export async function readToken(file: string): Promise<string> {
 }
 
 /**
- * The patterns the remote side ignores: the spec's plus the local root's `.ksyncignore`, so the
- * remote never scans or offers a path the local side ignores (the agent reads only the remote
- * root's own `.ksyncignore`). Read when the sync's endpoints open: a later edit reaches the
- * remote side when they next open (a watch restart), or once the synced file lands there.
+ * The patterns the remote side opens with: the spec's plus the local root's `.ksyncignore`, the
+ * same list the local endpoint scans with, so the first remote scan already skips what the local
+ * side ignores. Later edits of the file reach the remote with every scan (the session controller
+ * hands the local side's rules to the remote's scans).
  */
 export async function readRemoteIgnore(spec: SyncSpec): Promise<string[]> {
   // Read as the local endpoint reads it: no symlink followed (O_NOFOLLOW), unreadable = empty.
@@ -59,9 +59,7 @@ export async function readRemoteIgnore(spec: SyncSpec): Promise<string[]> {
     encoding: 'utf8',
     flag: constants.O_RDONLY | constants.O_NOFOLLOW,
   }).catch(() => '');
-  // Blank and comment lines match nothing; dropping them keeps `open` under its pattern limit.
-  const lines = parseIgnoreFile(text).filter((l) => l.trim() !== '' && !l.startsWith('#'));
-  return [...spec.ignore, ...lines];
+  return [...spec.ignore, ...parseIgnoreFile(text)];
 }
 
 /** The real endpoints: the filesystem and the agent's remote client. */

@@ -14,6 +14,12 @@ export interface ScanResult {
   readonly snapshot: Snapshot;
   /** Paths that could not be read or are not synchronizable; they are absent from `snapshot`. */
   readonly problems: readonly Problem[];
+  /**
+   * The user ignore patterns this side scanned with, when the side reads its own rules (the
+   * local root's `.ksyncignore`). The controller hands them to the other side's scans, so both
+   * sides always ignore the same paths.
+   */
+  readonly ignore?: readonly string[];
 }
 
 /** Options for `Endpoint.scan`. */
@@ -24,6 +30,11 @@ export interface ScanOptions {
    * events (overflow, error, first scan).
    */
   readonly full: boolean;
+  /**
+   * The complete user ignore patterns to scan with (on top of the defaults), replacing the side's
+   * own. A change of patterns makes the side rescan everything under the new rules.
+   */
+  readonly ignore?: readonly string[];
 }
 
 /** A content blob being sent to an endpoint's staging area. */

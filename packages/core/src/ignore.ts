@@ -48,7 +48,32 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
   };
 }
 
-/** Splits an ignore file's text into patterns (blank lines and comments are handled by the matcher). */
+/**
+ * Splits an ignore file's text into patterns. Blank and comment lines match nothing, so they are
+ * dropped: the pattern list then says exactly what changed when the file is edited, and stays
+ * under the wire's pattern limit.
+ */
 export function parseIgnoreFile(text: string): string[] {
-  return text.split(/\r?\n/);
+  return text.split(/\r?\n/).filter((line) => line.trim() !== '' && !line.startsWith('#'));
+}
+
+/** True when two pattern lists are the same rules in the same order. */
+export function samePatterns(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((p, i) => p === b[i]);
+}
+
+/**
+ * The paths of `snapshot` that `matcher` ignores, with their whole subtrees (a scan never
+ * descends into an ignored directory, so neither may a snapshot kept from older rules).
+ */
+export function ignoredPaths(
+  snapshot: ReadonlyMap<string, { readonly kind: string }>,
+  matcher: IgnoreMatcher,
+): string[] {
+  const out: string[] = [];
+  for (const [path, entry] of snapshot) {
+    // '' is the root: never ignored. The matcher checks each parent directory itself.
+    if (path !== '' && matcher.ignores(path, entry.kind === 'directory')) out.push(path);
+  }
+  return out;
 }

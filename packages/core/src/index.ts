@@ -8,6 +8,7 @@ export * from './snapshot.ts';
 export * from './store.ts';
 export * from './mode.ts';
 export * from './reconcile.ts';
+export * from './rebase.ts';
 export * from './safety.ts';
 export * from './session.ts';
 export * from './state.ts';

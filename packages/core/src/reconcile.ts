@@ -38,6 +38,11 @@ export interface ReconcileInput {
   readonly mode: SyncMode;
   /** Paths that either side could not scan; they and their subtrees are left untouched. */
   readonly problemPaths?: ReadonlySet<string>;
+  /**
+   * Paths of recorded blocked conflicts. A disagreement rooted at one of them stays blocked in
+   * every mode until it is resolved (or the sides agree by themselves): it moves nothing.
+   */
+  readonly blockedPaths?: ReadonlySet<string>;
 }
 
 /** A conflict found by reconcile. `path` is the root of the disagreeing subtree. */
@@ -153,6 +158,10 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
     const l = localDiff.get(path);
     const r = remoteDiff.get(path);
     // At least one side changed: if neither did, both would equal the ancestor here and agree.
+    if (input.blockedPaths?.has(path) === true) {
+      conflicts.push(conflictAt(path, 'blocked', []));
+      return;
+    }
     if (mode === 'one-way-replica') {
       overwriteRemote(path, false);
       return;

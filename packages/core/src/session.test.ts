@@ -262,6 +262,80 @@ describe('session', () => {
     assert.equal(t.remote.tree.has('a'), true);
   });
 
+  it('a new ignore rule takes the paths out of the sync on both sides, deleting nothing', async () => {
+    const t = await setup({ local: { 'src/a': 'x' }, remote: { 'gen/out': 'g', 'x.log': 'l' } });
+    t.local.ownIgnore = [];
+    await t.session.flush();
+    assert.deepEqual(view(t.remote.tree), view(t.local.tree));
+    // The user ignores gen/ and *.log while both sides hold them (synced, in the ancestor).
+    t.local.ownIgnore = ['gen/', '*.log'];
+    t.remote.edit(snapshotOf({ 'src/a': 'x', 'gen/out': 'g2', 'x.log': 'l2' }));
+    const report = await t.session.flush();
+    assert.equal(report.inSync, true);
+    assert.deepEqual(
+      t.remote.scannedWith,
+      ['gen/', '*.log'],
+      'the remote scans with the new rules',
+    );
+    assert.deepEqual(
+      view(t.remote.tree),
+      view(snapshotOf({ 'src/a': 'x', 'gen/out': 'g2', 'x.log': 'l2' })),
+    );
+    assert.deepEqual(
+      view(t.local.tree),
+      view(snapshotOf({ 'src/a': 'x', 'gen/out': 'g', 'x.log': 'l' })),
+    );
+    assert.deepEqual(
+      view(t.store.ancestor),
+      view(snapshotOf({ 'src/a': 'x' })),
+      'ancestor forgets them',
+    );
+    // Un-ignoring merges like a first sync: the differing versions are a conflict that keeps both.
+    t.local.ownIgnore = [];
+    await t.session.flush();
+    assert.equal(t.session.conflicts().length, 2);
+    const saved = [...t.conflictContent.files.keys()]
+      .map((k) => k.slice(k.indexOf('/') + 1))
+      .sort();
+    assert.deepEqual(saved, ['gen/out', 'x.log']);
+    assert.deepEqual(view(t.remote.tree), view(t.local.tree));
+  });
+
+  it('a local-wins conflict that cannot land is blocked once and touches nothing', async () => {
+    const t = await setup({ local: { m: 'L' }, remote: { 'm/a': 'edit', 'm/sock': 's' } });
+    t.remote.problemPaths.add('m/sock'); // a socket: the scan cannot sync it
+    const first = await t.session.cycle();
+    assert.equal(first.inSync, false);
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ 'm/a': 'edit', 'm/sock': 's' })));
+    const second = await t.session.cycle();
+    assert.equal(second.inSync, true);
+    // The socket itself stays a problem, so a flush says so instead of claiming success.
+    await assert.rejects(
+      t.session.flush(),
+      /1 path could not be synced: remote "m\/sock": unreadable/,
+    );
+    await t.session.cycle({ full: true });
+    const conflicts = t.session.conflicts();
+    assert.equal(conflicts.length, 1, 'recorded once');
+    assert.equal(conflicts[0]?.state, 'blocked');
+    assert.equal(t.conflictContent.files.size, 0, 'nothing was overwritten, so nothing is saved');
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ m: 'L' })));
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ 'm/a': 'edit', 'm/sock': 's' })));
+  });
+
+  it('after a container restart, rebasing keeps local content and records no conflicts', async () => {
+    const t = await setup({ local: { a: 'A1', b: 'B1', placed: 'P1' }, remote: {} });
+    await t.session.flush();
+    t.local.edit(snapshotOf({ a: 'A2', placed: 'P1' })); // a edited, b deleted locally
+    t.remote.edit(snapshotOf({ a: 'A0', b: 'B0', image: 'I0' })); // the image again
+    await t.session.rebaseOntoRemote();
+    await t.session.flush();
+    assert.deepEqual(t.session.conflicts(), []);
+    const expected = view(snapshotOf({ a: 'A2', placed: 'P1', image: 'I0' }));
+    assert.deepEqual(view(t.local.tree), expected);
+    assert.deepEqual(view(t.remote.tree), expected);
+  });
+
   it('resolve of an unknown path is a user error', async () => {
     const t = await setup({ local: {}, remote: {} });
     await assert.rejects(t.session.resolve('nope', 'local'), { name: 'UserError' });

@@ -14,12 +14,14 @@
  *   was saved to the conflict store; if saving fails, the whole conflicting subtree is skipped.
  * - Cycles never overlap: `cycle`, `resolve`, `reset` and friends run one at a time.
  */
-import type { Change, Problem } from './change.ts';
-import type { Endpoint } from './endpoint.ts';
+import type { ApplyResult, Change, Problem } from './change.ts';
+import type { Endpoint, ScanResult } from './endpoint.ts';
+import { createIgnoreMatcher, ignoredPaths, samePatterns } from './ignore.ts';
 import { entriesEqual, type Entry, type FileEntry } from './entry.ts';
 import { InternalError, UserError } from './errors.ts';
 import type { SyncMode } from './mode.ts';
 import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
+import { rebaseAncestor } from './rebase.ts';
 import { applyChanges, orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
 import type { ReconcileConflict } from './reconcile.ts';
 import { checkSafety, type HaltReason } from './safety.ts';
@@ -117,6 +119,8 @@ export class Session {
   #lastLocal: Snapshot = new Map();
   #summary: SnapshotStats = summarizeSnapshot(new Map());
   #lastRemote: Snapshot = new Map();
+  /** The ignore rules both sides scan with, learned from the local side's scans. */
+  #ignore: readonly string[] | undefined;
   #transferredFiles = 0;
   #transferredBytes = 0;
   #conflictSeq = 0;
@@ -182,11 +186,14 @@ export class Session {
   }
 
   /**
-   * Runs cycles until one finds both sides in sync. Fails with `UserError` when the session is
-   * halted or paused, or after `maxCycles` cycles that still found work.
+   * Runs cycles until one finds both sides in sync with no problems. Fails with `UserError` when
+   * the session is halted or paused, when it settles with paths that could not be synced, when
+   * two cycles in a row fail on the same paths in the same way (a full disk, say), or after
+   * `maxCycles` cycles that still found work.
    */
   async flush(maxCycles = 10): Promise<CycleReport> {
     let full = true;
+    let previous: string | undefined;
     for (let i = 0; i < maxCycles; i++) {
       const report = await this.cycle({ full });
       full = false;
@@ -195,7 +202,12 @@ export class Session {
           `sync ${this.#o.name} is ${this.#state}; run: ksync resume ${this.#o.name}`,
         );
       }
-      if (report.inSync) return report;
+      const problems = describeProblems(report.problems);
+      if (report.inSync && problems === undefined) return report;
+      if (problems !== undefined && (report.inSync || problems === previous)) {
+        throw new UserError(`sync ${this.#o.name}: ${problems}`);
+      }
+      previous = problems;
     }
     throw new UserError(`sync ${this.#o.name} did not settle after ${maxCycles} cycles`);
   }
@@ -203,6 +215,7 @@ export class Session {
   /** Cycles whenever either side changes, until `stop`. Errors are reported and retried. */
   async run(): Promise<void> {
     let backoff = 0;
+    let problemBackoff = 0;
     while (!this.#stopped) {
       if (this.#state === 'paused' || isHalted(this.#state)) {
         // Change events cannot lift a pause or halt; only resume, reset or stop do (they call
@@ -211,9 +224,18 @@ export class Session {
         await this.#waitForChange(this.#o.fullRescanMs ?? 600_000);
         continue;
       }
+      let retryMs: number | undefined;
       try {
-        await this.cycle();
+        const report = await this.cycle();
         backoff = 0;
+        // Paths that failed (a full disk, a permission) are retried on a timer as well, so the
+        // sync recovers by itself once the cause is gone, even if no file event says so.
+        if (report.problems.length > 0) {
+          problemBackoff = Math.min(problemBackoff === 0 ? 1000 : problemBackoff * 2, 30_000);
+          retryMs = problemBackoff;
+        } else {
+          problemBackoff = 0;
+        }
       } catch (error) {
         backoff = Math.min(backoff === 0 ? 500 : backoff * 2, 30_000);
         this.#setState('error', errorMessage(error));
@@ -225,8 +247,8 @@ export class Session {
         await this.#waitForChange(backoff);
         continue;
       }
-      const changed = await this.#waitForChange(this.#o.fullRescanMs ?? 600_000);
-      if (!changed) this.#needFull = true;
+      const changed = await this.#waitForChange(retryMs ?? this.#o.fullRescanMs ?? 600_000);
+      if (!changed && retryMs === undefined) this.#needFull = true;
       else if ((this.#o.debounceMs ?? 0) > 0) await this.#o.clock.sleep(this.#o.debounceMs ?? 0);
     }
   }
@@ -269,6 +291,25 @@ export class Session {
     });
   }
 
+  /**
+   * After the remote side was replaced by a fresh copy of its image (a container restart: same
+   * pod, new container ID), rebases the ancestor onto what it now holds (see rebase.ts), so the
+   * next cycle neither reverts local content nor records conflicts for the reverted files.
+   */
+  rebaseOntoRemote(): Promise<void> {
+    return this.#exclusive(async () => {
+      const [, remoteScan] = await this.#scanBoth(true);
+      const rebased = rebaseAncestor(this.#ancestor, remoteScan.snapshot);
+      await this.#o.store.clearAncestor();
+      this.#ancestor = new Map();
+      await this.#recordAncestor(
+        [...rebased].map(([path, entry]) => ({ path, old: undefined, new: entry })),
+      );
+      this.#needFull = true;
+      this.#wake?.();
+    });
+  }
+
   /** Resolves the conflict at `path` by keeping one side's version. */
   resolve(path: string, keep: Side): Promise<void> {
     return this.#exclusive(() => this.#resolve(validatePath(path), keep));
@@ -281,10 +322,7 @@ export class Session {
     this.#setState(halted ?? 'scanning');
     const fullScan = full || this.#needFull;
     this.#dirty = false;
-    const [localScan, remoteScan] = await Promise.all([
-      local.scan({ full: fullScan }),
-      remote.scan({ full: fullScan }),
-    ]);
+    const [localScan, remoteScan] = await this.#scanBoth(fullScan);
     this.#needFull = false;
     this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
     const problems: Problem[] = [
@@ -297,6 +335,9 @@ export class Session {
       remote: remoteScan.snapshot,
       mode,
       problemPaths: new Set(problems.map((p) => p.path)),
+      blockedPaths: new Set(
+        [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
+      ),
     });
 
     // A halt is sticky: only resume or reset lift it. Otherwise a container that writes one
@@ -321,9 +362,14 @@ export class Session {
 
     await this.#recordAncestor(updatesAsChanges(result.ancestorUpdates));
     let remoteChanges = result.remoteChanges;
+    const localKept: Conflict[] = [];
     for (const conflict of result.conflicts) {
-      const saved = await this.#recordConflict(conflict, problems);
-      if (!saved) remoteChanges = remoteChanges.filter((c) => !isWithin(c.path, conflict.path));
+      const record = await this.#recordConflict(conflict, problems);
+      if (record === undefined) {
+        remoteChanges = remoteChanges.filter((c) => !isWithin(c.path, conflict.path));
+      } else if (record.state === 'local-kept') {
+        localKept.push(record);
+      }
     }
     await this.#dropStaleBlocked(result.conflicts);
 
@@ -331,8 +377,8 @@ export class Session {
     this.#cycleFiles = 0;
     this.#cycleBytes = 0;
     const [toLocal, toRemote] = await Promise.all([
-      this.#transfer(result.localChanges, remote, local, problems),
-      this.#transfer(remoteChanges, local, remote, problems),
+      this.#transfer(result.localChanges, { from: remote, to: local, side: 'local' }, problems),
+      this.#transfer(remoteChanges, { from: local, to: remote, side: 'remote' }, problems),
     ]);
     this.#setState('applying');
     const [appliedLocal, appliedRemote] = await Promise.all([
@@ -344,11 +390,13 @@ export class Session {
       ...onSide(appliedRemote.problems, 'remote'),
     );
     await this.#recordAncestor([...appliedLocal.applied, ...appliedRemote.applied]);
+    await this.#blockUnlanded(localKept, appliedRemote);
 
     const inSync =
       result.localChanges.length === 0 &&
       result.remoteChanges.length === 0 &&
       result.conflicts.every((c) => c.state === 'blocked');
+    this.#warnProblems(problems);
     this.#problems = problems;
     if (inSync) this.#lastSyncAt = this.#o.clock.now();
     this.#setState(problems.length === 0 ? 'watching' : 'problems');
@@ -367,14 +415,41 @@ export class Session {
   #cycleBytes = 0;
 
   /**
+   * Scans both sides under the same ignore rules. The local side reads the rules (its root's
+   * `.ksyncignore` plus the spec's patterns); the remote side scans with the rules of the previous
+   * local scan. When the local scan finds new rules, the remote is scanned again under them and
+   * the ancestor forgets every path they ignore, before anything is reconciled. So a newly
+   * ignored path looks neither deleted nor changed on either side (it is simply out of the sync,
+   * untouched on both), and a path that stops being ignored is merged like a first sync: without
+   * an ancestor, any difference is a conflict that keeps both versions.
+   */
+  async #scanBoth(full: boolean): Promise<[ScanResult, ScanResult]> {
+    const { local, remote } = this.#o;
+    const rules = this.#ignore;
+    const [localScan, remoteScan] = await Promise.all([
+      local.scan({ full }),
+      remote.scan({ full, ...(rules === undefined ? {} : { ignore: rules }) }),
+    ]);
+    const next = localScan.ignore;
+    if (next === undefined || (rules !== undefined && samePatterns(next, rules))) {
+      return [localScan, remoteScan];
+    }
+    this.#ignore = next;
+    const dropped = ignoredPaths(this.#ancestor, createIgnoreMatcher(next));
+    await this.#recordAncestor(dropped.map((path) => ({ path, old: undefined, new: undefined })));
+    // The endpoint rescans everything itself when its rules change, and only what is dirty when
+    // they do not (the first cycle, when the remote opened with the same rules).
+    return [localScan, await remote.scan({ full, ignore: next })];
+  }
+
+  /**
    * Makes sure `to` can provide the content of every file the changes create: asks which digests
    * it lacks and streams those from `from`. Changes whose content could not be staged are dropped
    * (with a problem) and come back next cycle.
    */
   async #transfer(
     changes: readonly Change[],
-    from: Endpoint,
-    to: Endpoint,
+    { from, to, side }: { from: Endpoint; to: Endpoint; side: Side },
     problems: Problem[],
   ): Promise<readonly Change[]> {
     const sources = new Map<string, { path: string; entry: FileEntry }>();
@@ -403,7 +478,12 @@ export class Session {
         this.#o.onStatus?.(this.status());
       } catch (error) {
         failed.add(digest);
-        problems.push({ path: source.path, message: `transfer failed: ${errorMessage(error)}` });
+        // Reported on the receiving side: staging there is what fails (a full disk, mostly).
+        problems.push({
+          path: source.path,
+          message: `transfer failed: ${errorMessage(error)}`,
+          side,
+        });
       }
     });
     if (failed.size === 0) return changes;
@@ -411,18 +491,48 @@ export class Session {
   }
 
   /**
-   * Records a conflict. For a local-wins conflict the remote versions it overwrites are saved
-   * first; returns false (and adds a problem) when that failed, so the caller skips the subtree.
+   * A local-wins conflict whose overwrite of the remote did not land at all (the remote could not
+   * take it: a directory holding content that is not synced, say) touched nothing, so nothing
+   * was overwritten: it becomes a blocked conflict, which moves nothing until it is resolved,
+   * instead of being decided (and failing) again every cycle. Its saved copy is not needed.
    */
-  async #recordConflict(conflict: ReconcileConflict, problems: Problem[]): Promise<boolean> {
+  async #blockUnlanded(records: readonly Conflict[], remote: ApplyResult): Promise<void> {
+    for (const record of records) {
+      const within = (c: { path: string }): boolean => isWithin(c.path, record.path);
+      if (!remote.problems.some(within) || remote.applied.some(within)) continue;
+      const blocked: Conflict = { ...record, state: 'blocked', kept: [] };
+      await this.#o.conflictContent.remove(record.id);
+      await this.#o.store.saveConflict(blocked);
+      this.#conflicts.set(record.id, blocked);
+      this.#o.log?.warn(
+        `sync ${this.#o.name}: conflict at ${record.path || '/'} is blocked: the local version could not replace the remote one, and neither side was changed`,
+      );
+    }
+  }
+
+  /**
+   * Records a conflict, once: a conflict identical to a recorded one (same path, state, entries
+   * and remote versions to keep) is that record, whose saved copies already hold those versions. For a local-wins conflict the remote versions it overwrites are
+   * saved first; returns undefined (and adds a problem) when that failed, so the caller skips the
+   * subtree.
+   */
+  async #recordConflict(
+    conflict: ReconcileConflict,
+    problems: Problem[],
+  ): Promise<Conflict | undefined> {
     const existing = [...this.#conflicts.values()].find(
       (c) =>
         c.path === conflict.path &&
         c.state === conflict.state &&
         entriesEqual(c.local, conflict.local) &&
-        entriesEqual(c.remote, conflict.remote),
+        entriesEqual(c.remote, conflict.remote) &&
+        c.kept.length === conflict.keep.length &&
+        c.kept.every(
+          (k, i) =>
+            k.path === conflict.keep[i]?.path && entriesEqual(k.entry, conflict.keep[i]?.entry),
+        ),
     );
-    if (existing !== undefined && conflict.state === 'blocked') return true;
+    if (existing !== undefined) return existing;
     const now = this.#o.clock.now();
     const record: Conflict = {
       id: `${now.toString(36)}-${(this.#conflictSeq++).toString(36)}`,
@@ -448,7 +558,7 @@ export class Session {
         path: conflict.path,
         message: `could not save the remote version of a conflict, so it was left alone: ${errorMessage(error)}`,
       });
-      return false;
+      return undefined;
     }
     if (conflict.state === 'blocked') {
       for (const old of this.#conflicts.values()) {
@@ -460,7 +570,7 @@ export class Session {
     this.#o.log?.warn(
       `sync ${this.#o.name}: conflict at ${conflict.path || '/'} (${conflict.state === 'blocked' ? 'blocked' : 'local version kept; remote version saved'})`,
     );
-    return true;
+    return record;
   }
 
   /** Drops blocked conflicts that no longer exist (someone made the sides agree by hand). */
@@ -485,10 +595,7 @@ export class Session {
    */
   async #resolve(path: string, keep: Side): Promise<void> {
     // Decide against the sides as they are now, not as the last cycle (if any) saw them.
-    const [localScan, remoteScan] = await Promise.all([
-      this.#o.local.scan({ full: this.#needFull }),
-      this.#o.remote.scan({ full: this.#needFull }),
-    ]);
+    const [localScan, remoteScan] = await this.#scanBoth(this.#needFull);
     this.#needFull = false;
     this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
     const conflict = [...this.#conflicts.values()].find((c) => c.path === path);
@@ -552,6 +659,14 @@ export class Session {
     await this.#o.store.updateAncestor(updates);
   }
 
+  /** Logs the cycle's problems when they differ from the previous cycle's (not every retry). */
+  #warnProblems(problems: readonly Problem[]): void {
+    const text = describeProblems(problems);
+    if (text !== undefined && text !== describeProblems(this.#problems)) {
+      this.#o.log?.warn(`sync ${this.#o.name}: ${text}`);
+    }
+  }
+
   #setSnapshots(local: Snapshot, remote: Snapshot): void {
     this.#lastLocal = local;
     this.#lastRemote = remote;
@@ -602,6 +717,19 @@ const NOTHING_APPLIED = { applied: [], problems: [] };
 /** `problems` as reported by the endpoint on `side`. */
 function onSide(problems: readonly Problem[], side: 'local' | 'remote'): Problem[] {
   return problems.map((p) => ({ ...p, side }));
+}
+
+/**
+ * One line for a list of problems: how many paths, and the first one with its side and reason;
+ * undefined when there are none.
+ */
+function describeProblems(problems: readonly Problem[]): string | undefined {
+  const first = problems[0];
+  if (first === undefined) return undefined;
+  const paths = new Set(problems.map((p) => p.path)).size;
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+  const side = first.side === undefined ? '' : `${first.side} `;
+  return `${paths} ${paths === 1 ? 'path' : 'paths'} could not be synced: ${side}${JSON.stringify(first.path)}: ${first.message}${more}`;
 }
 
 /** The halt reason of a halted state. */

@@ -147,6 +147,32 @@ describe('apply', () => {
     });
   });
 
+  it('replaces a directory with a file only when nothing unsynced is left in it', async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/root`;
+      await writeTree(root, { m: { 'x.log': 'ignored', a: 'unsynced edit' } });
+      const endpoint = openLocalEndpoint({ root, watch: false, ignore: ['*.log'] });
+      try {
+        await endpoint.scan({ full: true });
+        await stage(endpoint, 'local file');
+        const result = await endpoint.apply([
+          { path: 'm/a', old: fileEntry('unsynced edit'), new: undefined },
+          { path: 'm', old: DIRECTORY, new: fileEntry('local file') },
+        ]);
+        assert.equal(result.applied.length, 0);
+        assert.deepEqual(
+          result.problems.map((p) => p.path),
+          ['m/a', 'm'],
+        );
+        assert.match(result.problems[1]?.message ?? '', /holds "m\/x.log", which is not synced/);
+        assert.equal(await readFile(`${root}/m/a`, 'utf8'), 'unsynced edit');
+        assert.equal(await readFile(`${root}/m/x.log`, 'utf8'), 'ignored');
+      } finally {
+        await endpoint.close();
+      }
+    });
+  });
+
   it('handles type changes file→dir, dir→file, symlink→file and file→symlink', async () => {
     await withEndpoint(
       { a: 'A', b: { inner: 'I' }, c: { symlink: 'a' }, e: 'E' },

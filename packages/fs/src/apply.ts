@@ -20,7 +20,11 @@
  *    absent, which the next reconcile treats as a deletion that the new side wins.
  * 3. Directories are removed only when empty after the earlier removals of their children; any
  *    content the change list did not mention (ignored or new files) makes the removal a problem
- *    ("directory contains untracked content"). Nothing is ever removed recursively.
+ *    ("directory contains untracked content"). A directory the batch replaces with a file or
+ *    symlink is touched only when it can go completely: before anything runs it is listed on
+ *    disk, and if it holds anything the batch does not remove (ignored, unreadable or special
+ *    files, or new ones), no change at or below it is applied. So a replacement that cannot
+ *    finish never leaves the side with neither version. Nothing is ever removed recursively.
  * 4. Every path is resolved through `resolveConfined`: no component below the root is followed,
  *    so nothing outside the root is ever read or written.
  * 5. Every change that lands updates the stat cache from an lstat of the result, so the watcher's
@@ -36,12 +40,14 @@ import {
   linkSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readlinkSync,
   renameSync,
   rmdirSync,
   symlinkSync,
   unlinkSync,
   type BigIntStats,
+  type Dirent,
 } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import {
@@ -49,6 +55,7 @@ import {
   TEMP_PREFIX,
   baseName,
   entriesEqual,
+  isWithin,
   parentPath,
   type ApplyResult,
   type Change,
@@ -61,7 +68,8 @@ import { copyVerified, tempName } from './content-io.ts';
 import { resolveConfined } from './safe-path.ts';
 import { symlinkStaysInside } from './scan.ts';
 import type { Staging } from './staging.ts';
-import { makeRecord, recordMatches, type StatCache } from './stat-cache.ts';
+import { hashFile } from './hash.ts';
+import { makeRecord, recordMatches, wallClockNs, type StatCache } from './stat-cache.ts';
 
 /** Owner given to what ksync creates. */
 export interface Owner {
@@ -98,7 +106,19 @@ export async function applyChanges(
       uses.set(change.new.digest, (uses.get(change.new.digest) ?? 0) + 1);
     }
   }
+  const stuck = stuckDirectories(ctx, changes);
   for (const change of changes) {
+    const blocker = stuck.find((s) => isWithin(change.path, s.path));
+    if (blocker !== undefined) {
+      problems.push({
+        path: change.path,
+        message:
+          change.path === blocker.path
+            ? `directory holds ${JSON.stringify(blocker.untracked)}, which is not synced (ignored, unreadable or special); nothing in it was changed`
+            : `left alone: directory ${blocker.path} holds content that is not synced`,
+      });
+      continue;
+    }
     try {
       await applyOne(ctx, change, uses);
       applied.push(change);
@@ -112,6 +132,57 @@ export async function applyChanges(
     }
   }
   return { applied, problems };
+}
+
+/**
+ * Directories the batch would replace with a file or symlink that hold something on disk the
+ * batch does not remove, each with the first such name (as a sync path). Nothing is followed.
+ */
+function stuckDirectories(
+  ctx: ApplyContext,
+  changes: readonly Change[],
+): { path: string; untracked: string }[] {
+  const removed = new Set(
+    changes
+      .filter(
+        (c) => c.new === undefined || (c.old?.kind === 'directory' && c.new.kind !== 'directory'),
+      )
+      .map((c) => c.path),
+  );
+  const stuck: { path: string; untracked: string }[] = [];
+  for (const change of changes) {
+    if (change.old?.kind !== 'directory' || change.new === undefined) continue;
+    if (change.new.kind === 'directory') continue;
+    if (stuck.some((s) => isWithin(change.path, s.path))) continue;
+    const resolved = resolveConfined(ctx.root, change.path);
+    if (!resolved.ok) continue; // applyOne reports it
+    const untracked = firstUntracked(resolved.absolute, change.path, removed);
+    if (untracked !== undefined) stuck.push({ path: change.path, untracked });
+  }
+  return stuck;
+}
+
+/** The first path below the directory `absolute` (sync path `path`) that is not in `removed`. */
+function firstUntracked(
+  absolute: string,
+  path: string,
+  removed: ReadonlySet<string>,
+): string | undefined {
+  let names: Dirent[];
+  try {
+    names = readdirSync(absolute, { withFileTypes: true });
+  } catch {
+    return undefined; // gone or unreadable: the per-change checks report it
+  }
+  for (const dirent of names) {
+    const child = path === ROOT ? dirent.name : `${path}/${dirent.name}`;
+    if (!removed.has(child)) return child;
+    if (dirent.isDirectory()) {
+      const below = firstUntracked(`${absolute}/${dirent.name}`, child, removed);
+      if (below !== undefined) return below;
+    }
+  }
+  return undefined;
 }
 
 async function applyOne(
@@ -138,7 +209,8 @@ async function applyOne(
     throw new Skip('symlink points outside the sync root; not written');
   }
 
-  const current = checkExpected(ctx, path, absolute, change.old, change.new);
+  const checkedAt = wallClockNs();
+  const current = await checkExpected(ctx, path, absolute, change.old, change.new);
   const { old } = change;
   const next = change.new;
 
@@ -178,7 +250,8 @@ async function applyOne(
   if (next.kind === 'file' && old?.kind === 'file' && old.digest === next.digest) {
     // Only the executable bit changed: chmod in place after the check.
     chmodSync(absolute, fileMode(Number(current?.mode ?? 0o644), next.executable));
-    recordPath(ctx, path, absolute, next);
+    if (current !== undefined)
+      recordPath(ctx, path, absolute, next, { stats: current, at: checkedAt });
     return;
   }
 
@@ -196,9 +269,13 @@ async function applyOne(
       : createdOwner(ctx, absolute);
     setOwner(ctx, temp, owner, true);
   }
+  // What we wrote, and from when on its content is known: a write by someone else after the move
+  // either changes these stats or falls in the racy window (see stat-cache.ts).
+  const writtenAt = wallClockNs();
+  const written = lstatSync(temp, { bigint: true });
   try {
     // Re-check right before the move: preparing content may have taken a while.
-    checkExpected(ctx, path, absolute, old, next);
+    await checkExpected(ctx, path, absolute, old, next);
     if (old === undefined) {
       linkNoClobber(temp, absolute);
     } else if (old.kind === 'directory') {
@@ -212,7 +289,7 @@ async function applyOne(
     await discardTemp(ctx, temp, next.kind === 'file' ? next.digest : '', fromStaging);
     throw error;
   }
-  recordPath(ctx, path, absolute, next);
+  recordPath(ctx, path, absolute, next, { stats: written, at: writtenAt });
 }
 
 /** Removes a temp file, or moves it back into staging when that is where it came from. */
@@ -236,15 +313,16 @@ async function discardTemp(
 
 /**
  * Checks that the disk still holds `old` at `path` and returns the current lstat (undefined when
- * the path is absent). Throws `Skip` when it does not.
+ * the path is absent). Throws `Skip` when it does not. A file whose record is racy (its stat alone
+ * cannot prove its content) is re-hashed.
  */
-function checkExpected(
+async function checkExpected(
   ctx: ApplyContext,
   path: string,
   absolute: string,
   old: Entry | undefined,
   next: Entry | undefined,
-): BigIntStats | undefined {
+): Promise<BigIntStats | undefined> {
   let current: BigIntStats | undefined;
   try {
     current = lstatSync(absolute, { bigint: true });
@@ -263,6 +341,9 @@ function checkExpected(
     throw new Skip('modified since scan; will retry');
   }
   if (old.kind === 'symlink' && readlinkSync(absolute) !== old.target) {
+    throw new Skip('modified since scan; will retry');
+  }
+  if (old.kind === 'file' && record.racy && (await hashFile(absolute, current)) !== old.digest) {
     throw new Skip('modified since scan; will retry');
   }
   return current;
@@ -392,14 +473,35 @@ function setOwner(_ctx: ApplyContext, absolute: string, owner: Owner, symlink: b
   else chownSync(absolute, owner.uid, owner.gid);
 }
 
-/** Records what now exists at `path` (an lstat of the result) as `entry` in the stat cache. */
-function recordPath(ctx: ApplyContext, path: string, absolute: string, entry: Entry): void {
+/**
+ * Records what now exists at `path` (an lstat of the result) as `entry` in the stat cache. For a
+ * file, `known` is the object whose content is known to be `entry`, and since when: if the path
+ * no longer shows that object's size and mtime, someone wrote it after us, and it is left
+ * unrecorded so that the next scan hashes it (taking the stat after such a write for our own
+ * echo would lose that edit).
+ */
+function recordPath(
+  ctx: ApplyContext,
+  path: string,
+  absolute: string,
+  entry: Entry,
+  known?: { readonly stats: BigIntStats; readonly at: bigint },
+): void {
   const stats = lstatSync(absolute, { bigint: true });
   if (path !== ROOT && ctx.cache.get(parentPath(path))?.entry.kind !== 'directory') {
     // The parent is unknown to the cache (not scanned yet); the next scan records the path.
     return;
   }
-  ctx.cache.set(path, makeRecord(entry, stats));
+  if (
+    known !== undefined &&
+    (stats.ino !== known.stats.ino ||
+      stats.size !== known.stats.size ||
+      stats.mtimeNs !== known.stats.mtimeNs)
+  ) {
+    ctx.cache.delete(path);
+    return;
+  }
+  ctx.cache.set(path, makeRecord(entry, stats, known?.at ?? wallClockNs()));
 }
 
 function describeError(error: unknown): string {

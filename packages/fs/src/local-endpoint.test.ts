@@ -157,7 +157,7 @@ describe('LocalEndpoint with a real watcher', () => {
     });
   }
 
-  it('suppresses the echo of its own writes by state (no re-hash)', async () => {
+  it('suppresses the echo of its own writes by state (at most one re-hash, of a racy record)', async () => {
     await withWatchedEndpoint({ d: {} }, async (h) => {
       const content = 'applied';
       await h.endpoint.stageContent({
@@ -180,7 +180,9 @@ describe('LocalEndpoint with a real watcher', () => {
       await settle(h); // the watcher reports our own write
       const after = (await h.endpoint.scan({ full: false })).snapshot;
       assert.deepEqual(diff(before, after), []);
-      assert.deepEqual(h.hashed, []);
+      // Written just now, the record is racy (a same-size rewrite could keep its stat), so the
+      // echo re-hashes it once; nothing else is read.
+      assert.ok(h.hashed.length <= 1 && h.hashed.every((p) => p.endsWith('d/f')), String(h.hashed));
     });
   });
 

@@ -16,6 +16,7 @@ import {
   UserError,
   createIgnoreMatcher,
   parseIgnoreFile,
+  samePatterns,
   type ApplyResult,
   type Change,
   type ChangeListener,
@@ -44,6 +45,11 @@ export interface LocalEndpointOptions {
   readonly root: string;
   /** Ignore patterns (gitignore syntax) on top of the defaults and `<root>/.ksyncignore`. */
   readonly ignore?: readonly string[];
+  /**
+   * Read `<root>/.ksyncignore` (default true). The agent turns it off: its client sends the
+   * complete rules with every scan, so a stale copy of the file in the container never decides.
+   */
+  readonly ignoreFile?: boolean;
   /** Owner for created paths; default: each one's parent directory's owner. */
   readonly owner?: Owner;
   /** Watch the root for changes (default true); without it every scan is a full scan. */
@@ -94,11 +100,13 @@ export class LocalEndpoint implements Endpoint {
     return this.#exclusive(async () => {
       this.#assertOpen();
       await this.#ensureWatcher();
-      if (this.#dirty.has(IGNORE_FILE) || this.#cache === undefined) {
-        if (this.#reloadIgnore()) {
-          this.#needsFull = true;
-          await this.#restartWatcher();
-        }
+      const rulesChanged =
+        options.ignore !== undefined
+          ? this.#setPatterns(options.ignore)
+          : (this.#dirty.has(IGNORE_FILE) || this.#cache === undefined) && this.#reloadIgnore();
+      if (rulesChanged) {
+        this.#needsFull = true;
+        await this.#restartWatcher();
       }
       const dirty = this.#dirty;
       this.#dirty = new Set();
@@ -121,7 +129,11 @@ export class LocalEndpoint implements Endpoint {
         for (const path of temps) rmSync(path, { recursive: true, force: true });
         this.#cleanedTemps = true;
       }
-      return { snapshot: this.#cache.snapshot(), problems: this.#cache.problems() };
+      return {
+        snapshot: this.#cache.snapshot(),
+        problems: this.#cache.problems(),
+        ignore: this.#patterns,
+      };
     });
   }
 
@@ -220,7 +232,7 @@ export class LocalEndpoint implements Endpoint {
   #reloadIgnore(): boolean {
     let lines: string[] = [];
     const resolved = resolveConfined(this.root, IGNORE_FILE);
-    if (resolved.ok) {
+    if (resolved.ok && this.#options.ignoreFile !== false) {
       try {
         // O_NOFOLLOW: a .ksyncignore symlink is not read (it could point anywhere).
         const text = readFileSync(resolved.absolute, {
@@ -232,12 +244,15 @@ export class LocalEndpoint implements Endpoint {
         lines = [];
       }
     }
-    const patterns = [...(this.#options.ignore ?? []), ...lines];
-    const changed =
-      patterns.length !== this.#patterns.length || patterns.some((p, i) => p !== this.#patterns[i]);
-    this.#patterns = patterns;
-    if (changed) this.#matcher = createIgnoreMatcher(patterns);
-    return changed;
+    return this.#setPatterns([...(this.#options.ignore ?? []), ...lines]);
+  }
+
+  /** Switches to `patterns`; returns true when they differ from the current ones. */
+  #setPatterns(patterns: readonly string[]): boolean {
+    if (samePatterns(patterns, this.#patterns)) return false;
+    this.#patterns = [...patterns];
+    this.#matcher = createIgnoreMatcher(patterns);
+    return true;
   }
 
   async #ensureWatcher(): Promise<void> {

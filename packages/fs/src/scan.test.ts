@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { createIgnoreMatcher, validateSnapshot, type Entry } from '@ksync/core';
 import { hashFile, type FileHasher } from './hash.ts';
 import { scanDirty, scanFull, symlinkStaysInside, type ScanContext } from './scan.ts';
-import type { StatCache } from './stat-cache.ts';
+import { RACY_WINDOW_NS, type StatCache } from './stat-cache.ts';
 import { fileEntry, withTempDir, writeTree } from './test-helpers.ts';
 
 function context(root: string, patterns: string[] = []): ScanContext & { calls: string[] } {
@@ -21,6 +21,11 @@ function entries(cache: StatCache): Record<string, Entry> {
   const snapshot = cache.snapshot();
   validateSnapshot(snapshot);
   return Object.fromEntries([...snapshot].sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** Waits until files written so far are past the racy window (see stat-cache.ts). */
+function outsideRacyWindow(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Number(RACY_WINDOW_NS / 1_000_000n) + 5));
 }
 
 describe('scanFull', () => {
@@ -52,6 +57,7 @@ describe('scanFull', () => {
   it('does not re-hash files whose stat is unchanged', async () => {
     await withTempDir(async (root) => {
       await writeTree(root, { a: 'A', d: { b: 'B', c: 'C' } });
+      await outsideRacyWindow();
       const ctx = context(root);
       const first = await scanFull(ctx, undefined);
       assert.deepEqual(ctx.calls.sort(), ['a', 'd/b', 'd/c']);
@@ -63,6 +69,24 @@ describe('scanFull', () => {
       const third = await scanFull(ctx, second);
       assert.deepEqual(ctx.calls, ['d/b']);
       assert.deepEqual(third.get('d/b')?.entry, fileEntry('B2'));
+    });
+  });
+
+  it('re-hashes a file scanned within its timestamp tick (racily clean) until it is not', async () => {
+    await withTempDir(async (root) => {
+      await writeTree(root, { a: 'AAAA' });
+      const ctx = context(root);
+      const first = await scanFull(ctx, undefined);
+      // A same-size rewrite now could keep the mtime and ctime: the stat cannot be trusted.
+      assert.equal(first.get('a')?.racy, true);
+      ctx.calls.length = 0;
+      await outsideRacyWindow();
+      const second = await scanFull(ctx, first);
+      assert.deepEqual(ctx.calls, ['a'], 'a racy record is re-hashed');
+      assert.equal(second.get('a')?.racy, false);
+      ctx.calls.length = 0;
+      await scanFull(ctx, second);
+      assert.deepEqual(ctx.calls, [], 'once it is past the window, the stat is trusted again');
     });
   });
 

@@ -36,7 +36,7 @@ import {
 } from '@ksync/core';
 import type { FileHasher } from './hash.ts';
 import { resolveConfined } from './safe-path.ts';
-import { StatCache, makeRecord, type StatRecord } from './stat-cache.ts';
+import { StatCache, makeRecord, wallClockNs, type StatRecord } from './stat-cache.ts';
 
 /** What a scan needs to know. */
 export interface ScanContext {
@@ -231,14 +231,17 @@ class Walker {
     absolute: string,
     stats: BigIntStats,
   ): Promise<StatRecord | Problem> {
-    if (stats.isDirectory()) return makeRecord(DIRECTORY, stats);
+    // The lstat ran just before (synchronously), so this is when the content was looked at.
+    const seenAt = wallClockNs();
+    if (stats.isDirectory()) return makeRecord(DIRECTORY, stats, seenAt);
     if (stats.isFile()) {
       const executable = (Number(stats.mode) & 0o111) !== 0;
       const previous = this.#previous?.get(path);
       // Same size, mtime, ctime and inode: the content is what we hashed before (a chmod only
-      // moves ctime, and costs one re-hash).
+      // moves ctime, and costs one re-hash), unless the record was racy.
       if (
         previous?.entry.kind === 'file' &&
+        !previous.racy &&
         previous.size === Number(stats.size) &&
         previous.mtimeNs === stats.mtimeNs &&
         previous.ctimeNs === stats.ctimeNs &&
@@ -248,7 +251,7 @@ class Walker {
           previous.entry.executable === executable
             ? previous.entry
             : Object.freeze({ ...previous.entry, executable });
-        return makeRecord(entry, stats);
+        return makeRecord(entry, stats, seenAt);
       }
       let digest: string | undefined;
       try {
@@ -265,7 +268,7 @@ class Walker {
         executable,
         size: Number(stats.size),
       });
-      return makeRecord(entry, stats);
+      return makeRecord(entry, stats, seenAt);
     }
     if (stats.isSymbolicLink()) {
       let target: string;
@@ -280,7 +283,7 @@ class Walker {
       if (!symlinkStaysInside(path, target)) {
         return { path, message: 'symlink points outside the sync root; not synced' };
       }
-      return makeRecord(Object.freeze({ kind: 'symlink', target }), stats);
+      return makeRecord(Object.freeze({ kind: 'symlink', target }), stats, seenAt);
     }
     return { path, message: 'special file (FIFO, socket or device); not synced' };
   }

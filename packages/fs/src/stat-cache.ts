@@ -20,13 +20,35 @@ export interface StatRecord {
   readonly ctimeNs: bigint;
   readonly ino: bigint;
   readonly mode: number;
+  /**
+   * "Racily clean", as git calls it: the file was observed so soon after its mtime that a later
+   * rewrite of the same size could still carry the same mtime (and ctime), so its stat alone no
+   * longer proves its content. Such a file is re-hashed before its record is trusted.
+   */
+  readonly racy: boolean;
+}
+
+/**
+ * How long after a file's mtime a rewrite may still get the same timestamp. Kernels stamp files
+ * from a coarse clock that ticks every 1 to 10 ms (HZ 1000 to 100); 20 ms leaves room for that
+ * and for `Date.now()`'s millisecond resolution.
+ */
+export const RACY_WINDOW_NS = 20_000_000n;
+
+/** The wall clock in nanoseconds (millisecond resolution), comparable with file timestamps. */
+export function wallClockNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
 }
 
 /** File type bits of a mode. */
 export const S_IFMT = 0o170000;
 
-/** Builds a record from an lstat result and the entry derived from it. */
-export function makeRecord(entry: Entry, stats: BigIntStats): StatRecord {
+/**
+ * Builds a record from an lstat result and the entry derived from it. `observedAtNs` is when the
+ * content was known to be `entry` (taken before the lstat, or before our own write was moved into
+ * place); it decides whether the record is racy.
+ */
+export function makeRecord(entry: Entry, stats: BigIntStats, observedAtNs: bigint): StatRecord {
   return {
     entry,
     size: Number(stats.size),
@@ -34,6 +56,7 @@ export function makeRecord(entry: Entry, stats: BigIntStats): StatRecord {
     ctimeNs: stats.ctimeNs,
     ino: stats.ino,
     mode: Number(stats.mode),
+    racy: entry.kind === 'file' && observedAtNs - stats.mtimeNs < RACY_WINDOW_NS,
   };
 }
 

@@ -147,7 +147,12 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     target: containerTarget.optional(),
   }),
   /** Endpoint.scan; answered by scan-page messages, then scan-done. */
-  z.object({ type: z.literal('scan'), id, full: z.boolean() }),
+  z.object({
+    type: z.literal('scan'),
+    id,
+    full: z.boolean(),
+    ignore: z.array(text).max(MAX_IGNORE_PATTERNS).optional(),
+  }),
   /** Endpoint.missingContent; answered by missing-result. */
   z.object({ type: z.literal('missing'), id, digests: z.array(digest).max(MAX_BATCH_ITEMS) }),
   /** Endpoint.readContent; answered by chunk frames on stream `id`, then end (or error). */

@@ -5,9 +5,16 @@
  * creation needs staged or present content.
  */
 import type { ApplyResult, Change, Problem } from '../change.ts';
-import type { ChangeListener, Endpoint, ScanResult, StageRequest } from '../endpoint.ts';
+import type {
+  ChangeListener,
+  Endpoint,
+  ScanOptions,
+  ScanResult,
+  StageRequest,
+} from '../endpoint.ts';
+import { createIgnoreMatcher, ignoredPaths } from '../ignore.ts';
 import { entriesEqual, type Entry } from '../entry.ts';
-import { ROOT, parentPath } from '../path.ts';
+import { ROOT, isWithin, parentPath } from '../path.ts';
 import type { Snapshot } from '../snapshot.ts';
 import type { AncestorUpdate, Conflict, ConflictContentStore, SessionStore } from '../store.ts';
 
@@ -25,6 +32,10 @@ export class MemoryEndpoint implements Endpoint {
   /** Digests whose staging fails, to simulate a broken transfer. */
   readonly failStaging = new Set<string>();
   readonly #listeners = new Set<ChangeListener>();
+  /** The side's own ignore rules (a local side's `.ksyncignore`); unset: it reads none. */
+  ownIgnore: readonly string[] | undefined;
+  /** The rules of the latest scan, own or given. */
+  scannedWith: readonly string[] = [];
   scans = 0;
 
   constructor(tree: Snapshot) {
@@ -37,14 +48,22 @@ export class MemoryEndpoint implements Endpoint {
     for (const listener of this.#listeners) listener();
   }
 
-  async scan(): Promise<ScanResult> {
+  async scan(options: ScanOptions): Promise<ScanResult> {
     this.scans++;
     const problems: Problem[] = [...this.problemPaths].map((path) => ({
       path,
       message: 'unreadable',
     }));
-    const snapshot = new Map([...this.tree].filter(([p]) => !this.problemPaths.has(p)));
-    return { snapshot, problems };
+    this.scannedWith = options.ignore ?? this.ownIgnore ?? [];
+    const ignored = new Set(ignoredPaths(this.tree, createIgnoreMatcher(this.scannedWith)));
+    const snapshot = new Map(
+      [...this.tree].filter(([p]) => !this.problemPaths.has(p) && !ignored.has(p)),
+    );
+    return {
+      snapshot,
+      problems,
+      ...(this.ownIgnore === undefined ? {} : { ignore: this.scannedWith }),
+    };
   }
 
   watch(listener: ChangeListener): () => void {
@@ -76,7 +95,23 @@ export class MemoryEndpoint implements Endpoint {
   async apply(changes: readonly Change[]): Promise<ApplyResult> {
     const applied: Change[] = [];
     const problems: Problem[] = [];
+    // As on disk: a directory replaced by a non-directory is touched only if it can go whole.
+    const removed = new Set(
+      changes.filter((c) => c.new === undefined || c.old?.kind === 'directory').map((c) => c.path),
+    );
+    const stuck = changes
+      .filter(
+        (c) => c.old?.kind === 'directory' && c.new !== undefined && c.new.kind !== 'directory',
+      )
+      .map((c) => c.path)
+      .filter((d) =>
+        [...this.tree.keys()].some((p) => p !== d && isWithin(p, d) && !removed.has(p)),
+      );
     for (const change of changes) {
+      if (stuck.some((d) => isWithin(change.path, d))) {
+        problems.push({ path: change.path, message: 'directory holds content that is not synced' });
+        continue;
+      }
       const current = this.tree.get(change.path);
       const parent = change.path === ROOT ? undefined : this.tree.get(parentPath(change.path));
       if (!entriesEqual(current, change.old)) {
