@@ -19,6 +19,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hashFileHex, REPO, writeBigFile } from '../test/integration/helpers/agent-process.ts';
+import { clusterBaselines, clusterUnavailable } from './cluster.ts';
 import {
   buildMutagen,
   ksyncTool,
@@ -338,13 +339,10 @@ if (values['no-mutagen']) notRun.push('Mutagen: not run (`--no-mutagen`).');
 else if (quick && !existsSync(mutagenBinary))
   notRun.push('Mutagen: not run (`--quick` and not built; run bench/mutagen.sh).');
 else tools.push(mutagenTool(await buildMutagen()));
-if (process.env.KUBECONFIG === undefined) {
+const clusterWhy = await clusterUnavailable();
+if (clusterWhy !== undefined) {
   notRun.push(
-    'Cluster baselines (`kubectl cp`, tar over `kubectl exec`): not run (`KUBECONFIG` not set).',
-  );
-} else {
-  notRun.push(
-    'Cluster baselines (`kubectl cp`, tar over `kubectl exec`): not run (not in this harness yet).',
+    `Cluster baselines (\`kubectl cp\`, tar over \`kubectl exec\`, \`kubectl exec -i\` stdin): not run (${clusterWhy}).`,
   );
 }
 
@@ -361,6 +359,15 @@ for (let round = 0; round < params.rounds; round++) {
     ['big file', (tool) => big(tool, round)],
   ];
   if (round < params.largeRounds) scenarios.push(['large tree', (tool) => large(tool, round)]);
+  if (clusterWhy === undefined) {
+    console.log(`round ${round + 1}/${params.rounds}: cluster baselines`);
+    await clusterBaselines({
+      edits: Math.ceil(params.edits / 3),
+      medium: { files: params.mediumFiles, fileBytes: params.mediumFileBytes },
+      bigMiB: params.bigMiB,
+      record: (row, value) => record({ row, tool: 'cluster', round, value }),
+    });
+  }
   for (const [name, scenario] of scenarios) {
     for (const tool of order) {
       console.log(
