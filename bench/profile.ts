@@ -29,6 +29,7 @@ export function summarize(
 ): ProfileSummary {
   const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
   const self = new Map<string, number>();
+  const byFile = new Map<string, number>();
   let time = profile.startTime;
   let total = 0;
   let idle = 0;
@@ -45,6 +46,9 @@ export function summarize(
     const url = (frame?.url ?? '').replace(/^file:\/\/.*?\/(packages|node_modules)\//, '$1/');
     const key = `${name}\t${url === '' ? '' : `${url}:${(frame?.lineNumber ?? 0) + 1}`}`;
     self.set(key, (self.get(key) ?? 0) + 1);
+    const file =
+      url === '' ? (name.startsWith('(') ? name : '(native: fs, crypto, …)') : moduleOf(url);
+    byFile.set(file, (byFile.get(file) ?? 0) + 1);
   });
   const top = [...self]
     .sort((a, b) => b[1] - a[1])
@@ -53,13 +57,26 @@ export function summarize(
       const [name, where] = key.split('\t') as [string, string];
       return { name, where, percent: (100 * count) / Math.max(1, total) };
     });
+  const files = [...byFile]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([file, count]) => ({ file, percent: (100 * count) / Math.max(1, total) }));
   return {
     scenario: window.scenario,
     process: window.process,
     wallSeconds: (window.to - window.from) / 1e6,
     busyPercent: (100 * (total - idle)) / Math.max(1, total),
     top,
+    files,
   };
+}
+
+/** A file of ours, a dependency's package, or a Node internal area. */
+function moduleOf(url: string): string {
+  const dependency = /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (dependency !== null) return `node_modules/${dependency[1]}`;
+  if (url.startsWith('node:')) return url.replace(/^(node:(?:internal\/)?[^/]+).*/, '$1');
+  return url;
 }
 
 const delta = (before: Counts, after: Counts, scenario: string): Traffic => ({

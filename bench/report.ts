@@ -292,8 +292,8 @@ function lineChart(options: {
 function ratioChart(bars: { label: string; ratio: number; better: boolean }[]): string {
   const rowH = 24;
   const height = M.top + bars.length * rowH + 40;
-  const left = 330;
-  const right = W + 160;
+  const left = 420;
+  const right = 860;
   const lo = Math.floor(Math.log10(Math.min(0.1, ...bars.map((b) => b.ratio))));
   const hi = Math.ceil(Math.log10(Math.max(10, ...bars.map((b) => b.ratio))));
   const sx = (r: number) => left + ((Math.log10(r) - lo) / (hi - lo)) * (right - 20 - left);
@@ -501,7 +501,12 @@ export async function writeReport(results: Results, dir: string): Promise<string
     );
     for (const p of results.profiles) {
       lines.push(
-        `**${p.scenario}, ${p.process}**: ${fmt(p.wallSeconds)} s wall, busy ${fmt(p.busyPercent)}% of it. Top self time:`,
+        `**${p.scenario}, ${p.process}**: ${fmt(p.wallSeconds)} s wall, busy ${fmt(p.busyPercent)}% of it.`,
+        ...(p.files === undefined
+          ? []
+          : ['', `By file: ${p.files.map((f) => `${f.file} ${fmt(f.percent)}%`).join(', ')}.`]),
+        '',
+        'Top self time:',
         '',
         '| % of wall | function | where |',
         '|---|---|---|',

@@ -47,6 +47,8 @@ export interface ProfileSummary {
   readonly wallSeconds: number;
   readonly busyPercent: number;
   readonly top: readonly { name: string; where: string; percent: number }[];
+  /** Self time by file of ours, dependency package or Node internal area. */
+  readonly files?: readonly { file: string; percent: number }[];
 }
 
 /** WebSocket frames and bytes counted between the daemon and the agent. */

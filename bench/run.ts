@@ -6,6 +6,7 @@
  *   node bench/run.ts [--quick] [--rounds N] [--large-rounds N] [--large N] [--scaling 1000,10000]
  *                     [--big-mib N] [--idle-seconds N] [--no-mutagen] [--profile] [--out DIR]
  *                     [--doc-dir DIR]
+ *   node bench/run.ts --report bench/out/results.json   (rewrites the doc and plots only)
  *
  * ksync runs in direct mode: the real `bin/ksync watch --daemon` and the real `bin/ksync-agent`
  * on a loopback port. Mutagen v0.18.1 runs local to local (two-way-resolved) with a private
@@ -14,7 +15,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -58,6 +59,7 @@ const { values } = parseArgs({
     'no-mutagen': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     out: { type: 'string' },
+    report: { type: 'string' },
     'doc-dir': { type: 'string' },
   },
 });
@@ -328,81 +330,91 @@ function machineFacts(): { go: string; loadBefore: string } {
   };
 }
 
-const startedAt = new Date();
-const facts = machineFacts();
-const tools: Tool[] = [ksyncTool()];
-const mutagenBinary = join(
-  process.env.KSYNC_CACHE ?? join(process.env.HOME ?? '/root', '.cache/ksync'),
-  'mutagen-v0.18.1/mutagen',
-);
-if (values['no-mutagen']) notRun.push('Mutagen: not run (`--no-mutagen`).');
-else if (quick && !existsSync(mutagenBinary))
-  notRun.push('Mutagen: not run (`--quick` and not built; run bench/mutagen.sh).');
-else tools.push(mutagenTool(await buildMutagen()));
-const clusterWhy = await clusterUnavailable();
-if (clusterWhy !== undefined) {
-  notRun.push(
-    `Cluster baselines (\`kubectl cp\`, tar over \`kubectl exec\`, \`kubectl exec -i\` stdin): not run (${clusterWhy}).`,
+/** Runs every scenario (and the profiles, with `--profile`); the results. */
+async function measure(): Promise<Results> {
+  const startedAt = new Date();
+  const facts = machineFacts();
+  const tools: Tool[] = [ksyncTool()];
+  const mutagenBinary = join(
+    process.env.KSYNC_CACHE ?? join(process.env.HOME ?? '/root', '.cache/ksync'),
+    'mutagen-v0.18.1/mutagen',
   );
-}
-
-console.log(`bench: ${tools.map((t) => t.name).join(' vs ')}, ${JSON.stringify(params)}`);
-for (let round = 0; round < params.rounds; round++) {
-  const order = round % 2 === 0 ? tools : [...tools].reverse();
-  const scenarios: [string, (tool: Tool) => Promise<void>][] = [
-    ['small tree', (tool) => small(tool, round)],
-    ['medium tree', (tool) => medium(tool, round)],
-    ...params.scaling.map((files): [string, (tool: Tool) => Promise<void>] => [
-      `scaling ${files}`,
-      (tool) => scaling(tool, round, files),
-    ]),
-    ['big file', (tool) => big(tool, round)],
-  ];
-  if (round < params.largeRounds) scenarios.push(['large tree', (tool) => large(tool, round)]);
-  if (clusterWhy === undefined) {
-    console.log(`round ${round + 1}/${params.rounds}: cluster baselines`);
-    await clusterBaselines({
-      edits: Math.ceil(params.edits / 3),
-      medium: { files: params.mediumFiles, fileBytes: params.mediumFileBytes },
-      bigMiB: params.bigMiB,
-      record: (row, value) => record({ row, tool: 'cluster', round, value }),
-    });
+  if (values['no-mutagen']) notRun.push('Mutagen: not run (`--no-mutagen`).');
+  else if (quick && !existsSync(mutagenBinary))
+    notRun.push('Mutagen: not run (`--quick` and not built; run bench/mutagen.sh).');
+  else tools.push(mutagenTool(await buildMutagen()));
+  const clusterWhy = await clusterUnavailable();
+  if (clusterWhy !== undefined) {
+    notRun.push(
+      `Cluster baselines (\`kubectl cp\`, tar over \`kubectl exec\`, \`kubectl exec -i\` stdin): not run (${clusterWhy}).`,
+    );
   }
-  for (const [name, scenario] of scenarios) {
-    for (const tool of order) {
-      console.log(
-        `round ${round + 1}/${params.rounds}: ${name}, ${tool.name} (load ${loadavg()[0]?.toFixed(2)})`,
-      );
-      await scenario(tool);
+
+  console.log(`bench: ${tools.map((t) => t.name).join(' vs ')}, ${JSON.stringify(params)}`);
+  for (let round = 0; round < params.rounds; round++) {
+    const order = round % 2 === 0 ? tools : [...tools].reverse();
+    const scenarios: [string, (tool: Tool) => Promise<void>][] = [
+      ['small tree', (tool) => small(tool, round)],
+      ['medium tree', (tool) => medium(tool, round)],
+      ...params.scaling.map((files): [string, (tool: Tool) => Promise<void>] => [
+        `scaling ${files}`,
+        (tool) => scaling(tool, round, files),
+      ]),
+      ['big file', (tool) => big(tool, round)],
+    ];
+    if (round < params.largeRounds) scenarios.push(['large tree', (tool) => large(tool, round)]);
+    if (clusterWhy === undefined) {
+      console.log(`round ${round + 1}/${params.rounds}: cluster baselines`);
+      await clusterBaselines({
+        edits: Math.ceil(params.edits / 3),
+        medium: { files: params.mediumFiles, fileBytes: params.mediumFileBytes },
+        bigMiB: params.bigMiB,
+        record: (row, value) => record({ row, tool: 'cluster', round, value }),
+      });
+    }
+    for (const [name, scenario] of scenarios) {
+      for (const tool of order) {
+        console.log(
+          `round ${round + 1}/${params.rounds}: ${name}, ${tool.name} (load ${loadavg()[0]?.toFixed(2)})`,
+        );
+        await scenario(tool);
+      }
     }
   }
-}
-const profiled = values.profile
-  ? await profileKsync({ ...params, edits: quick ? 3 : 10, outDir })
-  : { profiles: [], traffic: [] };
+  const profiled = values.profile
+    ? await profileKsync({ ...params, edits: quick ? 3 : 10, outDir })
+    : { profiles: [], traffic: [] };
 
-const results: Results = {
-  machine: {
-    date: startedAt.toISOString(),
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    memoryGiB: totalmem() / 2 ** 30,
-    kernel: release(),
-    node: process.version,
-    go: facts.go,
-    loadBefore: facts.loadBefore,
-    loadAfter: loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' '),
-    minutes: (Date.now() - startedAt.getTime()) / 60_000,
-  },
-  params,
-  tools: tools.map((t) => t.name),
-  samples,
-  notRun,
-  ...profiled,
-};
-await mkdir(outDir, { recursive: true });
-await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  return {
+    machine: {
+      date: startedAt.toISOString(),
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryGiB: totalmem() / 2 ** 30,
+      kernel: release(),
+      node: process.version,
+      go: facts.go,
+      loadBefore: facts.loadBefore,
+      loadAfter: loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' '),
+      minutes: (Date.now() - startedAt.getTime()) / 60_000,
+    },
+    params,
+    tools: tools.map((t) => t.name),
+    samples,
+    notRun,
+    ...profiled,
+  };
+}
+
+const results =
+  values.report === undefined
+    ? await measure()
+    : (JSON.parse(await readFile(values.report, 'utf8')) as Results);
+if (values.report === undefined) {
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+}
 const written = await writeReport(results, docDir);
-console.log(`bench: wrote ${join(outDir, 'results.json')} and ${written.join(', ')}`);
+console.log(`bench: wrote ${written.join(', ')}`);
