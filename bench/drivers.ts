@@ -182,8 +182,19 @@ export function mutagenTool(binary: string): Tool {
       await startDaemon();
       const running: Running = {
         pids: () => ({ daemon: daemon?.pid as number }),
-        flush: async () => {
-          await mutagen(['sync', 'flush', 'b']);
+        async flush() {
+          // Right after a daemon start the session is still connecting: retry until it can sync.
+          const deadline = Date.now() + FLUSH_TIMEOUT_MS;
+          for (;;) {
+            try {
+              await mutagen(['sync', 'flush', 'b']);
+              return;
+            } catch (error) {
+              const starting = /not currently able to synchronize/.test(String(error));
+              if (!starting || Date.now() > deadline) throw error;
+              await sleep(20);
+            }
+          }
         },
         async restart() {
           await stopDaemon();

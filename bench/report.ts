@@ -428,6 +428,9 @@ export async function writeReport(results: Results, dir: string): Promise<string
     '',
     ...(results.notRun.length === 0 ? ['Everything ran.'] : results.notRun.map((n) => `- ${n}`)),
   );
+  if (results.failures.length > 0) {
+    lines.push('', '### Failed', '', ...results.failures.map((f) => `- ${f}`));
+  }
 
   const sizes = [...new Set([...params.scaling, params.largeFiles])].sort((a, b) => a - b);
   const curve = (prefix: string) =>

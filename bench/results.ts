@@ -68,6 +68,8 @@ export interface Results {
   readonly samples: readonly Sample[];
   /** Why a tool or row was not run. */
   readonly notRun: readonly string[];
+  /** Scenarios that failed (their other figures stand). */
+  readonly failures: readonly string[];
   readonly profiles: readonly ProfileSummary[];
   readonly traffic: readonly Traffic[];
 }

@@ -92,6 +92,7 @@ const TIMEOUT_MS = 20 * 60_000;
 
 const samples: Sample[] = [];
 const notRun: string[] = [];
+const failures: string[] = [];
 const record = (sample: Sample) => {
   samples.push(sample);
   const parts = sample.parts === undefined ? '' : ` ${JSON.stringify(sample.parts)}`;
@@ -377,7 +378,14 @@ async function measure(): Promise<Results> {
         console.log(
           `round ${round + 1}/${params.rounds}: ${name}, ${tool.name} (load ${loadavg()[0]?.toFixed(2)})`,
         );
-        await scenario(tool);
+        try {
+          await scenario(tool);
+        } catch (error) {
+          // One failed scenario must not lose the rest of a long run; the doc lists it.
+          const failure = `${name}, ${tool.name}, round ${round + 1}: failed: ${String(error).split('\n')[0]}`;
+          console.log(`  ${failure}`);
+          failures.push(failure);
+        }
       }
     }
   }
@@ -404,6 +412,7 @@ async function measure(): Promise<Results> {
     tools: tools.map((t) => t.name),
     samples,
     notRun,
+    failures,
     ...profiled,
   };
 }

@@ -58,6 +58,7 @@ test(
 
       const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as Results;
       assert.ok(results.tools.includes('ksync'));
+      assert.deepEqual(results.failures, []);
       for (const [row, [low, high]] of Object.entries(SANE)) {
         const values = results.samples
           .filter((s) => s.row === row && s.tool === 'ksync')
