@@ -5,7 +5,7 @@
  *
  *   node bench/run.ts [--quick] [--rounds N] [--large-rounds N] [--large N] [--scaling 1000,10000]
  *                     [--big-mib N] [--idle-seconds N] [--no-mutagen] [--profile] [--out DIR]
- *                     [--doc-dir DIR]
+ *                     [--doc-dir DIR] [--only small,medium,scaling,big,large,cluster]
  *   node bench/run.ts --report bench/out/results.json   (rewrites the doc and plots only)
  *
  * ksync runs in direct mode: the real `bin/ksync watch --daemon` and the real `bin/ksync-agent`
@@ -60,6 +60,7 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     out: { type: 'string' },
     report: { type: 'string' },
+    only: { type: 'string' },
     'doc-dir': { type: 'string' },
   },
 });
@@ -83,6 +84,9 @@ const params: Params = {
   idleSeconds: number(values['idle-seconds'], 30, 3),
   bigMiB: number(values['big-mib'], 1024, 16),
 };
+/** Whether `--only` (comma-separated: small, medium, scaling, big, large, cluster) keeps a scenario. */
+const wanted = (scenario: string) =>
+  values.only === undefined || values.only.split(',').includes(scenario);
 const outDir = resolve(values.out ?? join(REPO, 'bench/out'));
 const docDir = resolve(
   values['doc-dir'] ?? (values.out !== undefined ? outDir : join(REPO, 'docs')),
@@ -364,7 +368,7 @@ async function measure(): Promise<Results> {
       ['big file', (tool) => big(tool, round)],
     ];
     if (round < params.largeRounds) scenarios.push(['large tree', (tool) => large(tool, round)]);
-    if (clusterWhy === undefined) {
+    if (clusterWhy === undefined && wanted('cluster')) {
       console.log(`round ${round + 1}/${params.rounds}: cluster baselines`);
       await clusterBaselines({
         edits: Math.ceil(params.edits / 3),
@@ -373,7 +377,9 @@ async function measure(): Promise<Results> {
         record: (row, value) => record({ row, tool: 'cluster', round, value }),
       });
     }
-    for (const [name, scenario] of scenarios) {
+    for (const [name, scenario] of scenarios.filter(([name]) =>
+      wanted(name.split(' ')[0] as string),
+    )) {
       for (const tool of order) {
         console.log(
           `round ${round + 1}/${params.rounds}: ${name}, ${tool.name} (load ${loadavg()[0]?.toFixed(2)})`,
