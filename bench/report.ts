@@ -386,6 +386,10 @@ export async function writeReport(results: Results, dir: string): Promise<string
     '- Cluster baselines (when the local cluster runs): `kubectl cp` of one small file; the medium',
     '  tree by `tar c | kubectl exec -i POD -- tar x`; the big file through `kubectl exec -i` stdin,',
     '  counted by the pod (`wc -c`). One busybox pod on the single-node local cluster.',
+    ...(results.mergedFrom ?? []).map(
+      (m) =>
+        `- Added from a separate run at ${m.date.slice(0, 16).replace('T', ' ')} UTC: the ${m.tools.join(', ')} rows (not alternated with the main run).`,
+    ),
     `- Rounds: ${params.rounds} (the ${params.largeFiles.toLocaleString('en')}-file scenario: ${Math.min(params.rounds, params.largeRounds)})${params.quick ? '; `--quick` sizes' : ''}.`,
     '- Every scenario starts from fresh directories and fresh processes. A first sync is timed',
     '  from starting the sync (`ksync watch --daemon` with the agent already up; `mutagen sync',

@@ -72,4 +72,28 @@ export interface Results {
   readonly failures: readonly string[];
   readonly profiles: readonly ProfileSummary[];
   readonly traffic: readonly Traffic[];
+  /** Other runs whose samples were added by `--report a.json,b.json`: when, and which tools. */
+  readonly mergedFrom?: readonly { date: string; tools: string[] }[];
+}
+
+/**
+ * Adds the samples of `others` (e.g. the cluster baselines, run when the cluster lock was free)
+ * to `first`; a "not run" note goes when the merged samples cover what it names.
+ */
+export function mergeResults(first: Results, others: readonly Results[]): Results {
+  const samples = [...first.samples, ...others.flatMap((r) => r.samples)];
+  const ran = new Set(samples.map((s) => s.tool));
+  const covered = (note: string) =>
+    (note.startsWith('Cluster') && ran.has('cluster')) ||
+    (note.startsWith('Mutagen') && ran.has('mutagen'));
+  return {
+    ...first,
+    samples,
+    notRun: first.notRun.filter((note) => !covered(note)),
+    failures: [...first.failures, ...others.flatMap((r) => r.failures)],
+    mergedFrom: others.map((r) => ({
+      date: r.machine.date,
+      tools: [...new Set(r.samples.map((s) => s.tool))],
+    })),
+  };
 }

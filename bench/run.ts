@@ -6,7 +6,8 @@
  *   node bench/run.ts [--quick] [--rounds N] [--large-rounds N] [--large N] [--scaling 1000,10000]
  *                     [--big-mib N] [--idle-seconds N] [--no-mutagen] [--profile] [--out DIR]
  *                     [--doc-dir DIR] [--only small,medium,scaling,big,large,cluster]
- *   node bench/run.ts --report bench/out/results.json   (rewrites the doc and plots only)
+ *   node bench/run.ts --report bench/out/results.json[,other.json]   (rewrites the doc and plots
+ *     only; samples of other runs, e.g. `--only cluster` when the cluster lock was free, are added)
  *
  * ksync runs in direct mode: the real `bin/ksync watch --daemon` and the real `bin/ksync-agent`
  * on a loopback port. Mutagen v0.18.1 runs local to local (two-way-resolved) with a private
@@ -45,7 +46,7 @@ import {
 } from './measure.ts';
 import { profileKsync } from './profile.ts';
 import { writeReport } from './report.ts';
-import type { Params, Results, Sample } from './results.ts';
+import { mergeResults, type Params, type Results, type Sample } from './results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -423,10 +424,15 @@ async function measure(): Promise<Results> {
   };
 }
 
-const results =
-  values.report === undefined
-    ? await measure()
-    : (JSON.parse(await readFile(values.report, 'utf8')) as Results);
+/** Saved results, the first file's run with the samples of the others added. */
+async function loadResults(files: string): Promise<Results> {
+  const [first, ...others] = await Promise.all(
+    files.split(',').map(async (file) => JSON.parse(await readFile(file, 'utf8')) as Results),
+  );
+  return mergeResults(first as Results, others);
+}
+
+const results = values.report === undefined ? await measure() : await loadResults(values.report);
 if (values.report === undefined) {
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
