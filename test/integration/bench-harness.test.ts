@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -36,25 +36,26 @@ const SANE: Record<string, [number, number]> = {
   'scale-mem:2000': [10, 8_192],
 };
 
+/** Runs `node bench/run.ts ...args`; fails with its output unless it exits 0. */
+async function harness(args: readonly string[]): Promise<void> {
+  const child = spawn(process.execPath, ['bench/run.ts', ...args], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (t: string) => (output += t));
+  child.stderr.setEncoding('utf8').on('data', (t: string) => (output += t));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.equal(code, 0, output);
+}
+
 test(
   'bench/run.ts --quick writes sane results, benchmarks.md and SVG plots',
   { timeout: 600_000 },
   async () => {
     const out = await mkdtemp(join(tmpdir(), 'ksync-bench-test-'));
     try {
-      const child = spawn(
-        process.execPath,
-        ['bench/run.ts', '--quick', '--profile', '--out', out],
-        {
-          cwd: REPO,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      let output = '';
-      child.stdout.setEncoding('utf8').on('data', (t: string) => (output += t));
-      child.stderr.setEncoding('utf8').on('data', (t: string) => (output += t));
-      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-      assert.equal(code, 0, output);
+      await harness(['--quick', '--profile', '--out', out]);
 
       const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as Results;
       assert.ok(results.tools.includes('ksync'));
@@ -98,6 +99,12 @@ test(
           `${name}: one point per tree size (200, 1,000, 2,000 files)`,
         );
       }
+
+      // --report rewrites the doc from saved results: the same doc as the run wrote.
+      const again = join(out, 'again');
+      await mkdir(again);
+      await harness(['--report', join(out, 'results.json'), '--doc-dir', again]);
+      assert.equal(await readFile(join(again, 'benchmarks.md'), 'utf8'), doc);
     } finally {
       await rm(out, { recursive: true, force: true });
     }
