@@ -62,6 +62,13 @@ export const AGENT_CAPABILITIES = ['SYS_PTRACE', 'DAC_OVERRIDE', 'CHOWN', 'FOWNE
 
 /** Where the token Secret is mounted in the agent's container. */
 const TOKEN_DIR = '/var/run/ksync';
+/** The agent's own writable emptyDir (its root filesystem is read-only). */
+const STATE_DIR = '/var/lib/ksync';
+/**
+ * Where the agent stages content for roots that do not exist yet: below the emptyDir, not the
+ * mount point itself, which the agent empties by removing it at start and stop.
+ */
+const STAGING_DIR = `${STATE_DIR}/staging`;
 
 /** What the manifests are built from. */
 export interface ManifestOptions {
@@ -200,6 +207,8 @@ function daemonSet(opts: ManifestOptions): V1DaemonSet {
                 AGENT_LISTEN,
                 '--token-file',
                 `${TOKEN_DIR}/${TOKEN_KEY}`,
+                '--staging-dir',
+                STAGING_DIR,
               ],
               env: [
                 {
@@ -227,10 +236,18 @@ function daemonSet(opts: ManifestOptions): V1DaemonSet {
                 // SELinux nodes: container files carry per-pod categories; spc_t may open them.
                 seLinuxOptions: { type: 'spc_t' },
               },
-              volumeMounts: [{ name: 'token', mountPath: TOKEN_DIR, readOnly: true }],
+              volumeMounts: [
+                { name: 'token', mountPath: TOKEN_DIR, readOnly: true },
+                // The root filesystem is read-only; staging for roots that do not exist yet
+                // needs a writable place of the agent's own.
+                { name: 'state', mountPath: STATE_DIR },
+              ],
             },
           ],
-          volumes: [{ name: 'token', secret: { secretName: TOKEN_SECRET, defaultMode: 0o400 } }],
+          volumes: [
+            { name: 'token', secret: { secretName: TOKEN_SECRET, defaultMode: 0o400 } },
+            { name: 'state', emptyDir: {} },
+          ],
         },
       },
     },
