@@ -73,7 +73,15 @@ start_daemon() {
   mkdir -p "$PID_DIR" "$LOG_DIR"
   echo "=== $(date -u +%FT%TZ) $*" >>"$LOG_DIR/$name.log"
   setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
-  echo $! >"$PID_DIR/$name.pid"
+  local pid=$! exe i
+  echo "$pid" >"$PID_DIR/$name.pid"
+  # Return once the child has exec'd the binary (or died): until then its /proc/PID/exe is the
+  # shell or setsid, and is_running would take a busy machine's slow exec for an exit.
+  for ((i = 0; i < 250; i++)); do
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || break
+    [[ "$(basename "${exe% (deleted)}")" == "$(basename "$1")" ]] && break
+    sleep 0.02
+  done
 }
 
 # wait_until COMPONENT SECONDS COMMAND...: polls COMMAND until it succeeds; fails with the

@@ -258,6 +258,8 @@ EOF
 # The nodes' runtimes start and import their images in the background while the control
 # plane starts (both mostly wait on disk and on each other); the kubelets wait for them.
 runtime_jobs=()
+# If this script fails meanwhile, the jobs stop too (the daemons they started are cluster-down's).
+trap 'kill "${runtime_jobs[@]}" 2>/dev/null || true' EXIT
 for ((n = 1; n <= NODES; n++)); do
   start_runtime "$n" &
   runtime_jobs+=($!)
@@ -319,6 +321,7 @@ start_daemon kube-scheduler "$K8S_BIN/kube-scheduler" --config="$STATE_DIR/sched
   --bind-address=127.0.0.1 --profiling=false --v=1
 
 for job in "${runtime_jobs[@]}"; do wait "$job" || exit 1; done
+trap - EXIT
 say "imported images: $PAUSE_IMAGE $TESTAPP_IMAGE $NODE_IMAGE $AGENT_IMAGE"
 
 # ---- per node: kubelet ------------------------------------------------------------------
