@@ -3,12 +3,14 @@
  * loaded only when their command runs, so `ksync get` never loads the WebSocket client.
  */
 import { DEFAULT_MODE, SYNC_MODES } from '@ksync/core';
-import type { CommandDef } from './command.ts';
+import type { CommandDef, OptionDef } from './command.ts';
+import { KUBE_OPTIONS } from './kube-flags.ts';
 
-const OUTPUT = (formats: string): { flags: string; description: string; defaultValue: string } => ({
+const OUTPUT = (formats: readonly string[]): OptionDef => ({
   flags: '-o, --output <format>',
-  description: `output format: ${formats}`,
+  description: `output format: ${formats.join(', ')}`,
   defaultValue: 'table',
+  completions: formats,
 });
 
 /** Every command, in the order `--help` lists them. */
@@ -25,6 +27,7 @@ export const COMMANDS: readonly CommandDef[] = [
         flags: '-m, --mode <mode>',
         description: `sync mode: ${Object.keys(SYNC_MODES).join(', ')}`,
         defaultValue: DEFAULT_MODE,
+        completions: Object.keys(SYNC_MODES),
       },
       {
         flags: '-i, --ignore <pattern>',
@@ -32,6 +35,12 @@ export const COMMANDS: readonly CommandDef[] = [
         repeatable: true,
       },
       { flags: '--paused', description: 'create it paused', defaultValue: false },
+      {
+        flags: '--force',
+        description:
+          "allow / or your home directory as the local root, or roots overlapping another sync's",
+        defaultValue: false,
+      },
       {
         flags: '--no-check',
         description: 'do not connect to the agent to check the URL and token',
@@ -47,9 +56,17 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'get',
     summary: 'show syncs with their state, last sync, sizes, conflicts and problems',
     args: '[name]',
-    options: [OUTPUT('table, wide, json, yaml, name')],
+    options: [OUTPUT(['table', 'wide', 'json', 'yaml', 'name'])],
     examples: ['ksync get', 'ksync get web -o wide', 'ksync get -o json | jq ".[].state"'],
     load: () => import('./commands/get.ts'),
+  },
+  {
+    name: 'describe',
+    summary: 'show one sync in full: state, problems with their side, what a halt would delete',
+    args: '<name>',
+    options: [OUTPUT(['table', 'json', 'yaml'])],
+    examples: ['ksync describe web', 'ksync describe web -o yaml'],
+    load: () => import('./commands/describe.ts'),
   },
   {
     name: 'watch',
@@ -91,7 +108,7 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'conflicts',
     summary: 'list conflicts that need a decision',
     args: '[name]',
-    options: [OUTPUT('table, json, yaml')],
+    options: [OUTPUT(['table', 'json', 'yaml'])],
     examples: ['ksync conflicts', 'ksync conflicts web -o json'],
     load: () => import('./commands/conflicts.ts'),
   },
@@ -137,14 +154,84 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'delete',
     summary: 'remove syncs and their state (files on both sides stay)',
     args: '[names...]',
-    options: [{ flags: '--all', description: 'delete every sync', defaultValue: false }],
-    examples: ['ksync delete web', 'ksync delete --all'],
+    options: [
+      { flags: '--all', description: 'delete every sync', defaultValue: false },
+      {
+        flags: '--force',
+        description: 'delete even with unresolved conflicts (their saved versions go too)',
+        defaultValue: false,
+      },
+    ],
+    examples: ['ksync delete web', 'ksync delete --all', 'ksync delete web --force'],
     load: () => import('./commands/delete.ts'),
+  },
+  {
+    name: 'init',
+    summary: 'install the ksync agent on every node of a cluster, or update it',
+    options: [
+      ...KUBE_OPTIONS,
+      {
+        flags: '--image <image>',
+        description: 'the agent image (default: the one for this version)',
+      },
+      {
+        flags: '--upgrade',
+        description: 'replace an agent of another version',
+        defaultValue: false,
+      },
+      {
+        flags: '--dry-run',
+        description: 'print the objects instead of applying them (talks to no cluster)',
+        defaultValue: false,
+      },
+      {
+        flags: '-o, --output <format>',
+        description: 'with --dry-run: yaml or json',
+        completions: ['yaml', 'json'],
+      },
+      {
+        flags: '--timeout <duration>',
+        description: 'how long to wait for the rollout (default 3m)',
+      },
+    ],
+    examples: [
+      'ksync init',
+      'ksync init --context staging --upgrade',
+      'ksync init --dry-run -o yaml > ksync.yaml',
+    ],
+    load: () => import('./commands/init.ts'),
+  },
+  {
+    name: 'uninstall',
+    summary: 'remove the ksync agent and everything init created from a cluster',
+    options: [
+      ...KUBE_OPTIONS,
+      {
+        flags: '--timeout <duration>',
+        description: 'how long to wait for the deletion (default 2m)',
+      },
+    ],
+    examples: ['ksync uninstall', 'ksync uninstall --context staging'],
+    load: () => import('./commands/uninstall.ts'),
+  },
+  {
+    name: 'doctor',
+    summary: 'check the cluster, the agent on every node and your permissions, with fixes',
+    options: [
+      ...KUBE_OPTIONS,
+      {
+        flags: '-n, --namespace <namespace>',
+        description: "namespace of your workloads (default: the context's)",
+      },
+      OUTPUT(['table', 'json', 'yaml']),
+    ],
+    examples: ['ksync doctor', 'ksync doctor --context staging -o json'],
+    load: () => import('./commands/doctor.ts'),
   },
   {
     name: 'version',
     summary: 'print the version',
-    options: [OUTPUT('table, json, yaml')],
+    options: [OUTPUT(['table', 'json', 'yaml'])],
     examples: ['ksync version', 'ksync version -o json'],
     load: () => import('./commands/version.ts'),
   },

@@ -1,10 +1,18 @@
 /** `ksync create`: validates a spec (every problem at once), checks the agent, stores it. */
 import { stat, realpath } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { stringArg, stringOption, type CommandRun } from '../command.ts';
 import { withBackend } from '../control-client.ts';
 import { UserError, hasCode } from '../errors.ts';
-import { deriveName, validateSpec, type SpecInput, type SyncSpec } from '../spec.ts';
+import {
+  checkRoots,
+  deriveName,
+  validateSpec,
+  type RootCheckInput,
+  type SpecInput,
+  type SyncSpec,
+} from '../spec.ts';
 import { checkAgent } from '../sync-endpoints.ts';
 import { DEFAULT_MODE, SYNC_MODES, type SyncMode } from '@ksync/core';
 
@@ -46,9 +54,29 @@ export const run: CommandRun = async (ctx, input) => {
     createdAt: Date.now(),
   };
   if (!Object.hasOwn(SYNC_MODES, spec.mode)) throw new UserError(`unknown sync mode ${spec.mode}`);
+  const [ksyncHome, userHome] = await Promise.all([
+    realOrSelf(ctx.home.root),
+    realOrSelf(homedir()),
+  ]);
+  const rootCheck = {
+    local: spec.local,
+    remote: spec.remote,
+    url: spec.direct.url,
+    ksyncHome,
+    userHome,
+    force: input.options.force === true,
+  };
+  // Checked before connecting, and again against the syncs that exist when it is stored.
+  const refuse = (others: RootCheckInput['others']): void => {
+    const rootProblems = checkRoots({ ...rootCheck, others });
+    if (rootProblems.length > 0) throw new UserError(rootProblems.join('; '));
+  };
+  refuse([]);
   if (input.options.check !== false) await checkAgent(spec);
 
   const view = await withBackend({ home: ctx.home }, async (backend) => {
+    // A sync of the same name is refused by create itself, with its own message.
+    refuse((await backend.list()).filter((other) => other.name !== spec.name));
     const created = await backend.create(spec);
     return { created, watching: backend.kind === 'watch' };
   });
@@ -72,6 +100,11 @@ async function checkLocalDir(path: string, given: string, problems: string[]): P
     problems.push(`local directory ${given} does not exist; create it first (mkdir -p ${given})`);
     return path;
   }
+}
+
+/** The real path of `path`, or `path` itself while it does not exist. */
+async function realOrSelf(path: string): Promise<string> {
+  return realpath(path).catch(() => path);
 }
 
 async function checkReadable(path: string, problems: string[]): Promise<void> {

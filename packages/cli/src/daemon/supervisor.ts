@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { Session, UserError, type Clock, type Conflict, type Side } from '@ksync/core';
 import type { Backend, DeleteTarget, FlushOptions } from '../backend.ts';
 import { formatDuration } from '../duration.ts';
-import { describeEntry } from '../format.ts';
+import { describeEntry, formatHalt } from '../format.ts';
 import type { HomePaths } from '../home.ts';
 import type { SyncSpec } from '../spec.ts';
 import { SpecStore } from '../spec-store.ts';
@@ -72,6 +72,7 @@ export class Supervisor implements Backend {
         'all' in target
           ? await this.#specs.list()
           : await Promise.all(target.names.map((n) => this.#specs.get(n)));
+      if (target.force !== true) await this.#refuseToDropConflicts(specs.map((s) => s.name));
       for (const spec of specs) {
         const runner = this.#runners.get(spec.name);
         this.#runners.delete(spec.name);
@@ -83,6 +84,33 @@ export class Supervisor implements Backend {
       }
       return specs.map((s) => s.name);
     });
+  }
+
+  /** A `UserError` naming the syncs with conflicts and how many saved versions would go. */
+  async #refuseToDropConflicts(names: readonly string[]): Promise<void> {
+    const held: { name: string; conflicts: number }[] = [];
+    let saved = 0;
+    for (const name of names) {
+      const conflicts = await this.#conflictsOf(name);
+      if (conflicts.length === 0) continue;
+      held.push({ name, conflicts: conflicts.length });
+      saved += conflicts.reduce((n, c) => n + (c.state === 'local-kept' ? c.kept.length : 0), 0);
+    }
+    if (held.length === 0) return;
+    const list = held.map((h) => `${h.name} (${plural(h.conflicts, 'conflict')})`).join(', ');
+    const see = held.length === 1 ? `ksync conflicts ${held[0]?.name ?? ''}` : 'ksync conflicts';
+    throw new UserError(
+      `not deleting: unresolved conflicts in ${list}, and deleting would also delete ${plural(saved, 'saved remote version')}; review them with: ${see}, or pass --force`,
+    );
+  }
+
+  /** The recorded conflicts of one sync, from its running session or its store. */
+  async #conflictsOf(name: string): Promise<Conflict[]> {
+    const runner = this.#runners.get(name);
+    const live = runner?.session?.conflicts();
+    if (live !== undefined) return live;
+    const state = runner?.state ?? (await openSyncState(this.#o.home, name));
+    return state.store.loadConflicts();
   }
 
   async list(name?: string): Promise<SyncView[]> {
@@ -100,8 +128,9 @@ export class Supervisor implements Backend {
     for (const spec of specs) {
       const runner = this.#runners.get(spec.name);
       const state = runner?.state ?? (await openSyncState(this.#o.home, spec.name));
-      const conflicts = runner?.session?.conflicts() ?? (await state.store.loadConflicts());
-      for (const c of conflicts) views.push(conflictView(spec.name, c, state.content.locate(c.id)));
+      for (const c of await this.#conflictsOf(spec.name)) {
+        views.push(conflictView(spec.name, c, state.content.locate(c.id)));
+      }
     }
     return views;
   }
@@ -118,14 +147,14 @@ export class Supervisor implements Backend {
   pause(name: string): Promise<void> {
     return this.#exclusive(async () => {
       await this.#specs.update(name, { paused: true });
-      await this.#runners.get(name)?.pause();
+      this.#runners.get(name)?.pause();
     });
   }
 
   resume(name: string): Promise<void> {
     return this.#exclusive(async () => {
       await this.#specs.update(name, { paused: false });
-      await this.#runners.get(name)?.resume();
+      this.#runners.get(name)?.resume();
     });
   }
 
@@ -177,7 +206,7 @@ export class Supervisor implements Backend {
     let session: Session | undefined;
     let close = async (): Promise<void> => undefined;
     if (runner !== undefined) {
-      session = await runner.waitForSession(signal);
+      session = await runner.waitForConnection(signal);
       if (session === undefined) throw new UserError(`sync ${spec.name} was stopped`);
     } else {
       const opened = await this.#openSession(spec, options.onProgress);
@@ -189,7 +218,21 @@ export class Supervisor implements Backend {
       progress !== undefined && runner !== undefined ? runner.subscribe(progress) : undefined;
     try {
       const before = session.status();
-      const report = await session.flush();
+      let report = await session.flush().catch((error: unknown) => error as Error);
+      // The agent went away during the flush: wait for the reconnect (bounded by the caller's
+      // timeout) and flush again, rather than failing while it comes back.
+      while (report instanceof Error && runner !== undefined && !runner.connected) {
+        const reconnected = await runner.waitForConnection(signal);
+        if (reconnected === undefined || signal.aborted) break;
+        session = reconnected;
+        report = await session.flush().catch((error: unknown) => error as Error);
+      }
+      if (report instanceof Error) {
+        const halt = session.status().halt;
+        throw halt === undefined
+          ? report
+          : new UserError(`${spec.name}: ${formatHalt(spec.name, halt)}`);
+      }
       const after = session.status();
       if (runner === undefined && after.lastSyncAt !== undefined) {
         await writeStatusFile(this.#o.home.statusFile(spec.name), {
@@ -252,6 +295,7 @@ export class Supervisor implements Backend {
     const state = await openSyncState(this.#o.home, spec.name);
     const stored = await readStatusFile(this.#o.home.statusFile(spec.name));
     const endpoints = await this.#o.openEndpoints(spec, {
+      stagingDir: this.#o.home.staging,
       onWarning: (m) => this.#o.log?.('warn', `${spec.name}: ${m}`),
     });
     try {
@@ -313,6 +357,11 @@ export class Supervisor implements Backend {
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** "1 conflict", "2 conflicts". */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 function conflictView(sync: string, c: Conflict, savedIn: string): ConflictView {
