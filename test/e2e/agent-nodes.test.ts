@@ -74,7 +74,7 @@ describe('the agent on each node serves only its own node', { timeout: 300_000 }
       assert.equal(container.nodeName, node.name);
       const open = async (agentNode: string) =>
         connectRemoteEndpoint({
-          url: `ws://ksync-agent-${agentNode}`,
+          url: 'ws://ksync-agent',
           dial: await agentDialer(target, agentNode),
           token,
           root: '/home/app',
