@@ -24,11 +24,12 @@ unit:
 integration:
 	$(ENV) npm run -s test:integration
 
+# NODES=2 adds a second node on this machine (docs/cluster.md); e2e runs with 2 by default.
 e2e:
-	./scripts/e2e.sh
+	KSYNC_NODES=$(NODES) ./scripts/e2e.sh
 
 cluster-up:
-	./scripts/cluster/up.sh
+	KSYNC_NODES=$(NODES) ./scripts/cluster/up.sh
 
 cluster-down:
 	./scripts/cluster/down.sh

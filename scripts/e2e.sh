@@ -14,6 +14,9 @@ trap teardown EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Two nodes unless KSYNC_NODES (make e2e NODES=1) says otherwise: the suites see a real
+# multi-node cluster, as every production one is.
+export KSYNC_NODES="${KSYNC_NODES:-2}"
 if ! ./scripts/cluster/up.sh; then
   echo "e2e: cluster-up failed; no e2e test ran" >&2
   exit 1

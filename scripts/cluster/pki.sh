@@ -58,8 +58,17 @@ make_pki() {
   client_cert admin "/O=system:masters/CN=kubernetes-admin"
   client_cert controller-manager "/CN=system:kube-controller-manager"
   client_cert scheduler "/CN=system:kube-scheduler"
-  # The Node authorizer only lets a kubelet touch its own node: CN must be system:node:<name>.
-  client_cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME"
+  # Per node: the kubelet's client cert (the Node authorizer only lets a kubelet touch its own
+  # node: CN must be system:node:<name>) and its serving cert for its own loopback address,
+  # which the apiserver verifies (--kubelet-certificate-authority) for exec, logs, port-forward.
+  local n
+  for ((n = 1; n <= MAX_NODES; n++)); do
+    node_vars "$n"
+    client_cert "$NODE_KUBELET" "/O=system:nodes/CN=system:node:$NODE_NAME"
+    sign_cert "$NODE_KUBELET-serving" "/CN=system:node:$NODE_NAME" \
+      "extendedKeyUsage=serverAuth\nsubjectAltName=IP:$NODE_NAME"
+    write_kubeconfig "$STATE_DIR/$NODE_KUBELET.kubeconfig" "$NODE_KUBELET"
+  done
   # The apiserver's identity towards the kubelet (exec, logs, port-forward).
   client_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
   openssl genrsa -out "$PKI_DIR/sa.key" 2048 2>/dev/null
@@ -68,6 +77,5 @@ make_pki() {
   write_kubeconfig "$STATE_DIR/admin.kubeconfig" admin
   write_kubeconfig "$STATE_DIR/controller-manager.kubeconfig" controller-manager
   write_kubeconfig "$STATE_DIR/scheduler.kubeconfig" scheduler
-  write_kubeconfig "$STATE_DIR/kubelet.kubeconfig" kubelet
   touch "$PKI_DIR/.done"
 }

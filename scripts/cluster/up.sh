@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Brings up a real single-node Kubernetes cluster on this machine, the way
-# hack/local-up-cluster.sh does: a dedicated containerd, etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler and a kubelet, all on loopback.
+# Brings up a real Kubernetes cluster on this machine, the way hack/local-up-cluster.sh
+# does: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and, per node, a
+# dedicated containerd and a kubelet, all on loopback. KSYNC_NODES (make cluster-up NODES=2)
+# is the number of nodes, 1 by default.
 # Idempotent: a no-op when the cluster it started is still running.
 # See docs/cluster.md.
 set -euo pipefail
@@ -13,6 +14,13 @@ T0=$SECONDS
 
 # The kubeconfig plus .cluster/cluster.json, which test/e2e/helpers/cluster.ts reads.
 write_outputs() {
+  local n nodes=""
+  for ((n = 1; n <= NODES; n++)); do
+    node_vars "$n"
+    nodes+="${nodes:+,}
+    { \"name\": \"$NODE_NAME\", \"runtime\": \"$NODE_RUNTIME\", \"kubeletDir\": \"$NODE_KUBELET_DIR\",
+      \"runtimeRoot\": \"$NODE_RUN/$NODE_RUNTIME\" }"
+  done
   mkdir -p "$CLUSTER_DIR"
   cp "$STATE_DIR/admin.kubeconfig" "$CLUSTER_DIR/kubeconfig"
   cat >"$CLUSTER_DIR/cluster.json" <<EOF
@@ -20,7 +28,9 @@ write_outputs() {
   "kubernetesVersion": "$KSYNC_K8S_VERSION",
   "kubeconfig": "$CLUSTER_DIR/kubeconfig",
   "kubectl": "$K8S_BIN/kubectl",
-  "nodeName": "$NODE_NAME",
+  "nodeName": "127.0.0.1",
+  "nodes": [$nodes
+  ],
   "images": { "pause": "$PAUSE_IMAGE", "testApp": "$TESTAPP_IMAGE", "node": "$NODE_IMAGE", "agent": "$AGENT_IMAGE" }
 }
 EOF
@@ -31,15 +41,26 @@ if [[ $EUID -ne 0 ]]; then
   exit 1
 fi
 
+if [[ -n "${KSYNC_NODES:-}" ]] && { ! [[ "$KSYNC_NODES" =~ ^[1-9]$ ]] || ((KSYNC_NODES > MAX_NODES)); }; then
+  echo "cluster-up: NODES=$KSYNC_NODES is not a node count from 1 to $MAX_NODES; run for example 'make cluster-up NODES=2'" >&2
+  exit 1
+fi
+
 # ---- idempotence -------------------------------------------------------------------------
+# A running cluster keeps its node count; asking for another one needs a cluster-down first.
+NODES=$(recorded_nodes)
 running=() stopped=()
-for c in "${COMPONENTS[@]}"; do
+while read -r c; do
   if is_running "$c"; then running+=("$c"); else stopped+=("$c"); fi
-done
+done < <(components "$NODES")
 if ((${#stopped[@]} == 0)); then
+  if [[ -n "${KSYNC_NODES:-}" ]] && ((KSYNC_NODES != NODES)); then
+    echo "cluster-up: the running cluster has $NODES node(s), not $KSYNC_NODES; run 'make cluster-down' first" >&2
+    exit 1
+  fi
   if kubectl_admin get --raw /readyz >/dev/null 2>&1; then
     write_outputs
-    say "already up (Kubernetes $KSYNC_K8S_VERSION); export KUBECONFIG=$CLUSTER_DIR/kubeconfig"
+    say "already up ($NODES node(s), Kubernetes $KSYNC_K8S_VERSION); export KUBECONFIG=$CLUSTER_DIR/kubeconfig"
     exit 0
   fi
   echo "cluster-up: every component runs but the apiserver is not ready; see $LOG_DIR/kube-apiserver.log, or run 'make cluster-down && make cluster-up'" >&2
@@ -55,12 +76,14 @@ if [[ -d "$STATE_DIR" || -d "$RUN_DIR" ]]; then
   say "removing the state of a cluster that is no longer running"
   "$CLUSTER_SCRIPTS/down.sh"
 fi
+NODES=${KSYNC_NODES:-1}
 
 # ---- host packages -----------------------------------------------------------------------
 # Debian packages, installed only when missing. Binaries checked: the package each provides.
 need=()
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
+command -v crun >/dev/null || need+=(crun) # the OCI runtime of node 2
 command -v etcd >/dev/null || need+=(etcd-server)
 [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
   need+=(containernetworking-plugins)
@@ -89,7 +112,9 @@ problems=()
 for ctl in cpu cpuacct cpuset memory pids; do
   [[ -d /sys/fs/cgroup/$ctl ]] || problems+=("cgroup controller $ctl is not mounted at /sys/fs/cgroup/$ctl")
 done
-for port in 2379 2380 6443 10248 10250 10257 10259; do
+ports=(2379 2380 6443 10257 10259)
+for ((n = 1; n <= NODES; n++)); do node_vars "$n" && ports+=("$NODE_KUBELET_PORT" "$NODE_HEALTHZ_PORT"); done
+for port in "${ports[@]}"; do
   if ss -Hltn "sport = :$port" | grep -q .; then
     problems+=("port $port is in use ($(ss -Hltnp "sport = :$port" | sed -n 's/.*users:((\("[^"]*"\).*/\1/p' | head -1))")
   fi
@@ -102,6 +127,7 @@ fi
 [[ -e /dev/kmsg ]] || ln -s /dev/console /dev/kmsg
 
 mkdir -p "$STATE_DIR" "$RUN_DIR" "$PID_DIR"
+echo "$NODES" >"$STATE_DIR/nodes"
 # One run per log file: a fresh cluster starts fresh logs (down.sh keeps them for reading).
 rm -f "$LOG_DIR"/*.log
 # Save host settings once: if an earlier up died half-way, its saved values are the originals.
@@ -110,6 +136,9 @@ if [[ ! -f "$STATE_DIR/sysctls.saved" ]]; then
   ls /run/netns 2>/dev/null >"$STATE_DIR/netns.before" || true
   [[ -d /run/containerd ]] && touch "$STATE_DIR/run-containerd.existed"
   [[ -d /var/lib/cni ]] && touch "$STATE_DIR/var-lib-cni.existed"
+  # The kubelet's device-plugin socket dir is hard-coded (/var/lib/kubelet/device-plugins),
+  # whatever its root dir; every node's kubelet uses it.
+  [[ -d /var/lib/kubelet ]] && touch "$STATE_DIR/var-lib-kubelet.existed"
   for t in filter nat mangle; do
     iptables -t "$t" -S 2>/dev/null | sed -n 's/^-N \(KUBE-[^ ]*\)$/'"$t"' \1/p'
   done >"$STATE_DIR/iptables-chains.before" || true
@@ -117,51 +146,69 @@ if [[ ! -f "$STATE_DIR/sysctls.saved" ]]; then
   nft list tables 2>/dev/null >"$STATE_DIR/nft-tables.before" || true
 fi
 
+# crun refuses a hybrid cgroup layout whose cgroup2 hierarchy holds controllers ("cgroups in
+# hybrid mode not supported, drop all controllers from cgroupv2"); this host leaves hugetlb
+# there. For crun's nodes each such controller gets a v1 hierarchy of its own, as the others
+# have; cluster-down moves it back. runc does not mind either way.
+if ((NODES > 1)) && [[ -f /sys/fs/cgroup/unified/cgroup.controllers ]]; then
+  for ctl in $(cat /sys/fs/cgroup/unified/cgroup.controllers); do
+    mkdir -p "/sys/fs/cgroup/$ctl" && mount -t cgroup -o "$ctl" cgroup "/sys/fs/cgroup/$ctl" || {
+      echo "cluster-up: cannot move the $ctl cgroup controller from cgroup2 to a v1 hierarchy, which crun needs; run 'make cluster-down', then 'make cluster-up' (one node needs no crun)" >&2
+      exit 1
+    }
+    echo "$ctl" >>"$STATE_DIR/cgroup-v1-moved"
+  done
+fi
+
 make_pki
 
-# ---- CNI ---------------------------------------------------------------------------------
-# One bridge on its own subnet, no masquerade, no default route: pods reach each other and the
-# host bridge address, and nothing off this machine. The dir is ours, not /etc/cni/net.d.
-mkdir -p "$CNI_CONF_DIR" "$STATE_DIR/cni/ipam"
-cat >"$CNI_CONF_DIR/10-ksync.conflist" <<EOF
+# ---- per node: CNI and containerd --------------------------------------------------------
+# start_runtime N: node N's CNI config and its dedicated containerd, with the images imported.
+start_runtime() {
+  node_vars "$1"
+  # One bridge per node on its own subnet, no masquerade, no default route: pods reach each
+  # other and the host bridge address, and nothing off this machine. The dir is the node's
+  # own, not /etc/cni/net.d.
+  mkdir -p "$NODE_CNI_CONF_DIR" "$NODE_STATE/cni/ipam"
+  cat >"$NODE_CNI_CONF_DIR/10-ksync.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
-  "name": "$CNI_NET_NAME",
+  "name": "$NODE_CNI_NET",
   "plugins": [
     {
       "type": "bridge",
-      "bridge": "$CNI_BRIDGE",
+      "bridge": "$NODE_CNI_BRIDGE",
       "isGateway": true,
       "isDefaultGateway": false,
       "ipMasq": false,
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "dataDir": "$STATE_DIR/cni/ipam",
-        "ranges": [[{ "subnet": "$CNI_SUBNET" }]]
+        "dataDir": "$NODE_STATE/cni/ipam",
+        "ranges": [[{ "subnet": "$NODE_CNI_SUBNET" }]]
       }
     }
   ]
 }
 EOF
 
-# ---- containerd --------------------------------------------------------------------------
-# A dedicated instance: own root, state, sockets and runc root, so neither start nor teardown
-# can touch another containerd's containers. cgroupfs on both sides (containerd 1.6 has no CRI
-# RuntimeConfig, so the kubelet uses its own cgroupDriver setting and they must match).
-cat >"$STATE_DIR/containerd.toml" <<EOF
+  # A dedicated instance: own root, state, sockets and OCI runtime root, so neither start nor
+  # teardown can touch another containerd's containers. cgroupfs on both sides (containerd 1.6
+  # has no CRI RuntimeConfig, so the kubelet uses its own cgroupDriver setting and they must
+  # match). The runc shim drives crun as well (BinaryName): same CLI, same state layout.
+  cat >"$NODE_STATE/containerd.toml" <<EOF
 version = 2
-root = "$STATE_DIR/containerd"
-state = "$RUN_DIR/containerd"
+root = "$NODE_STATE/containerd"
+state = "$NODE_RUN/containerd"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
   "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
 
 [grpc]
-  address = "$CONTAINERD_SOCK"
+  address = "$NODE_CONTAINERD_SOCK"
 
 [ttrpc]
-  address = "$CONTAINERD_SOCK.ttrpc"
+  address = "$NODE_CONTAINERD_SOCK.ttrpc"
 
 [debug]
   address = ""
@@ -170,11 +217,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   address = ""
 
 [plugins."io.containerd.internal.v1.opt"]
-  path = "$STATE_DIR/containerd-opt"
+  path = "$NODE_STATE/containerd-opt"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
-  stream_server_address = "127.0.0.1"
+  stream_server_address = "$NODE_NAME"
   stream_server_port = "0"
   tolerate_missing_hugetlb_controller = true
   # Clamp oom_score_adj to containerd's own (0): sandboxes ask for -998, which needs
@@ -184,28 +231,39 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   disable_apparmor = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    default_runtime_name = "$NODE_RUNTIME"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$NODE_RUNTIME]
       runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$NODE_RUNTIME.options]
+        BinaryName = "$(command -v "$NODE_RUNTIME")"
         SystemdCgroup = false
-        Root = "$RUN_DIR/runc"
+        Root = "$NODE_RUN/$NODE_RUNTIME"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
-    conf_dir = "$CNI_CONF_DIR"
+    conf_dir = "$NODE_CNI_CONF_DIR"
     max_conf_num = 1
 EOF
-mkdir -p "$(dirname "$CONTAINERD_SOCK")"
-say "starting containerd"
-start_daemon containerd "$(command -v containerd)" --config "$STATE_DIR/containerd.toml"
-wait_until containerd 30 ctr --address "$CONTAINERD_SOCK" version
+  mkdir -p "$(dirname "$NODE_CONTAINERD_SOCK")"
+  say "starting $NODE_CONTAINERD ($NODE_RUNTIME) for node $NODE_NAME"
+  start_daemon "$NODE_CONTAINERD" "$(command -v containerd)" --config "$NODE_STATE/containerd.toml"
+  wait_until "$NODE_CONTAINERD" 30 ctr --address "$NODE_CONTAINERD_SOCK" version
 
-for img in pause test-app node24 agent; do
-  ctr --address "$CONTAINERD_SOCK" -n k8s.io images import \
-    "$CLUSTER_DIR/images/$img.tar" >>"$LOG_DIR/images.log" 2>&1 ||
-    fail_component images "import of $CLUSTER_DIR/images/$img.tar failed"
+  local img
+  for img in pause test-app node24 agent; do
+    ctr --address "$NODE_CONTAINERD_SOCK" -n k8s.io images import \
+      "$CLUSTER_DIR/images/$img.tar" >>"$LOG_DIR/images.log" 2>&1 ||
+      fail_component images "import of $CLUSTER_DIR/images/$img.tar into $NODE_CONTAINERD failed"
+  done
+}
+# The nodes' runtimes start and import their images in the background while the control
+# plane starts (both mostly wait on disk and on each other); the kubelets wait for them.
+runtime_jobs=()
+# If this script fails meanwhile, the jobs stop too (the daemons they started are cluster-down's).
+trap 'kill "${runtime_jobs[@]}" 2>/dev/null || true' EXIT
+for ((n = 1; n <= NODES; n++)); do
+  start_runtime "$n" &
+  runtime_jobs+=($!)
 done
-say "imported images: $PAUSE_IMAGE $TESTAPP_IMAGE $NODE_IMAGE $AGENT_IMAGE"
 
 # ---- etcd --------------------------------------------------------------------------------
 say "starting etcd $(etcd --version | sed -n 's/^etcd Version: //p')"
@@ -231,6 +289,7 @@ start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
   --service-account-signing-key-file="$PKI_DIR/sa.key" \
   --kubelet-client-certificate="$PKI_DIR/apiserver-kubelet-client.crt" \
   --kubelet-client-key="$PKI_DIR/apiserver-kubelet-client.key" \
+  --kubelet-certificate-authority="$PKI_DIR/ca.crt" \
   --kubelet-preferred-address-types=InternalIP,Hostname \
   --allow-privileged=true \
   --profiling=false \
@@ -261,22 +320,32 @@ start_daemon kube-scheduler "$K8S_BIN/kube-scheduler" --config="$STATE_DIR/sched
   --authorization-kubeconfig="$STATE_DIR/scheduler.kubeconfig" \
   --bind-address=127.0.0.1 --profiling=false --v=1
 
-# ---- kubelet -----------------------------------------------------------------------------
-# Pods live under their own cgroup root (/ksync/kubepods) in every hierarchy, so teardown
-# removes exactly what this cluster created. The kubelet requires the root to exist.
-while read -r h; do mkdir -p "$h/ksync"; done < <(cgroup_hierarchies)
+for job in "${runtime_jobs[@]}"; do wait "$job" || exit 1; done
+trap - EXIT
+say "imported images: $PAUSE_IMAGE $TESTAPP_IMAGE $NODE_IMAGE $AGENT_IMAGE"
 
-# Image GC and disk eviction are off (kind does the same): containerd 1.6 cannot pin the pause
-# image, and the imported images cannot be pulled again. failCgroupV1 is false by default on
-# 1.34 and set explicitly so the file survives an upgrade to 1.35.
-cat >"$STATE_DIR/kubelet.yaml" <<EOF
+# ---- per node: kubelet ------------------------------------------------------------------
+# start_kubelet N: node N's kubelet, registered with the same apiserver under its own name.
+start_kubelet() {
+  node_vars "$1"
+  # Each node's pods live under its own cgroup root (/ksync/kubepods, /ksync-node2/kubepods)
+  # in every hierarchy, so the nodes' pods never mix and teardown removes exactly what this
+  # cluster created. The kubelet requires the root to exist.
+  while read -r h; do mkdir -p "$h$NODE_CGROUP_ROOT"; done < <(cgroup_hierarchies)
+
+  # Image GC and disk eviction are off (kind does the same): containerd 1.6 cannot pin the
+  # pause image, and the imported images cannot be pulled again. failCgroupV1 is false by
+  # default on 1.34 and set explicitly so the file survives an upgrade to 1.35.
+  cat >"$NODE_STATE/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: 127.0.0.1
-port: 10250
+address: $NODE_NAME
+port: $NODE_KUBELET_PORT
 readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-healthzPort: 10248
+healthzBindAddress: $NODE_NAME
+healthzPort: $NODE_HEALTHZ_PORT
+tlsCertFile: $PKI_DIR/$NODE_KUBELET-serving.crt
+tlsPrivateKeyFile: $PKI_DIR/$NODE_KUBELET-serving.key
 authentication:
   anonymous:
     enabled: false
@@ -287,12 +356,12 @@ authentication:
 authorization:
   mode: Webhook
 cgroupDriver: cgroupfs
-cgroupRoot: /ksync
+cgroupRoot: $NODE_CGROUP_ROOT
 cgroupsPerQOS: true
 enforceNodeAllocatable: [pods]
 failCgroupV1: false
 failSwapOn: false
-containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
+containerRuntimeEndpoint: unix://$NODE_CONTAINERD_SOCK
 resolvConf: /etc/resolv.conf
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
@@ -309,22 +378,33 @@ maxPods: 110
 serializeImagePulls: false
 runtimeRequestTimeout: 2m
 EOF
-say "starting kubelet"
-start_daemon kubelet "$K8S_BIN/kubelet" --config="$STATE_DIR/kubelet.yaml" \
-  --kubeconfig="$STATE_DIR/kubelet.kubeconfig" --root-dir="$KUBELET_DIR" \
-  --cert-dir="$KUBELET_DIR/pki" --hostname-override="$NODE_NAME" --v=1
-wait_until kubelet 60 curl -fsS http://127.0.0.1:10248/healthz
-
-# ---- ready checks ------------------------------------------------------------------------
+  say "starting $NODE_KUBELET for node $NODE_NAME"
+  # The node name is an IP, which the kubelet also takes as the node's InternalIP (it refuses a
+  # loopback --node-ip); the apiserver dials that address and the port the kubelet reports.
+  start_daemon "$NODE_KUBELET" "$K8S_BIN/kubelet" --config="$NODE_STATE/kubelet.yaml" \
+    --kubeconfig="$STATE_DIR/$NODE_KUBELET.kubeconfig" --root-dir="$NODE_KUBELET_DIR" \
+    --hostname-override="$NODE_NAME" --v=1
+  wait_until "$NODE_KUBELET" 60 curl -fsS "http://$NODE_NAME:$NODE_HEALTHZ_PORT/healthz"
+}
 node_ready() {
-  [[ "$(kubectl_admin get node "$NODE_NAME" \
+  [[ "$(kubectl_admin get node "$1" \
     -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" == True ]]
 }
-wait_until kubelet 90 node_ready
+# One kubelet at a time, each until its node is Ready: the kubelet's device-plugin socket dir is
+# hard-coded (/var/lib/kubelet/device-plugins), and two kubelets that set it up at once race
+# (the loser's listen fails and it exits). A node turns Ready only after its kubelet's device
+# manager started, so the next kubelet then finds the socket there, replaces it and goes on.
+for ((n = 1; n <= NODES; n++)); do
+  start_kubelet "$n"
+  wait_until "$NODE_KUBELET" 90 node_ready "$NODE_NAME"
+done
+
+# ---- ready checks ------------------------------------------------------------------------
 wait_until kube-controller-manager 60 kubectl_admin -n default get serviceaccount default
 wait_until kube-controller-manager 60 kubectl_admin -n default get configmap kube-root-ca.crt
 
 write_outputs
-say "up in $((SECONDS - T0))s: Kubernetes $KSYNC_K8S_VERSION, node $NODE_NAME Ready"
+say "up in $((SECONDS - T0))s: Kubernetes $KSYNC_K8S_VERSION, $NODES node(s) Ready: $(
+  kubectl_admin get nodes -o 'jsonpath={.items[*].metadata.name}')"
 say "use it:  export KUBECONFIG=$CLUSTER_DIR/kubeconfig; $K8S_BIN/kubectl get nodes"
 say "logs in $LOG_DIR; stop with 'make cluster-down'"

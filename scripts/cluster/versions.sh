@@ -22,14 +22,12 @@ STATE_DIR="${KSYNC_CLUSTER_STATE:-/var/lib/ksync-cluster}"
 RUN_DIR="${KSYNC_CLUSTER_RUN:-/run/ksync-cluster}"
 PKI_DIR="$STATE_DIR/pki"
 PID_DIR="$RUN_DIR/pids"
-CONTAINERD_SOCK="$RUN_DIR/containerd/containerd.sock"
-KUBELET_DIR="$STATE_DIR/kubelet"
-CNI_CONF_DIR="$STATE_DIR/cni/net.d"
-CNI_NET_NAME="ksync"
-CNI_BRIDGE="ksync0"
-CNI_SUBNET="10.244.0.0/24"
 SERVICE_CIDR="10.96.0.0/24"
-NODE_NAME="127.0.0.1"
+
+# Nodes: `make cluster-up NODES=2` adds a second node on this machine. Node N's paths, ports,
+# bridge, subnet and cgroup root come from node_vars (lib.sh); node 1 keeps the layout of
+# the single-node cluster.
+MAX_NODES=2
 
 # Fully qualified names so ctr import keeps them unchanged.
 PAUSE_IMAGE="localhost/ksync/pause:3.10"

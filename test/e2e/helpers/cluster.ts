@@ -11,17 +11,33 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, loadYaml } from '@kubernetes/client-node';
+import type { V1PodSpec } from '@kubernetes/client-node';
 
 /** The repository root (test/e2e/helpers is three levels below it). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** One node of the local cluster, as `make cluster-up` records it. */
+export interface ClusterNode {
+  /** The node's name, also its InternalIP: 127.0.0.1, 127.0.0.2. */
+  name: string;
+  /** The OCI runtime of the node's containerd: runc on node 1, crun on node 2. */
+  runtime: 'runc' | 'crun';
+  /** The kubelet's root dir on this machine (pods' volumes are under pods/<uid>/volumes). */
+  kubeletDir: string;
+  /** The OCI runtime's state dir; each running container has k8s.io/<container id> in it. */
+  runtimeRoot: string;
+}
 
 /** What `make cluster-up` records about the running cluster in .cluster/cluster.json. */
 export interface ClusterInfo {
   kubernetesVersion: string;
   kubeconfig: string;
   kubectl: string;
+  /** The first node (nodes[0].name). */
   nodeName: string;
+  /** Every node, the first one first (`make cluster-up NODES=2` starts two). */
+  nodes: ClusterNode[];
   images: { pause: string; testApp: string; node: string; agent: string };
 }
 
@@ -103,6 +119,21 @@ export async function kubectl(args: readonly string[], opts: KubectlOptions = {}
 /** Reads a fixture from test/e2e/fixtures. */
 export function readFixture(name: string): string {
   return readFileSync(join(REPO_ROOT, 'test', 'e2e', 'fixtures', name), 'utf8');
+}
+
+/** The well-known label every kubelet puts on its node: here the node's name. */
+const HOSTNAME_LABEL = 'kubernetes.io/hostname';
+
+/**
+ * A manifest (YAML, one object) with its pod, or its workload's pod template, pinned to
+ * `node` by a nodeSelector, as JSON for `kubectl apply -f -`. The scheduler still places it.
+ */
+export function pinToNode(manifest: string, node: string): string {
+  // A Pod's spec is the pod spec; a Deployment's or DaemonSet's has it in its template.
+  const obj = loadYaml<{ spec: V1PodSpec & { template?: { spec: V1PodSpec } } }>(manifest);
+  const pod = obj.spec.template?.spec ?? obj.spec;
+  pod.nodeSelector = { ...pod.nodeSelector, [HOSTNAME_LABEL]: node };
+  return JSON.stringify(obj);
 }
 
 /** Creates a fresh namespace for one suite and waits for its default ServiceAccount. */
