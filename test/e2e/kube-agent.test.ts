@@ -98,9 +98,11 @@ describe('the ksync agent serving a real container', { timeout: 600_000 }, () =>
         30_000,
         async () => (await exec('cat', '/home/app/hello.txt').catch(() => '')) === 'from local\n',
       );
-      // The emptyDir as the kubelet keeps it on the node: the write went into the volume.
+      // The emptyDir as the kubelet of the pod's node keeps it: the write went into the volume.
+      const node = readClusterInfo().nodes.find((n) => n.name === pod.spec?.nodeName);
+      assert.ok(node, `the pod's node ${String(pod.spec?.nodeName)} is one of the cluster's`);
       const uid = pod.metadata?.uid ?? '';
-      const volume = `/var/lib/ksync-cluster/kubelet/pods/${uid}/volumes/kubernetes.io~empty-dir/cache`;
+      const volume = join(node.kubeletDir, 'pods', uid, 'volumes/kubernetes.io~empty-dir/cache');
       await waitUntil(
         () => existsSync(join(volume, 'inner.txt')),
         30_000,

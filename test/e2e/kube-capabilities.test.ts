@@ -1,6 +1,6 @@
 // The agent's capabilities are the least set: for each one, an agent pod built from the same
-// manifest minus that capability (next to the installed DaemonSet, on the same node) is asked to
-// do what a sync does in a uid-1000 container, and the step that needs the capability fails,
+// manifest minus that capability (next to the installed DaemonSet, on the first node) is asked to
+// do what a sync does in a uid-1000 container on that node, and the step that needs the capability fails,
 // while the full set does everything. The table of outcomes is printed for the record.
 
 import assert from 'node:assert/strict';
@@ -77,7 +77,14 @@ describe('the agent needs each of its capabilities', { timeout: 900_000 }, () =>
       'app',
       `--image=${readClusterInfo().images.testApp}`,
       '--image-pull-policy=Never',
-      '--overrides={"spec":{"securityContext":{"runAsUser":1000,"runAsGroup":1000},"terminationGracePeriodSeconds":2}}',
+      // On the agent variants' node: an agent serves only the containers of its own node.
+      `--overrides=${JSON.stringify({
+        spec: {
+          nodeName: readClusterInfo().nodeName,
+          securityContext: { runAsUser: 1000, runAsGroup: 1000 },
+          terminationGracePeriodSeconds: 2,
+        },
+      })}`,
     ]);
     await waitPodReady(ns, 'app');
     app = await readPod(ns, 'app');

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { NAMESPACE } from '@ksync/kube';
+import type { V1Pod } from '@kubernetes/client-node';
+import { AGENT_SELECTOR, NAMESPACE } from '@ksync/kube';
 import {
   REPO_ROOT,
   createNamespace,
@@ -47,6 +48,11 @@ async function versions(): Promise<string> {
   ]);
 }
 
+/** How many nodes the cluster has: the agent runs on each. */
+function nodeCount(): number {
+  return readClusterInfo().nodes.length;
+}
+
 async function removeAll(): Promise<void> {
   await runKubectl(['delete', 'namespace', NAMESPACE, '--ignore-not-found', '--wait=true'], {
     timeoutMs: 120_000,
@@ -65,7 +71,7 @@ describe('ksync init / doctor / uninstall on the local cluster', { timeout: 900_
     assert.match(ns.stderr, /NotFound/);
   });
 
-  it('init from nothing applies every object and waits for the agent on the node', async () => {
+  it('init from nothing applies every object and waits for the agent on every node', async () => {
     const started = Date.now();
     const r = await ksyncOk(['init']);
     const seconds = (Date.now() - started) / 1000;
@@ -78,15 +84,16 @@ describe('ksync init / doctor / uninstall on the local cluster', { timeout: 900_
       'daemonset/ksync-agent created',
     ]);
     // Not a terminal: progress is plain timestamped lines, ending in the summary.
-    assert.match(r.stderr, /nodes ready \d\/1/);
-    assert.match(r.stderr, /ksync agent 0\.1\.0 ready on 1\/1 nodes/);
+    const n = nodeCount();
+    assert.match(r.stderr, new RegExp(`nodes ready \\d/${n}`));
+    assert.match(r.stderr, new RegExp(`ksync agent 0\\.1\\.0 ready on ${n}/${n} nodes`));
     assert.ok(!r.stderr.includes('\r'), 'no spinner in a pipe');
     const ds = JSON.parse(
       await kubectl(['-n', NAMESPACE, 'get', 'daemonset', 'ksync-agent', '-o', 'json']),
     ) as {
       status: { numberReady: number; desiredNumberScheduled: number };
     };
-    assert.deepEqual([ds.status.numberReady, ds.status.desiredNumberScheduled], [1, 1]);
+    assert.deepEqual([ds.status.numberReady, ds.status.desiredNumberScheduled], [n, n]);
     const managers = await kubectl([
       '-n',
       NAMESPACE,
@@ -126,23 +133,28 @@ describe('ksync init / doctor / uninstall on the local cluster', { timeout: 900_
   it('doctor is all green', async () => {
     const { code, report } = await doctor();
     assert.equal(code, 0, JSON.stringify(report, null, 2));
-    const node = readClusterInfo().nodeName;
+    // Three rows for each node, in the order the API server lists them (by name).
+    const nodes = readClusterInfo().nodes.map((n) => n.name);
     assert.deepEqual(
       report.checks.map((c) => [c.title, c.status]),
       [
         ['cluster reachable', 'ok'],
         [`permissions in ${NAMESPACE}`, 'ok'],
         ['permissions in default', 'ok'],
-        [`agent on ${node}`, 'ok'],
-        [`runtime on ${node}`, 'ok'],
-        [`inotify on ${node}`, 'ok'],
+        ...nodes.flatMap((node) => [
+          [`agent on ${node}`, 'ok'],
+          [`runtime on ${node}`, 'ok'],
+          [`inotify on ${node}`, 'ok'],
+        ]),
       ],
     );
     const byId = new Map(report.checks.map((c) => [c.title, c.detail]));
     assert.match(byId.get('cluster reachable') ?? '', /Kubernetes v1\.34\.10/);
-    assert.match(byId.get(`agent on ${node}`) ?? '', /agent 0\.1\.0, handshake ok/);
-    assert.match(byId.get(`runtime on ${node}`) ?? '', /^containerd:\/\//);
-    assert.match(byId.get(`inotify on ${node}`) ?? '', /max_user_watches \d+/);
+    for (const node of nodes) {
+      assert.match(byId.get(`agent on ${node}`) ?? '', /agent 0\.1\.0, handshake ok/);
+      assert.match(byId.get(`runtime on ${node}`) ?? '', /^containerd:\/\//);
+      assert.match(byId.get(`inotify on ${node}`) ?? '', /max_user_watches \d+/);
+    }
     const human = await ksync(['doctor']);
     assert.equal(human.code, 0);
     assert.match(human.stdout, /all checks passed/);
@@ -275,11 +287,20 @@ describe('ksync init / doctor / uninstall on the local cluster', { timeout: 900_
   it('a stuck rollout names the node and shows its last events', async () => {
     const r = await ksync(['init', '--image', 'localhost/ksync/missing:0.1.0', '--timeout', '25s']);
     assert.equal(r.code, 1, r.stderr);
-    const node = readClusterInfo().nodeName;
+    // The rollout replaces one node's agent at a time, so exactly one pod runs the missing
+    // image, on whichever node the controller took first: that node is the one named.
+    const pods = JSON.parse(
+      await kubectl(['-n', NAMESPACE, 'get', 'pods', '-l', AGENT_SELECTOR, '-o', 'json']),
+    ) as { items: V1Pod[] };
+    const stuck = pods.items.filter(
+      (p) => p.spec?.containers[0]?.image === 'localhost/ksync/missing:0.1.0',
+    );
+    assert.equal(stuck.length, 1, JSON.stringify(stuck.map((p) => p.metadata?.name)));
+    const node = stuck[0]?.spec?.nodeName ?? '';
     assert.match(
       r.stderr,
       new RegExp(
-        `error: the ksync agent on node ${node.replace(/\./g, '\\.')} is not ready after 25 s \\(pod ksync-agent-`,
+        `error: the ksync agent on node ${node.replace(/\./g, '\\.')} is not ready after 25 s \\(pod ${stuck[0]?.metadata?.name ?? ''}\\)`,
       ),
     );
     assert.match(r.stderr, /event (Failed|BackOff|Pulling): .*localhost\/ksync\/missing:0\.1\.0/);
@@ -313,10 +334,11 @@ describe('ksync init / doctor / uninstall on the local cluster', { timeout: 900_
   it('init on a terminal shows a spinner with nodes ready N/M', async () => {
     const { code, screen } = await ksyncOnTerminal(['init']);
     assert.equal(code, 0, screen);
-    assert.match(screen, /waiting for the ksync agent: nodes ready 0\/1/);
+    const n = nodeCount();
+    assert.match(screen, new RegExp(`waiting for the ksync agent: nodes ready 0/${n}`));
     assert.ok(screen.includes('\u001b[?25l'), 'the spinner hides the cursor');
     // The check mark is green on a terminal: ESC[32m✔ESC[39m.
-    assert.match(screen, /✔\W*\[39m ksync agent 0\.1\.0 ready on 1\/1 nodes/);
+    assert.match(screen, new RegExp(`✔\\W*\\[39m ksync agent 0\\.1\\.0 ready on ${n}/${n} nodes`));
     assert.equal((await doctor()).code, 0);
   });
 

@@ -89,9 +89,12 @@ async function describeStuckRollout(
     () => core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: AGENT_SELECTOR }),
   );
   const generation = String(ds.metadata?.generation ?? '');
-  const stuck = pods.items.find(
-    (p) => !isPodReady(p) || p.metadata?.labels?.['pod-template-generation'] !== generation,
-  );
+  const current = (p: V1Pod) => p.metadata?.labels?.['pod-template-generation'] === generation;
+  // A new pod that is not Ready is what holds the rollout; an old pod, Ready or not, may only
+  // be waiting for its turn (one node at a time), so it is named only when no new pod is stuck.
+  const stuck =
+    pods.items.find((p) => current(p) && !isPodReady(p)) ??
+    pods.items.find((p) => !isPodReady(p) || !current(p));
   const after = `after ${Math.round(timeoutMs / 1000)} s`;
   if (stuck === undefined) {
     const { ready, desired } = rolloutProgress(ds);
