@@ -17,6 +17,7 @@ export default tseslint.config(
           'packages/core/tsconfig.json',
           'packages/fs/tsconfig.json',
           'packages/agent/tsconfig.json',
+          'packages/kube/tsconfig.json',
           'packages/cli/tsconfig.json',
           'test/tsconfig.json',
         ],

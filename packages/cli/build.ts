@@ -17,6 +17,7 @@ const ENTRIES: Readonly<Record<string, string>> = {
   '@ksync/fs': 'fs/src/index.js',
   '@ksync/agent': 'agent/src/index.js',
   '@ksync/agent/client': 'agent/src/client.js',
+  '@ksync/kube': 'kube/src/index.js',
 };
 
 rmSync(dist, { recursive: true, force: true });

@@ -4,6 +4,7 @@
  */
 import { DEFAULT_MODE, SYNC_MODES } from '@ksync/core';
 import type { CommandDef } from './command.ts';
+import { KUBE_OPTIONS } from './kube-flags.ts';
 
 const OUTPUT = (formats: string): { flags: string; description: string; defaultValue: string } => ({
   flags: '-o, --output <format>',
@@ -140,6 +141,65 @@ export const COMMANDS: readonly CommandDef[] = [
     options: [{ flags: '--all', description: 'delete every sync', defaultValue: false }],
     examples: ['ksync delete web', 'ksync delete --all'],
     load: () => import('./commands/delete.ts'),
+  },
+  {
+    name: 'init',
+    summary: 'install the ksync agent on every node of a cluster, or update it',
+    options: [
+      ...KUBE_OPTIONS,
+      {
+        flags: '--image <image>',
+        description: 'the agent image (default: the one for this version)',
+      },
+      {
+        flags: '--upgrade',
+        description: 'replace an agent of another version',
+        defaultValue: false,
+      },
+      {
+        flags: '--dry-run',
+        description: 'print the objects instead of applying them (talks to no cluster)',
+        defaultValue: false,
+      },
+      { flags: '-o, --output <format>', description: 'with --dry-run: yaml or json' },
+      {
+        flags: '--timeout <duration>',
+        description: 'how long to wait for the rollout (default 3m)',
+      },
+    ],
+    examples: [
+      'ksync init',
+      'ksync init --context staging --upgrade',
+      'ksync init --dry-run -o yaml > ksync.yaml',
+    ],
+    load: () => import('./commands/init.ts'),
+  },
+  {
+    name: 'uninstall',
+    summary: 'remove the ksync agent and everything init created from a cluster',
+    options: [
+      ...KUBE_OPTIONS,
+      {
+        flags: '--timeout <duration>',
+        description: 'how long to wait for the deletion (default 2m)',
+      },
+    ],
+    examples: ['ksync uninstall', 'ksync uninstall --context staging'],
+    load: () => import('./commands/uninstall.ts'),
+  },
+  {
+    name: 'doctor',
+    summary: 'check the cluster, the agent on every node and your permissions, with fixes',
+    options: [
+      ...KUBE_OPTIONS,
+      {
+        flags: '-n, --namespace <namespace>',
+        description: "namespace of your workloads (default: the context's)",
+      },
+      OUTPUT('table, json, yaml'),
+    ],
+    examples: ['ksync doctor', 'ksync doctor --context staging -o json'],
+    load: () => import('./commands/doctor.ts'),
   },
   {
     name: 'version',

@@ -6,7 +6,11 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Session, type ContainerTarget, type SyncMode } from '@ksync/core';
-import { connectRemoteEndpoint, type RemoteEndpoint } from '@ksync/agent/client';
+import {
+  connectRemoteEndpoint,
+  type RemoteEndpoint,
+  type RemoteEndpointOptions,
+} from '@ksync/agent/client';
 import {
   openConflictContentStore,
   openLocalEndpoint,
@@ -30,6 +34,8 @@ export interface AgentSession {
 export interface AgentSessionOptions {
   readonly url: string;
   readonly token: string;
+  /** How to reach the agent (default: TCP to `url`), e.g. a port-forward stream. */
+  readonly dial?: RemoteEndpointOptions['dial'];
   readonly remoteRoot: string;
   /** A container target (for an agent in container mode). */
   readonly target?: ContainerTarget;
@@ -48,6 +54,7 @@ export async function startAgentSession(options: AgentSessionOptions): Promise<A
   const remote = await connectRemoteEndpoint({
     url: options.url,
     token: options.token,
+    ...(options.dial !== undefined && { dial: options.dial }),
     root: options.remoteRoot,
     ...(options.target !== undefined && { target: options.target }),
     ignore: options.ignore ?? [],

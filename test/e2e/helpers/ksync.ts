@@ -1,0 +1,86 @@
+// Driving `bin/ksync` against the local cluster, and what the Kubernetes suites share: the
+// admin's KubeTarget, reading pods, a container target from a pod's status, a dialer to the
+// agent on a node, and kubeconfigs for narrower users (a ServiceAccount token from the
+// TokenRequest API).
+
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { ContainerTarget } from '@ksync/core';
+import { dialAgent, findAgentPod, readKubeTarget, type KubeTarget } from '@ksync/kube';
+import { runKsync, type CliResult } from '../../integration/helpers/cli-process.ts';
+import { REPO_ROOT, kubeconfigPath, kubectl, loadKubeConfig } from './cluster.ts';
+
+let home: string | undefined;
+
+/** Runs `bin/ksync ...args` against the cluster ($KUBECONFIG) with a temp KSYNC_HOME. */
+export async function ksync(args: readonly string[], timeoutMs = 240_000): Promise<CliResult> {
+  home ??= await mkdtemp(join(tmpdir(), 'ksync-e2e-home-'));
+  return runKsync(args, { home, cwd: REPO_ROOT, timeoutMs });
+}
+
+/** Like `ksync`, but fails unless it exits 0. */
+export async function ksyncOk(args: readonly string[], timeoutMs?: number): Promise<CliResult> {
+  const r = await ksync(args, timeoutMs);
+  assert.equal(r.code, 0, `ksync ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r;
+}
+
+/** The admin's target, resolved by @ksync/kube as the CLI resolves it. */
+export function adminTarget(): KubeTarget {
+  return readKubeTarget({ env: { KUBECONFIG: kubeconfigPath() } });
+}
+
+/** A pod as JSON. */
+export async function readPod(namespace: string, name: string): Promise<V1Pod> {
+  return JSON.parse(await kubectl(['-n', namespace, 'get', 'pod', name, '-o', 'json'])) as V1Pod;
+}
+
+/** The container target of a running container, as the CLI reads it from the pod. */
+export function containerTarget(pod: V1Pod, container: string): ContainerTarget {
+  const status = pod.status?.containerStatuses?.find((s) => s.name === container);
+  assert.ok(status?.containerID && status.state?.running, `${container} is running`);
+  return {
+    kind: 'container',
+    namespace: pod.metadata?.namespace ?? '',
+    pod: pod.metadata?.name ?? '',
+    podUid: pod.metadata?.uid ?? '',
+    container,
+    containerId: status.containerID,
+    nodeName: pod.spec?.nodeName ?? '',
+  };
+}
+
+/** A dialer to the ksync agent on `node`, through the API server's port-forward. */
+export async function agentDialer(target: KubeTarget, node: string) {
+  const pod = await findAgentPod(target, node);
+  return () => dialAgent(target, pod);
+}
+
+/** A kubeconfig for ServiceAccount `sa` in `namespace`, with a token from the TokenRequest API. */
+export async function serviceAccountKubeconfig(namespace: string, sa: string): Promise<string> {
+  const token = (await kubectl(['-n', namespace, 'create', 'token', sa, '--duration=1h'])).trim();
+  const admin = loadKubeConfig();
+  const cluster = admin.getCurrentCluster();
+  assert.ok(cluster);
+  const ca = cluster.caData ?? '';
+  const file = join(await mkdtemp(join(tmpdir(), 'ksync-e2e-sa-')), 'kubeconfig');
+  await writeFile(
+    file,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'current-context: sa',
+      'clusters:',
+      `- {name: local, cluster: {server: '${cluster.server}', certificate-authority-data: '${ca}'}}`,
+      'users:',
+      `- {name: ${sa}, user: {token: '${token}'}}`,
+      'contexts:',
+      `- {name: sa, context: {cluster: local, user: ${sa}, namespace: ${namespace}}}`,
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
