@@ -8,3 +8,7 @@ export * from './agent-locator.ts';
 export * from './port-forward.ts';
 export * from './agent-hello.ts';
 export * from './doctor.ts';
+export * from './targets.ts';
+export * from './pod-watch.ts';
+export * from './workload-check.ts';
+export * from './exec.ts';

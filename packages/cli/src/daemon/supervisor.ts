@@ -4,7 +4,8 @@
  * and deleted. Direct (a lone command, no watch running), it opens a sync's session only for the
  * operation at hand and closes it again.
  */
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Session, UserError, type Clock, type Conflict, type Side } from '@ksync/core';
 import type { Backend, DeleteTarget, FlushOptions } from '../backend.ts';
 import { formatDuration } from '../duration.ts';
@@ -15,6 +16,7 @@ import { SpecStore } from '../spec-store.ts';
 import type { OpenEndpoints } from '../sync-endpoints.ts';
 import type { ConflictView, FlushView, SyncView } from '../view.ts';
 import { readStatusFile, writeStatusFile } from './status-file.ts';
+import { SpecRunner, targetKey } from './spec-runner.ts';
 import { SyncRunner, buildView, openSyncState, type RunnerLog } from './sync-runner.ts';
 
 /** How to build a supervisor. */
@@ -28,6 +30,14 @@ export interface SupervisorOptions {
   readonly openEndpoints: OpenEndpoints;
   readonly log?: RunnerLog;
   readonly onStatus?: (view: SyncView) => void;
+  /** The environment Kubernetes specs resolve their kubeconfig in (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** One session's worth of a spec: a direct spec has one, a Kubernetes spec one per target. */
+interface SpecPart {
+  readonly key: string;
+  readonly runner?: SyncRunner;
 }
 
 /** The state owner; see the module comment. */
@@ -35,7 +45,7 @@ export class Supervisor implements Backend {
   readonly kind = 'direct';
   readonly #o: SupervisorOptions;
   readonly #specs: SpecStore;
-  readonly #runners = new Map<string, SyncRunner>();
+  readonly #runners = new Map<string, SyncRunner | SpecRunner>();
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(options: SupervisorOptions, specs: SpecStore) {
@@ -98,15 +108,35 @@ export class Supervisor implements Backend {
     const specs = name === undefined ? await this.#specs.list() : [await this.#specs.get(name)];
     const views: ConflictView[] = [];
     for (const spec of specs) {
-      const runner = this.#runners.get(spec.name);
-      const state = runner?.state ?? (await openSyncState(this.#o.home, spec.name));
-      const conflicts = runner?.session?.conflicts() ?? (await state.store.loadConflicts());
-      for (const c of conflicts) views.push(conflictView(spec.name, c, state.content.locate(c.id)));
+      for (const part of await this.#parts(spec)) {
+        const runner = part.runner;
+        const state = runner?.state ?? (await openSyncState(this.#o.home, part.key));
+        const conflicts = runner?.session?.conflicts() ?? (await state.store.loadConflicts());
+        for (const c of conflicts) {
+          views.push(conflictView(spec.name, c, state.content.locate(c.id), runner?.label));
+        }
+      }
     }
     return views;
   }
 
-  resolve(name: string, path: string, keep: Side): Promise<void> {
+  async resolve(name: string, path: string, keep: Side): Promise<void> {
+    const spec = await this.#specs.get(name);
+    if (spec.target.kind === 'kubernetes') {
+      // Every target whose session holds a conflict at this path resolves it the same way.
+      const sessions = (await this.#parts(spec)).flatMap((p) =>
+        p.runner?.session === undefined ? [] : [p.runner.session],
+      );
+      if (sessions.length === 0) throw this.#notLive(spec.name, 'resolve');
+      const holding = sessions.filter((s) => s.conflicts().some((c) => c.path === path));
+      if (holding.length === 0) {
+        throw new UserError(
+          `sync ${name} has no conflict at ${path}; list them with: ksync conflicts ${name}`,
+        );
+      }
+      for (const session of holding) await session.resolve(path, keep);
+      return;
+    }
     return this.#withSession(name, 'resolve', async (session, direct) => {
       await session.resolve(path, keep);
       // Nothing else would propagate the resolution before this direct session closes.
@@ -131,11 +161,14 @@ export class Supervisor implements Backend {
 
   reset(name: string): Promise<void> {
     return this.#exclusive(async () => {
-      await this.#specs.get(name);
-      const runner = this.#runners.get(name);
-      if (runner?.session !== undefined) return runner.session.reset();
-      const state = runner?.state ?? (await openSyncState(this.#o.home, name));
-      await state.store.clearAncestor();
+      const spec = await this.#specs.get(name);
+      for (const part of await this.#parts(spec)) {
+        if (part.runner?.session !== undefined) await part.runner.session.reset();
+        else {
+          const state = part.runner?.state ?? (await openSyncState(this.#o.home, part.key));
+          await state.store.clearAncestor();
+        }
+      }
     });
   }
 
@@ -173,7 +206,12 @@ export class Supervisor implements Backend {
   }
 
   async #flush(spec: SyncSpec, options: FlushOptions, signal: AbortSignal): Promise<FlushView> {
-    const runner = this.#runners.get(spec.name);
+    const found = this.#runners.get(spec.name);
+    if (spec.target.kind === 'kubernetes') {
+      if (!(found instanceof SpecRunner)) throw this.#notLive(spec.name, 'flush');
+      return this.#flushTargets(spec, found, signal);
+    }
+    const runner = found instanceof SyncRunner ? found : undefined;
     let session: Session | undefined;
     let close = async (): Promise<void> => undefined;
     if (runner !== undefined) {
@@ -212,6 +250,57 @@ export class Supervisor implements Backend {
     }
   }
 
+  /** Flushes every target of a Kubernetes spec; with none running, says what it waits for. */
+  async #flushTargets(spec: SyncSpec, runner: SpecRunner, signal: AbortSignal): Promise<FlushView> {
+    const runners = runner.runners();
+    if (runners.length === 0) {
+      const view = runner.view();
+      throw new UserError(
+        `sync ${spec.name} has no container to flush: ${view.error ?? view.description}`,
+      );
+    }
+    const sessions = await Promise.all(runners.map((r) => r.waitForSession(signal)));
+    const before = runner.view();
+    const reports = await Promise.all(
+      sessions.map((s) => {
+        if (s === undefined) throw new UserError(`sync ${spec.name} was stopped`);
+        return s.flush();
+      }),
+    );
+    const after = runner.view();
+    return {
+      name: spec.name,
+      transferredFiles: after.transferredFiles - before.transferredFiles,
+      transferredBytes: after.transferredBytes - before.transferredBytes,
+      conflicts: after.conflicts,
+      problems: reports.flatMap((r) => r.problems),
+    };
+  }
+
+  /** The sessions' worth of `spec`: live runners, or (with no watch) the state on disk. */
+  async #parts(spec: SyncSpec): Promise<SpecPart[]> {
+    const runner = this.#runners.get(spec.name);
+    if (spec.target.kind === 'direct') {
+      return [{ key: spec.name, ...(runner instanceof SyncRunner ? { runner } : {}) }];
+    }
+    if (runner instanceof SpecRunner)
+      return runner.runners().map((r) => ({ key: r.key, runner: r }));
+    const root = join(this.#o.home.syncDir(spec.name), 'targets');
+    const parts: SpecPart[] = [];
+    for (const pod of await readdir(root).catch(() => [] as string[])) {
+      for (const container of await readdir(join(root, pod)).catch(() => [] as string[])) {
+        parts.push({ key: targetKey(spec.name, pod, container) });
+      }
+    }
+    return parts;
+  }
+
+  #notLive(name: string, what: string): UserError {
+    return new UserError(
+      `cannot ${what} ${name} without a running watch (its containers come from the cluster); start one with: ksync watch --daemon`,
+    );
+  }
+
   /** Stops every runner. */
   async close(): Promise<void> {
     const runners = [...this.#runners.values()];
@@ -225,7 +314,8 @@ export class Supervisor implements Backend {
     fn: (session: Session, direct: boolean) => Promise<void>,
   ): Promise<void> {
     const spec = await this.#specs.get(name);
-    const runner = this.#runners.get(name);
+    const found = this.#runners.get(name);
+    const runner = found instanceof SyncRunner ? found : undefined;
     if (runner !== undefined) {
       const session = runner.session;
       if (session === undefined) {
@@ -292,16 +382,20 @@ export class Supervisor implements Backend {
     return buildView(spec, { state: spec.paused ? 'paused' : 'stopped', stored, conflicts });
   }
 
-  #startRunner(spec: SyncSpec): SyncRunner | undefined {
+  #startRunner(spec: SyncSpec): SyncRunner | SpecRunner | undefined {
     if (!this.#o.live || (this.#o.only !== undefined && this.#o.only !== spec.name))
       return undefined;
-    const runner = new SyncRunner(spec, {
+    const deps = {
       home: this.#o.home,
       clock: this.#o.clock,
       openEndpoints: this.#o.openEndpoints,
       log: this.#o.log ?? (() => undefined),
       onStatus: this.#o.onStatus ?? (() => undefined),
-    });
+    };
+    const runner =
+      spec.target.kind === 'kubernetes'
+        ? new SpecRunner(spec, { ...deps, env: this.#o.env ?? process.env })
+        : new SyncRunner(spec, deps);
     this.#runners.set(spec.name, runner);
     runner.start();
     this.#o.log?.('info', `${spec.name}: started`);
@@ -315,9 +409,17 @@ export class Supervisor implements Backend {
   }
 }
 
-function conflictView(sync: string, c: Conflict, savedIn: string): ConflictView {
+function conflictView(
+  sync: string,
+  c: Conflict,
+  savedIn: string,
+  target: string | undefined,
+): ConflictView {
   return {
     sync,
+    ...(target === undefined || !target.includes('@')
+      ? {}
+      : { target: target.slice(target.indexOf('@') + 1) }),
     id: c.id,
     path: c.path,
     state: c.state,
