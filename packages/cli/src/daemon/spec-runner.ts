@@ -29,7 +29,6 @@ import { describeTarget, type KubernetesTarget, type SyncSpec } from '../spec.ts
 import type { RemoteEndpoint } from '../sync-endpoints.ts';
 import { openTargetEndpoints, readSpecCluster } from '../targets/kubernetes.ts';
 import { SYNC_STATES, type SyncState, type SyncView, type TargetView } from '../view.ts';
-import { readStatusFile, type StoredStatus } from './status-file.ts';
 import {
   SyncRunner,
   buildView,
@@ -69,7 +68,6 @@ export class SpecRunner {
   #seed: Snapshot | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #listeners = new Set<(view: SyncView) => void>();
-  #stored: StoredStatus = { files: 0, directories: 0, bytes: 0 };
 
   constructor(spec: SyncSpec, deps: RunnerDeps & { readonly env: NodeJS.ProcessEnv }) {
     if (spec.target.kind !== 'kubernetes') throw new Error('SpecRunner needs a Kubernetes spec');
@@ -154,7 +152,7 @@ export class SpecRunner {
       .filter((t) => t !== undefined)
       .sort()
       .pop();
-    const base = buildView(this.spec, { state, stored: this.#stored });
+    const base = buildView(this.spec, { state, stored: { files: 0, directories: 0, bytes: 0 } });
     const idle = this.#idle.map((p) => (p.ok ? '' : `${p.pod}: ${p.reason}`)).join(', ');
     const waiting = `waiting for ${describeTarget(this.spec.target)}${idle === '' ? '' : ` (${idle})`}`;
     const error =
@@ -195,6 +193,10 @@ export class SpecRunner {
     const wanted = new Map<string, ContainerTarget>();
     for (const p of planned)
       if (p.ok) wanted.set(`${p.target.pod}/${p.target.container}`, p.target);
+    // A pod still there whose container is between runs keeps its state for the restart.
+    const staying = new Set(
+      planned.flatMap((p) => (!p.ok && p.reason !== 'terminating' ? [p.pod] : [])),
+    );
     for (const [id, live] of [...this.#targets]) {
       const next = wanted.get(id);
       if (next !== undefined && next.containerId === live.target.containerId) continue;
@@ -202,11 +204,11 @@ export class SpecRunner {
       this.#deps.log(
         'info',
         next === undefined
-          ? `${this.spec.name}: ${id} is gone; stopping its sync`
+          ? `${this.spec.name}: ${id} is gone or not running; stopping its sync`
           : `${this.spec.name}: ${id} restarted (new container); re-syncing it`,
       );
       await live.runner.stop();
-      if (next === undefined) await this.#retire(live);
+      if (next === undefined && !staying.has(live.target.pod)) await this.#retire(live);
     }
     for (const [id, target] of wanted) {
       if (this.#targets.has(id)) continue;
@@ -331,11 +333,6 @@ export class SpecRunner {
     const run = this.#queue.then(fn);
     this.#queue = run.catch(() => undefined);
     return run;
-  }
-
-  /** The stored status of the spec (for `get` before the first target syncs). */
-  async load(): Promise<void> {
-    this.#stored = await readStatusFile(this.#deps.home.statusFile(this.spec.name));
   }
 }
 
