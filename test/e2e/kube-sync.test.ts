@@ -17,6 +17,7 @@ import {
   runKubectl,
   waitFor,
 } from './helpers/cluster.ts';
+import { AGENT_SELECTOR, NAMESPACE } from '@ksync/kube';
 import { ksync, ksyncOk } from './helpers/ksync.ts';
 
 /** The pods of app=demo in `ns` whose container runs and that are not terminating. */
@@ -57,6 +58,7 @@ interface GetJson {
   name: string;
   state: string;
   conflicts: number;
+  transferredFiles: number;
   error?: string;
   targets?: { pod: string; container: string; node: string; state: string; conflicts: number }[];
 }
@@ -174,5 +176,103 @@ describe('ksync syncing pods by selector', { timeout: 600_000 }, () => {
     assert.deepEqual(await localTree(local), before);
     const conflicts = await ksyncOk(['conflicts', 'demo', '-o', 'json']);
     assert.deepEqual(JSON.parse(conflicts.stdout), []);
+  });
+
+  it('scaled to 3, every replica holds the local state and a write in one reaches all', async () => {
+    await kubectl(['-n', ns, 'scale', 'deployment/demo', '--replicas=3']);
+    let pods: string[] = [];
+    await waitFor('three running pods', 90_000, async () => {
+      pods = await runningPods(ns);
+      return pods.length === 3;
+    });
+    for (const pod of pods) await waitPodFile(ns, pod, '/app/index.html', 'edited locally\n');
+    const [one, two, three] = pods as [string, string, string];
+    await kubectl(['-n', ns, 'exec', two, '--', 'sh', '-c', 'echo from two > /app/two.txt']);
+    await waitFor('two.txt locally', 60_000, async () =>
+      readFile(join(local, 'two.txt'), 'utf8').then(
+        (t) => t === 'from two\n',
+        () => false,
+      ),
+    );
+    await waitPodFile(ns, one, '/app/two.txt', 'from two\n');
+    await waitPodFile(ns, three, '/app/two.txt', 'from two\n');
+    await waitFor('three watching targets', 60_000, async () => {
+      const view = await getSync('demo');
+      return view.targets?.length === 3 && view.targets.every((t) => t.state === 'watching');
+    });
+    const conflicts = await ksyncOk(['conflicts', 'demo', '-o', 'json']);
+    assert.deepEqual(JSON.parse(conflicts.stdout), []);
+  });
+
+  it('a true conflict between local and one pod is listed and resolvable', async () => {
+    const [pod, ...others] = await runningPods(ns);
+    assert.ok(pod);
+    await ksyncOk(['pause', 'demo']);
+    await writeFile(join(local, 'index.html'), 'local side\n');
+    await kubectl(['-n', ns, 'exec', pod, '--', 'sh', '-c', 'echo pod side > /app/index.html']);
+    await ksyncOk(['resume', 'demo']);
+    await ksyncOk(['flush', 'demo', '--timeout', '60s']);
+    const listed = JSON.parse((await ksyncOk(['conflicts', 'demo', '-o', 'json'])).stdout) as {
+      path: string;
+      target?: string;
+    }[];
+    assert.deepEqual(
+      listed.map((c) => [c.path, c.target]),
+      [['index.html', `${pod}/app`]],
+    );
+    // two-way kept local everywhere; keeping the pod's version brings it to local and the others.
+    assert.equal(await readFile(join(local, 'index.html'), 'utf8'), 'local side\n');
+    await ksyncOk(['resolve', 'demo', 'index.html', '--keep', 'remote']);
+    await waitFor('the pod version locally', 60_000, async () =>
+      readFile(join(local, 'index.html'), 'utf8').then((t) => t === 'pod side\n'),
+    );
+    for (const other of others) await waitPodFile(ns, other, '/app/index.html', 'pod side\n');
+    assert.deepEqual(JSON.parse((await ksyncOk(['conflicts', 'demo', '-o', 'json'])).stdout), []);
+    await kubectl(['-n', ns, 'scale', 'deployment/demo', '--replicas=1']);
+  });
+
+  it('the sync survives the agent pod being replaced, without a full re-transfer', async () => {
+    const before = await getSync('demo');
+    const agents = await kubectl([
+      '-n',
+      NAMESPACE,
+      'get',
+      'pods',
+      '-l',
+      AGENT_SELECTOR,
+      '-o',
+      'jsonpath={.items[*].metadata.name}',
+    ]);
+    await kubectl(['-n', NAMESPACE, 'delete', 'pod', ...agents.split(' '), '--wait=true']);
+    await kubectl(
+      ['-n', NAMESPACE, 'rollout', 'status', 'daemonset/ksync-agent', '--timeout=90s'],
+      {
+        timeoutMs: 100_000,
+      },
+    );
+    await writeFile(join(local, 'after-agent.txt'), 'still syncing\n');
+    const [pod] = await runningPods(ns);
+    assert.ok(pod);
+    await waitPodFile(ns, pod, '/app/after-agent.txt', 'still syncing\n');
+    await ksyncOk(['flush', 'demo', '--timeout', '60s']);
+    const after = await getSync('demo');
+    assert.ok(
+      after.transferredFiles - before.transferredFiles <= 2,
+      `transferred ${after.transferredFiles - before.transferredFiles} files after the agent came back`,
+    );
+  });
+
+  it('ksync delete stops the sync', async () => {
+    await ksyncOk(['delete', 'demo']);
+    await writeFile(join(local, 'after-delete.txt'), 'not synced\n');
+    const [pod] = await runningPods(ns);
+    assert.ok(pod);
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(await podFile(ns, pod, '/app/after-delete.txt'), undefined);
+    const list = JSON.parse((await ksyncOk(['get', '-o', 'json'])).stdout) as GetJson[];
+    assert.deepEqual(
+      list.map((v) => v.name),
+      [],
+    );
   });
 });

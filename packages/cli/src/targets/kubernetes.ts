@@ -12,7 +12,7 @@ import {
   readKubeTarget,
   type KubeTarget,
 } from '@ksync/kube';
-import type { ContainerTarget } from '@ksync/core';
+import { UserError, type ContainerTarget } from '@ksync/core';
 import type { KubernetesTarget, SyncSpec } from '../spec.ts';
 import type { EndpointHooks, SyncEndpoints } from '../sync-endpoints.ts';
 import { openEndpointsVia } from '../sync-endpoints.ts';
@@ -38,10 +38,17 @@ export interface TargetEndpointsOptions {
 /** Both endpoints of one container target. */
 export async function openTargetEndpoints(options: TargetEndpointsOptions): Promise<SyncEndpoints> {
   const { spec, cluster, target, hooks } = options;
-  return openEndpointsVia(spec, hooks, {
-    url: `ws://ksync-agent.${target.nodeName}/`,
-    dial: async () => dialAgent(cluster, await findAgentPod(cluster, target.nodeName)),
-    token: await readAgentToken(cluster),
-    target,
-  });
+  try {
+    return await openEndpointsVia(spec, hooks, {
+      url: `ws://ksync-agent.${target.nodeName}/`,
+      dial: async () => dialAgent(cluster, await findAgentPod(cluster, target.nodeName)),
+      token: await readAgentToken(cluster),
+      target,
+    });
+  } catch (error) {
+    // A dial that failed in the cluster (no agent on the node, RBAC, unreachable) already says
+    // what to do; the client's "cannot reach the agent" wording would only bury it.
+    if (error instanceof UserError && error.cause instanceof UserError) throw error.cause;
+    throw error;
+  }
 }
