@@ -17,7 +17,7 @@ import {
   readClusterInfo,
   runKubectl,
 } from './helpers/cluster.ts';
-import { ksync, ksyncOk, serviceAccountKubeconfig } from './helpers/ksync.ts';
+import { ksync, ksyncOk, ksyncOnTerminal, serviceAccountKubeconfig } from './helpers/ksync.ts';
 
 interface Report {
   ok: boolean;
@@ -37,7 +37,11 @@ async function versions(): Promise<string> {
     '-n',
     NAMESPACE,
     'get',
-    'namespace/ksync-system,serviceaccount/ksync-agent,role/ksync-user,daemonset/ksync-agent,secret/ksync-agent-token',
+    'namespace/ksync-system',
+    'serviceaccount/ksync-agent',
+    'role/ksync-user',
+    'daemonset/ksync-agent',
+    'secret/ksync-agent-token',
     '-o',
     'jsonpath={range .items[*]}{.kind}={.metadata.resourceVersion} {end}',
   ]);
@@ -304,7 +308,14 @@ describe('ksync init / doctor / uninstall on the local cluster', { timeout: 900_
       [agent?.status, agent?.detail, agent?.fix],
       ['fail', `not installed (no agent pod in ${NAMESPACE})`, "run 'ksync init'"],
     );
-    await ksyncOk(['init']);
+  });
+
+  it('init on a terminal shows a spinner with nodes ready N/M', async () => {
+    const { code, screen } = await ksyncOnTerminal(['init']);
+    assert.equal(code, 0, screen);
+    assert.match(screen, /waiting for the ksync agent: nodes ready 0\/1/);
+    assert.ok(screen.includes('\u001b[?25l'), 'the spinner hides the cursor');
+    assert.match(screen, /✔ ksync agent 0\.1\.0 ready on 1\/1 nodes/);
     assert.equal((await doctor()).code, 0);
   });
 

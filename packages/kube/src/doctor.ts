@@ -2,7 +2,7 @@
  * `ksync doctor`: a checklist of what ksync needs from a cluster, each failure with its fix.
  * The checks, in order: the cluster answers (its version); the current user's RBAC (a
  * SelfSubjectAccessReview per permission ksync uses); and per node: the agent pod is Ready with
- * the CLI's version and answers a handshake through port-forward with the token, the node's
+ * the CLI's version and answers hello through port-forward, the token Secret is readable, the node's
  * container runtime, and its inotify limits as the agent reads them.
  *
  * A check is `ok`, `warn` (worth knowing, ksync still works) or `fail`; the report is ok when
@@ -11,8 +11,8 @@
  */
 import { AuthorizationV1Api, CoreV1Api, VersionApi } from '@kubernetes/client-node';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { readAgentWelcome, type AgentWelcome } from '@ksync/agent';
 import { KSYNC_VERSION, PROTOCOL_VERSION, checkVersions } from '@ksync/core';
-import { readAgentHello, type AgentHello } from './agent-hello.ts';
 import { dialAgent, readAgentToken } from './agent-locator.ts';
 import { kubeCall } from './call.ts';
 import type { KubeTarget } from './config.ts';
@@ -214,9 +214,8 @@ async function checkNodes(target: KubeTarget): Promise<Check[]> {
     });
     return checks;
   }
-  let token: string | undefined;
   try {
-    token = await readAgentToken(target);
+    await readAgentToken(target);
   } catch (error) {
     checks.push({
       id: 'token',
@@ -230,7 +229,7 @@ async function checkNodes(target: KubeTarget): Promise<Check[]> {
     const pod = pods.find(
       (p) => p.spec?.nodeName === node && p.metadata?.deletionTimestamp === undefined,
     );
-    const agent = await checkAgent({ target, node, pod, token });
+    const agent = await checkAgent({ target, node, pod });
     checks.push(agent.check);
     const info = nodes?.find((n) => n.metadata?.name === node);
     if (info !== undefined) checks.push(checkRuntime(node, info));
@@ -243,11 +242,10 @@ interface AgentCheckInput {
   readonly target: KubeTarget;
   readonly node: string;
   readonly pod: V1Pod | undefined;
-  readonly token: string | undefined;
 }
 
-async function checkAgent(input: AgentCheckInput): Promise<{ check: Check; hello?: AgentHello }> {
-  const { target, node, pod, token } = input;
+async function checkAgent(input: AgentCheckInput): Promise<{ check: Check; hello?: AgentWelcome }> {
+  const { target, node, pod } = input;
   const base = { id: 'agent', title: `agent on ${node}` } as const;
   if (pod === undefined) {
     return {
@@ -281,18 +279,12 @@ async function checkAgent(input: AgentCheckInput): Promise<{ check: Check; hello
       },
     };
   }
-  if (token === undefined) {
-    return {
-      check: {
-        ...base,
-        status: 'ok',
-        detail: `pod ${podName} ready, ${labelled} (handshake not tried: no token)`,
-      },
-    };
-  }
-  let hello: AgentHello;
+  let hello: AgentWelcome;
   try {
-    hello = await readAgentHello({ stream: await dialAgent(target, pod), token });
+    hello = await readAgentWelcome({
+      url: 'ws://ksync-agent/',
+      dial: () => dialAgent(target, pod),
+    });
   } catch (error) {
     return {
       check: {
@@ -352,7 +344,7 @@ function checkRuntime(node: string, info: V1Node): Check {
   };
 }
 
-function checkInotify(node: string, hello: AgentHello): Check {
+function checkInotify(node: string, hello: AgentWelcome): Check {
   const watches = hello.node?.inotify.maxUserWatches;
   const instances = hello.node?.inotify.maxUserInstances;
   const base = { id: 'inotify', title: `inotify on ${node}` } as const;

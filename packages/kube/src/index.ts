@@ -6,7 +6,6 @@ export * from './install/render.ts';
 export * from './install/rollout.ts';
 export * from './agent-locator.ts';
 export * from './port-forward.ts';
-export * from './agent-hello.ts';
 export * from './doctor.ts';
 export * from './targets.ts';
 export * from './pod-watch.ts';

@@ -4,13 +4,14 @@
 // TokenRequest API).
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ContainerTarget } from '@ksync/core';
 import { dialAgent, findAgentPod, readKubeTarget, type KubeTarget } from '@ksync/kube';
-import { runKsync, type CliResult } from '../../integration/helpers/cli-process.ts';
+import { KSYNC_BIN, runKsync, type CliResult } from '../../integration/helpers/cli-process.ts';
 import { REPO_ROOT, kubeconfigPath, kubectl, loadKubeConfig } from './cluster.ts';
 
 let home: string | undefined;
@@ -19,6 +20,31 @@ let home: string | undefined;
 export async function ksync(args: readonly string[], timeoutMs = 240_000): Promise<CliResult> {
   home ??= await mkdtemp(join(tmpdir(), 'ksync-e2e-home-'));
   return runKsync(args, { home, cwd: REPO_ROOT, timeoutMs });
+}
+
+/**
+ * Runs `bin/ksync ...args` on a real terminal (a pty from util-linux `script`, 100 columns) and
+ * returns what the terminal showed, stdout and stderr together, and the exit code.
+ */
+export async function ksyncOnTerminal(
+  args: readonly string[],
+): Promise<{ code: number; screen: string }> {
+  home ??= await mkdtemp(join(tmpdir(), 'ksync-e2e-home-'));
+  const command = `stty cols 100 rows 30; exec ${[KSYNC_BIN, ...args].join(' ')}`;
+  const env: NodeJS.ProcessEnv = { ...process.env, KSYNC_HOME: home, TERM: 'xterm-256color' };
+  delete env.CI;
+  delete env.NO_COLOR;
+  return new Promise((resolve) => {
+    execFile(
+      'script',
+      ['-qfec', command, '/dev/null'],
+      { env, timeout: 240_000 },
+      (error, stdout) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+        resolve({ code, screen: stdout });
+      },
+    );
+  });
 }
 
 /** Like `ksync`, but fails unless it exits 0. */

@@ -52,18 +52,13 @@ export const LABELS = {
 export const AGENT_SELECTOR = `${LABELS.name}=${AGENT_NAME}`;
 
 /**
- * The capabilities the agent keeps after dropping all (docs/security.md says why each one):
- * SYS_PTRACE opens /proc/<pid>/root of other processes; DAC_OVERRIDE reads and writes files
- * whatever their mode; CHOWN gives new files the owner of their directory; FOWNER sets modes and
- * times on files the agent does not own; FSETID keeps setgid bits through chown and chmod.
+ * The capabilities the agent keeps after dropping all; test/e2e/kube-capabilities.test.ts shows
+ * each one is needed and docs/security.md says why: SYS_PTRACE opens /proc/<pid>/root of other
+ * processes; DAC_OVERRIDE reads and writes files whatever their mode; CHOWN gives new files the
+ * owner of their directory; FOWNER changes the mode of files the agent does not own. FSETID is
+ * not needed: the agent never writes setuid or setgid bits.
  */
-export const AGENT_CAPABILITIES = [
-  'SYS_PTRACE',
-  'DAC_OVERRIDE',
-  'CHOWN',
-  'FOWNER',
-  'FSETID',
-] as const;
+export const AGENT_CAPABILITIES = ['SYS_PTRACE', 'DAC_OVERRIDE', 'CHOWN', 'FOWNER'] as const;
 
 /** Where the token Secret is mounted in the agent's container. */
 const TOKEN_DIR = '/var/run/ksync';
