@@ -40,7 +40,8 @@ export async function openTargetEndpoints(options: TargetEndpointsOptions): Prom
   const { spec, cluster, target, hooks } = options;
   try {
     return await openEndpointsVia(spec, hooks, {
-      url: `ws://ksync-agent.${target.nodeName}/`,
+      // Only the HTTP request sees this URL; the bytes go wherever `dial` connects.
+      url: 'ws://ksync-agent/',
       dial: async () => dialAgent(cluster, await findAgentPod(cluster, target.nodeName)),
       token: await readAgentToken(cluster),
       target,
