@@ -19,7 +19,9 @@ import {
 } from './helpers/cluster.ts';
 import { ksync, ksyncOk, serviceAccountKubeconfig } from './helpers/ksync.ts';
 
-const SITE = '/home/app/site';
+// The app user's home (uid 1000 owns it in the image): files ksync creates take their parent's
+// owner, so the app can edit them. The emptyDir is mounted below it.
+const SITE = '/home/app';
 
 /** uid 1000, an emptyDir at SITE/cache, and a main process that logs HUPs and exits on TERM. */
 function volDeployment(): string {
@@ -43,7 +45,7 @@ function volDeployment(): string {
               command: [
                 'sh',
                 '-c',
-                `mkdir -p ${SITE}; trap "date >> /tmp/hups" HUP; trap "exit 0" TERM; while true; do sleep 1 & wait; done`,
+                `trap "date >> /tmp/hups" HUP; trap "exit 0" TERM; while true; do sleep 1 & wait; done`,
               ],
               volumeMounts: [{ name: 'cache', mountPath: `${SITE}/cache` }],
             },

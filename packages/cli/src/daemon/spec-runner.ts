@@ -42,8 +42,6 @@ import { runReloadHook } from './reload.ts';
 interface LiveTarget {
   readonly target: ContainerTarget;
   readonly runner: SyncRunner;
-  /** The outcome of the last reload hook. */
-  reload?: string;
 }
 
 /** The state key of a target under its spec. */
@@ -60,6 +58,11 @@ export class SpecRunner {
   #watch: PodWatch | undefined;
   /** Live targets by `pod/container`; changed only inside `#exclusive`. */
   readonly #targets = new Map<string, LiveTarget>();
+  /**
+   * The outcome of the last reload hook per `pod/container`, kept across the target's restarts
+   * (a `restart` hook replaces the very runner that ran it).
+   */
+  readonly #reloads = new Map<string, string>();
   /** Pods that match but give no target, with why. */
   #idle: PodTarget[] = [];
   #error: string | undefined;
@@ -136,7 +139,7 @@ export class SpecRunner {
 
   /** The spec with its targets, as `get` shows it. */
   view(): SyncView {
-    const targets = [...this.#targets.values()].map((t) => targetView(t));
+    const targets = [...this.#targets].map(([id, t]) => targetView(t, this.#reloads.get(id)));
     const state: SyncState = this.#stopped
       ? 'stopped'
       : this.spec.paused
@@ -222,6 +225,7 @@ export class SpecRunner {
     const cluster = this.#cluster;
     if (cluster === undefined) return;
     const key = targetKey(this.spec.name, target.pod, target.container);
+    const id = `${target.pod}/${target.container}`;
     const label = `${this.spec.name}@${target.pod}/${target.container}`;
     const live: LiveTarget = {
       target,
@@ -241,9 +245,13 @@ export class SpecRunner {
             });
             const hook = this.spec.reload;
             if (hook === undefined) return endpoints;
-            const remote = withApplyHook(endpoints.remote, () => {
+            // A restart after a container's initial sync would restart the restarted container
+            // again, for ever: `restart` only follows changes that land after it.
+            const wanted = (): boolean =>
+              hook.kind !== 'restart' || live.runner.session?.status().lastSyncAt !== undefined;
+            const remote = withApplyHook(endpoints.remote, wanted, () => {
               void runReloadHook({ cluster, target, hook, log: this.#deps.log }).then((outcome) => {
-                live.reload = outcome;
+                this.#reloads.set(id, outcome);
                 this.#report();
               });
             });
@@ -253,7 +261,7 @@ export class SpecRunner {
         },
       ),
     };
-    this.#targets.set(`${target.pod}/${target.container}`, live);
+    this.#targets.set(id, live);
     live.runner.start();
   }
 
@@ -340,10 +348,14 @@ export class SpecRunner {
 const RELOAD_DEBOUNCE_MS = 300;
 
 /**
- * The remote endpoint with `onApplied` called once changes stop landing for a moment: a batch
- * spread over several apply calls (a large sync) reloads once.
+ * The remote endpoint with `onApplied` called once changes stop landing for a moment, if they were
+ * `wanted` when they landed: a batch spread over several apply calls (a large sync) reloads once.
  */
-function withApplyHook(remote: RemoteEndpoint, onApplied: () => void): RemoteEndpoint {
+function withApplyHook(
+  remote: RemoteEndpoint,
+  wanted: () => boolean,
+  onApplied: () => void,
+): RemoteEndpoint {
   let timer: NodeJS.Timeout | undefined;
   return {
     get connected() {
@@ -359,7 +371,7 @@ function withApplyHook(remote: RemoteEndpoint, onApplied: () => void): RemoteEnd
     stageContent: (request) => remote.stageContent(request),
     apply: async (changes) => {
       const result = await remote.apply(changes);
-      if (result.applied.length > 0) {
+      if (result.applied.length > 0 && wanted()) {
         clearTimeout(timer);
         timer = setTimeout(onApplied, RELOAD_DEBOUNCE_MS);
       }
@@ -372,7 +384,7 @@ function withApplyHook(remote: RemoteEndpoint, onApplied: () => void): RemoteEnd
   };
 }
 
-function targetView(live: LiveTarget): TargetView {
+function targetView(live: LiveTarget, reload: string | undefined): TargetView {
   const v = live.runner.view();
   return {
     pod: live.target.pod,
@@ -385,6 +397,6 @@ function targetView(live: LiveTarget): TargetView {
     bytes: v.bytes,
     conflicts: v.conflicts,
     problems: v.problems.length,
-    ...(live.reload === undefined ? {} : { reload: live.reload }),
+    ...(reload === undefined ? {} : { reload }),
   };
 }
