@@ -42,7 +42,8 @@ for (const file of walk(dist)) {
   );
   if (next !== text) writeFileSync(file, next);
 }
-chmodSync(join(dist, 'cli/src/main.js'), 0o755);
+// The package's two commands: ksync, and ksync-agent for the remote side.
+for (const bin of ['cli/src/main.js', 'agent/src/main.js']) chmodSync(join(dist, bin), 0o755);
 process.stdout.write(`built ${dist} (${rewritten} workspace imports rewritten)\n`);
 
 function* walk(dir: string): Generator<string> {

@@ -90,7 +90,8 @@ describe('ksync syncing pods by selector', { timeout: 600_000 }, () => {
   });
 
   it('a spec with no matching pod waits and says for what', async () => {
-    await ksyncOk(['create', '--name', 'none', '-l', 'app=nothing', '-n', ns, local, '/app']);
+    const elsewhere = await mkdtemp(join(tmpdir(), 'ksync-e2e-none-'));
+    await ksyncOk(['create', '--name', 'none', '-l', 'app=nothing', '-n', ns, elsewhere, '/app']);
     await waitFor(
       'the spec to wait',
       30_000,

@@ -153,30 +153,6 @@ describe('agent: sync through the real agent', () => {
     assert.equal(await probe(await freePort()), 1);
   });
 
-  it('refuses bad start-up input with one JSON line and exit 2', async () => {
-    const start = (args: string[]) =>
-      new Promise<{ code: number | null; out: string }>((resolve) => {
-        const env = { ...process.env };
-        delete env.KSYNC_NODE_NAME;
-        const child = spawn(AGENT_BIN, [...args, '--token-file', fixture.tokenFile], { env });
-        let out = '';
-        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-        child.once('close', (code) => resolve({ code, out }));
-      });
-    for (const [args, message] of [
-      [['--containers'], /--containers needs the node name: set KSYNC_NODE_NAME/],
-      [['--containers', '--root', fixture.root], /^usage: ksync-agent/],
-      [[], /^usage: ksync-agent/],
-      [['--root', join(fixture.root, 'missing')], /cannot use --root .*missing/],
-    ] as const) {
-      const { code, out } = await start([...args]);
-      assert.equal(code, 2, out);
-      const lines = out.trim().split('\n');
-      assert.equal(lines.length, 1, out);
-      assert.match((JSON.parse(lines[0] as string) as { msg: string }).msg, message);
-    }
-  });
-
   it('rejects a wrong token, a bad root and an unreachable agent with one-line UserErrors', async () => {
     const base = { url: agent.url, token: fixture.token, root: '/app', ignore: [] };
     await assert.rejects(

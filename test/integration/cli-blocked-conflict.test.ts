@@ -48,7 +48,7 @@ describe('a conflict that cannot land', () => {
       assert.equal(flushed.code, 1, flushed.stderr);
       assert.match(
         flushed.stderr,
-        /remote "n\/sock": special file \(FIFO, socket or device\); not synced/,
+        /remote n\/sock: special file \(FIFO, socket or device\); not synced/,
       );
     }
     const conflicts = JSON.parse(

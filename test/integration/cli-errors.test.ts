@@ -7,7 +7,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from './helpers/agent-process.ts';
-import { makeCliFixture, type CliFixture, type CliResult } from './helpers/cli-process.ts';
+import {
+  makeCliFixture,
+  runKsync,
+  type CliFixture,
+  type CliResult,
+} from './helpers/cli-process.ts';
 
 function assertUserError(result: CliResult, pattern: RegExp): void {
   assert.equal(result.code, 1, `exit code; stderr: ${result.stderr}`);
@@ -85,6 +90,53 @@ describe('ksync CLI errors', () => {
     await f.ok(['create', '--no-check', ...f.direct(url), 'local', '/app']);
     const r = await f.ksync(['flush', 'local', '--timeout', '10s']);
     assertUserError(r, /127\.0\.0\.1/);
+  });
+
+  it('dangerous and overlapping roots', async () => {
+    // The fixture's KSYNC_HOME is <dir>/home: a sync of <dir> would copy its own state.
+    assertUserError(
+      await f.ksync(['create', '--no-check', '--force', ...f.direct(url), f.agent.dir, '/x']),
+      /local directory .* contains ksync's own state \(.*\/home\); sync a directory that does not/,
+    );
+    assertUserError(
+      await f.ksync(['create', '--no-check', '--name', 'all', ...f.direct(url), '/', '/x']),
+      /local directory \/ is the whole filesystem; sync a project directory, or pass --force/,
+    );
+    assertUserError(
+      await f.ksync(['create', '--no-check', '--name', 'sub', ...f.direct(url), 'local/sub', '/y']),
+      /local directory .*\/local\/sub overlaps sync local \(.*\/local\); or pass --force/,
+    );
+    assertUserError(
+      await f.ksync(['create', '--no-check', '--name', 'top', ...f.direct(url), 'local/sub', '/']),
+      /remote path \/ overlaps sync local \(\/app on the same agent\)/,
+    );
+    assert.deepEqual(
+      (await f.getAll()).map((v) => v.name),
+      ['local'],
+      'nothing was created',
+    );
+    await f.ok([
+      'create',
+      '--no-check',
+      '--force',
+      '--name',
+      'sub',
+      ...f.direct(url),
+      'local/sub',
+      '/',
+    ]);
+    await f.ok(['delete', 'sub']);
+  });
+
+  it('a KSYNC_HOME too deep for the control socket is a user error', async () => {
+    const home = join(f.agent.dir, 'h'.repeat(120));
+    for (const args of [['get'], ['watch']]) {
+      const r = await runKsync(args, { home, cwd: f.agent.dir, timeoutMs: 30_000 });
+      assertUserError(
+        r,
+        /^error: KSYNC_HOME is too deep for ksync's control socket \(.* is \d+ bytes; a unix socket path holds at most 107\): set KSYNC_HOME to a shorter path/,
+      );
+    }
   });
 
   it('bad flags, formats and durations', async () => {

@@ -57,7 +57,7 @@ describe('ksync CLI against a real agent', () => {
           name,
           ...f.direct(f.server.url),
           join(f.agent.dir, name),
-          '/p',
+          `/${name}`,
         ]);
       }),
     );

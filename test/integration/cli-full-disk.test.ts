@@ -40,7 +40,7 @@ describe('a full disk on the remote (needs root for the tmpfs mount)', () => {
     assert.equal(flushed.code, 1, flushed.stdout);
     assert.match(
       flushed.stderr,
-      /could not be synced: remote "f\d\.bin": .*no space left on device/,
+      /not in sync .*problems?: remote f\d\.bin: .*no space left on device/,
     );
     const view = await f.get('local');
     assert.equal(view.state, 'problems');

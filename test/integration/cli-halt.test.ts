@@ -39,11 +39,18 @@ describe('a halted sync', () => {
     assert.equal(await state(), 'halted-root-emptied');
     const flush = await f.ksync(['flush', 'local', '--timeout', '20s']);
     assert.equal(flush.code, 1);
-    assert.match(
-      flush.stderr,
-      /^error: sync local is halted-root-emptied; run: ksync resume local\n$/,
-    );
+    const halt =
+      'halted: the remote sync root was emptied (a container restart without a volume?); propagating that would delete 3 files locally; see which with: ksync describe local; allow it once: ksync resume local; or merge both sides afresh: ksync reset local';
+    assert.equal(flush.stderr, `error: local: ${halt}\n`);
     assert.equal((await readTree(f.local)).size, 4, 'no local file was deleted');
+    // get -o wide says the same; describe lists the files that would go.
+    assert.ok((await f.ok(['get', 'local', '-o', 'wide'])).stdout.includes(halt));
+    const described = (await f.ok(['describe', 'local'])).stdout;
+    assert.match(described, /^State:\s+halted-root-emptied: halted: the remote sync root/m);
+    assert.match(
+      described,
+      /Would delete \(all 3\):\nSIDE\s+PATH\nlocal\s+a\.txt\nlocal\s+b\.txt\nlocal\s+c\.txt\n$/,
+    );
   });
 
   it('reset re-seeds the remote and both sides end equal', async () => {

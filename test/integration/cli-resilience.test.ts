@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { ControlClient } from '../../packages/cli/src/control-client.ts';
 import { freePort, waitUntil } from './helpers/agent-process.ts';
 import {
   alive,
@@ -82,6 +83,47 @@ describe('ksync survives crashes', () => {
     console.log(`killed the daemon with ${before}/${FILES} files on the remote`);
   });
 
+  it('a dead agent shows as connecting at once, and flush waits for it to come back', async () => {
+    await writeFile(join(f.local, 'before.txt'), 'before\n');
+    await f.ok(['watch', '--daemon']);
+    await f.ok(['flush', 'local', '--timeout', '30s']);
+    assert.equal((await f.get('local')).state, 'watching');
+    // Polled on the control socket (what `ksync get` asks), so that a slow CLI start on a busy
+    // machine does not count.
+    const control = await ControlClient.connect(join(f.home, 'ksync.sock'));
+    assert.ok(control !== undefined);
+    try {
+      await f.server.stop('SIGKILL');
+      const killedAt = Date.now();
+      await waitUntil(
+        async () => (await control.list('local'))[0]?.state === 'connecting',
+        10_000,
+        'connecting',
+      );
+      const after = Date.now() - killedAt;
+      assert.ok(after < 2000, `connecting ${after} ms after the kill`);
+      console.log(`connecting ${after} ms after the kill`);
+    } finally {
+      await control.close();
+    }
+    const view = await f.get('local');
+    assert.match(view.error ?? '', /^lost the agent .*; reconnecting$/);
+    // A local edit while the agent is away does not leave the sync in `scanning`.
+    await writeFile(join(f.local, 'during.txt'), 'during\n');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal((await f.get('local')).state, 'connecting');
+    const flushing = f.ksync(['flush', 'local', '--timeout', '60s'], { timeoutMs: 90_000 });
+    let flushed = false;
+    void flushing.then(() => (flushed = true));
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    assert.equal(flushed, false, 'flush waits for the agent instead of failing at once');
+    await f.restartAgent();
+    const result = await flushing;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await readFile(join(remote, 'during.txt'), 'utf8'), 'during\n');
+    assert.equal((await f.get('local')).state, 'watching');
+  });
+
   it('a kill of the agent mid-transfer, then a restart, resumes', async () => {
     await f.ok(['watch', '--daemon']);
     await writeBigTree(f.local);
@@ -89,13 +131,13 @@ describe('ksync survives crashes', () => {
     const before = await countFiles(remote);
     await f.server.stop('SIGKILL');
     await waitUntil(
-      async () => (await f.get('local')).state === 'error',
+      async () => (await f.get('local')).state === 'connecting',
       30_000,
-      'get to report the error',
+      'get to report the lost agent',
     );
     const down = await f.ksync(['flush', 'local', '--timeout', '5s']);
     assert.equal(down.code, 1);
-    assert.match(down.stderr, /^error: /);
+    assert.match(down.stderr, /^error: flush of local timed out after 5s; it is connecting: lost/);
     await f.restartAgent();
     await waitUntil(
       async () =>

@@ -14,6 +14,7 @@
  * connection can make the agent hold.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
@@ -57,6 +58,11 @@ export interface AgentServerOptions {
   /** The node facts sent in `welcome`. */
   readonly nodeFacts: () => NodeFacts;
   readonly log: Logger;
+  /**
+   * A directory the agent owns for staging into roots that do not exist yet; emptied when the
+   * server starts (leftovers of a crash) and when it closes.
+   */
+  readonly stagingDir: string;
   /** WebSocket ping interval; a peer that misses two pongs is dropped (default 5000 ms). */
   readonly pingIntervalMs?: number;
   /** Replaces `openLocalEndpoint` (tests). */
@@ -76,6 +82,8 @@ export interface AgentServer {
 
 /** Starts the agent server; resolves once it listens. */
 export async function serveAgent(options: AgentServerOptions): Promise<AgentServer> {
+  await rm(options.stagingDir, { recursive: true, force: true });
+  await mkdir(options.stagingDir, { recursive: true, mode: 0o700 });
   const connections = new Set<AgentConnection>();
   const metrics = new AgentMetrics();
   const http: Server = createServer((req, res) => answerHttp(req, res, metrics));
@@ -99,7 +107,11 @@ export async function serveAgent(options: AgentServerOptions): Promise<AgentServ
       log.info('connection closed', { code, reason: reason.toString('utf8') });
     });
   });
-  wss.on('error', (error) => options.log.error('websocket server error', { error: error.message }));
+  let listening = false;
+  // A failure to listen rejects serveAgent below; only later errors are logged here.
+  wss.on('error', (error) => {
+    if (listening) options.log.error('websocket server error', { error: error.message });
+  });
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.port, options.host, () => {
@@ -107,6 +119,7 @@ export async function serveAgent(options: AgentServerOptions): Promise<AgentServ
       resolve();
     });
   });
+  listening = true;
   const port = (http.address() as AddressInfo).port;
   return {
     port,
@@ -117,6 +130,7 @@ export async function serveAgent(options: AgentServerOptions): Promise<AgentServ
       await Promise.all([...connections].map((c) => c.closed));
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      await rm(options.stagingDir, { recursive: true, force: true });
     },
   };
 }
@@ -408,6 +422,7 @@ class AgentConnection {
           ignore: message.ignore,
           // The client sends the complete rules; the container's copy of the file never decides.
           ignoreFile: false,
+          stagingDir: this.#o.stagingDir,
           onWarning: (warning) => this.#log.warn(warning),
         });
     this.#endpoint = endpoint;

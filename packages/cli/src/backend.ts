@@ -15,8 +15,13 @@ export interface FlushOptions {
   readonly onProgress?: (view: SyncView) => void;
 }
 
-/** Which syncs `delete` removes. */
-export type DeleteTarget = { readonly names: readonly string[] } | { readonly all: true };
+/**
+ * Which syncs `delete` removes; without `force` it refuses while any of them has conflicts,
+ * whose saved remote versions would go with it.
+ */
+export type DeleteTarget = ({ readonly names: readonly string[] } | { readonly all: true }) & {
+  readonly force?: boolean;
+};
 
 /** Operations on the sync state. */
 export interface Backend {

@@ -36,6 +36,8 @@ export interface OptionDef {
   /** Repeatable: values collect into an array. */
   readonly repeatable?: boolean;
   readonly choices?: readonly string[];
+  /** Values shell completion offers (checked by the command, not by the parser). */
+  readonly completions?: readonly string[];
 }
 
 /** One row of the command table. */

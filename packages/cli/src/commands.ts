@@ -3,13 +3,14 @@
  * loaded only when their command runs, so `ksync get` never loads the WebSocket client.
  */
 import { DEFAULT_MODE, SYNC_MODES } from '@ksync/core';
-import type { CommandDef } from './command.ts';
+import type { CommandDef, OptionDef } from './command.ts';
 import { KUBE_OPTIONS } from './kube-flags.ts';
 
-const OUTPUT = (formats: string): { flags: string; description: string; defaultValue: string } => ({
+const OUTPUT = (formats: readonly string[]): OptionDef => ({
   flags: '-o, --output <format>',
-  description: `output format: ${formats}`,
+  description: `output format: ${formats.join(', ')}`,
   defaultValue: 'table',
+  completions: formats,
 });
 
 /** Every command, in the order `--help` lists them. */
@@ -44,6 +45,7 @@ export const COMMANDS: readonly CommandDef[] = [
         flags: '-m, --mode <mode>',
         description: `sync mode: ${Object.keys(SYNC_MODES).join(', ')}`,
         defaultValue: DEFAULT_MODE,
+        completions: Object.keys(SYNC_MODES),
       },
       {
         flags: '-i, --ignore <pattern>',
@@ -51,6 +53,12 @@ export const COMMANDS: readonly CommandDef[] = [
         repeatable: true,
       },
       { flags: '--paused', description: 'create it paused', defaultValue: false },
+      {
+        flags: '--force',
+        description:
+          "allow / or your home directory as the local root, or roots overlapping another sync's",
+        defaultValue: false,
+      },
       {
         flags: '--no-check',
         description: 'do not check the agent (direct) or the namespace and permissions',
@@ -68,9 +76,17 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'get',
     summary: 'show syncs with their state, last sync, sizes, conflicts and problems',
     args: '[name]',
-    options: [OUTPUT('table, wide, json, yaml, name')],
+    options: [OUTPUT(['table', 'wide', 'json', 'yaml', 'name'])],
     examples: ['ksync get', 'ksync get web -o wide', 'ksync get -o json | jq ".[].state"'],
     load: () => import('./commands/get.ts'),
+  },
+  {
+    name: 'describe',
+    summary: 'show one sync in full: state, problems with their side, what a halt would delete',
+    args: '<name>',
+    options: [OUTPUT(['table', 'json', 'yaml'])],
+    examples: ['ksync describe web', 'ksync describe web -o yaml'],
+    load: () => import('./commands/describe.ts'),
   },
   {
     name: 'watch',
@@ -112,7 +128,7 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'conflicts',
     summary: 'list conflicts that need a decision',
     args: '[name]',
-    options: [OUTPUT('table, json, yaml')],
+    options: [OUTPUT(['table', 'json', 'yaml'])],
     examples: ['ksync conflicts', 'ksync conflicts web -o json'],
     load: () => import('./commands/conflicts.ts'),
   },
@@ -158,8 +174,15 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'delete',
     summary: 'remove syncs and their state (files on both sides stay)',
     args: '[names...]',
-    options: [{ flags: '--all', description: 'delete every sync', defaultValue: false }],
-    examples: ['ksync delete web', 'ksync delete --all'],
+    options: [
+      { flags: '--all', description: 'delete every sync', defaultValue: false },
+      {
+        flags: '--force',
+        description: 'delete even with unresolved conflicts (their saved versions go too)',
+        defaultValue: false,
+      },
+    ],
+    examples: ['ksync delete web', 'ksync delete --all', 'ksync delete web --force'],
     load: () => import('./commands/delete.ts'),
   },
   {
@@ -216,7 +239,7 @@ export const COMMANDS: readonly CommandDef[] = [
         flags: '-n, --namespace <namespace>',
         description: "namespace of your workloads (default: the context's)",
       },
-      OUTPUT('table, json, yaml'),
+      OUTPUT(['table', 'json', 'yaml']),
     ],
     examples: ['ksync doctor', 'ksync doctor --context staging -o json'],
     load: () => import('./commands/doctor.ts'),
@@ -224,7 +247,7 @@ export const COMMANDS: readonly CommandDef[] = [
   {
     name: 'version',
     summary: 'print the version',
-    options: [OUTPUT('table, json, yaml')],
+    options: [OUTPUT(['table', 'json', 'yaml'])],
     examples: ['ksync version', 'ksync version -o json'],
     load: () => import('./commands/version.ts'),
   },

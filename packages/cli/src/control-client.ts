@@ -12,7 +12,7 @@ import { Supervisor } from './daemon/supervisor.ts';
 import type { ControlResponse, ControlResults } from './daemon/control-protocol.ts';
 import { tryLock } from './daemon/lock.ts';
 import { InternalError, RemoteCommandError, UserError, hasCode } from './errors.ts';
-import type { HomePaths } from './home.ts';
+import { checkSocketPath, type HomePaths } from './home.ts';
 import type { SyncSpec } from './spec.ts';
 import { openSyncEndpoints } from './sync-endpoints.ts';
 import type { ConflictView, FlushView, SyncView } from './view.ts';
@@ -54,6 +54,7 @@ export class ControlClient implements Backend {
 
   /** Connects to the socket; undefined when no watch is listening there. */
   static async connect(path: string): Promise<ControlClient | undefined> {
+    checkSocketPath(path);
     return new Promise((resolve, reject) => {
       const socket = createConnection(path);
       socket.once('connect', () => {

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeEntry, formatAgo, formatBytes, renderSyncTable, renderTable } from './format.ts';
+import {
+  describeEntry,
+  formatAgo,
+  formatBytes,
+  renderSyncTable,
+  renderTable,
+  resolveCommand,
+  shellQuote,
+} from './format.ts';
 import type { SyncView } from './view.ts';
 
 describe('formatBytes', () => {
@@ -69,6 +77,31 @@ describe('renderSyncTable', () => {
       now,
     });
     assert.match(text, /ws:\/\/127\.0\.0\.1:7475\s+3 files, 2\.0 kB\s+agent unreachable/);
+  });
+
+  it('wide shows a running transfer as bytes done of the total', () => {
+    const transfer = { files: 10, bytes: 400_000_000, doneFiles: 3, doneBytes: 120_000_000 };
+    const text = renderSyncTable([{ ...view, state: 'transferring', transfer }], {
+      wide: true,
+      now,
+    });
+    assert.match(text, /transferring 120 MB of 400 MB \(3 of 10 files\)\n$/);
+  });
+});
+
+describe('escapeControls and shellQuote', () => {
+  it('keeps one table row on one line whatever a name holds', () => {
+    const text = renderTable(['PATH'], [['a\nb\tc\u001b']]);
+    assert.equal(text, 'PATH\na\\nb\\tc\\x1b\n');
+  });
+
+  it('quotes suggested paths only when a shell needs it', () => {
+    assert.equal(shellQuote('src/app.ts'), 'src/app.ts');
+    assert.equal(shellQuote('my file.txt'), "'my file.txt'");
+    assert.equal(shellQuote("it's"), "'it'\\''s'");
+    assert.equal(resolveCommand('web', 'a b'), "ksync resolve web 'a b' --keep local|remote");
+    assert.equal(resolveCommand('web', ''), 'ksync resolve web / --keep local|remote');
+    assert.equal(shellQuote("a\nb'c"), "$'a\\nb\\'c'");
   });
 });
 

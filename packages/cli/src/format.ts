@@ -1,5 +1,5 @@
 /** Pure renderers for the terminal: tables, sizes, times. */
-import type { Entry } from '@ksync/core';
+import type { Entry, HaltDetail, Problem, TransferProgress } from '@ksync/core';
 import { formatDuration } from './duration.ts';
 import type { ConflictView, SyncView } from './view.ts';
 
@@ -17,6 +17,52 @@ export function formatBytes(bytes: number): string {
   return `${value >= 100 ? Math.round(value) : value.toFixed(1)} ${unit}`;
 }
 
+/** "transferring 120 MB of 400 MB (3 of 10 files)": a cycle's content transfer so far. */
+export function formatTransfer(t: TransferProgress): string {
+  return `transferring ${formatBytes(t.doneBytes)} of ${formatBytes(t.bytes)} (${t.doneFiles} of ${t.files} files)`;
+}
+
+/**
+ * What a sync is doing, in a line: its error, its halt, its problems, the transfer's progress,
+ * or the state's description. Never "in sync" while a problem stands.
+ */
+export function describeActivity(v: SyncView): string {
+  if (v.error !== undefined) return v.error;
+  if (v.halt !== undefined) return formatHalt(v.name, v.halt);
+  if (v.transfer !== undefined) return formatTransfer(v.transfer);
+  if (v.problems.length > 0) return formatProblems(v.name, v.problems);
+  return v.description;
+}
+
+/** "2 problems: remote build/x: permission denied (and 1 more); see: ksync describe web". */
+export function formatProblems(name: string, problems: readonly Problem[]): string {
+  const [first] = problems;
+  if (first === undefined) return 'no problems';
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+  return `${problems.length} problem${problems.length === 1 ? '' : 's'}: ${formatProblem(first)}${more}; see: ksync describe ${name}`;
+}
+
+/** One problem: its side, path and text. */
+export function formatProblem(p: Problem): string {
+  return `${p.side === undefined ? '' : `${p.side} `}${p.path === '' ? '/' : p.path}: ${p.message}`;
+}
+
+/**
+ * A halt in one line: what the cycle would do (how many files, on which side, the bound) and
+ * the commands to preview it, allow it once, or start over.
+ */
+export function formatHalt(name: string, h: HaltDetail): string {
+  const where = { local: 'locally', remote: 'on the remote', both: 'on both sides' }[h.side];
+  const files = `${h.deletions} file${h.deletions === 1 ? '' : 's'}`;
+  const other = { local: 'remote', remote: 'local', both: 'a' }[h.side];
+  const what = {
+    'deletion-bound': `this cycle would delete ${files} ${where}, more than the bound of ${h.bound}`,
+    'root-deleted': `the ${other} sync root was deleted; propagating that would delete ${files} ${where}`,
+    'root-emptied': `the ${other} sync root was emptied (a container restart without a volume?); propagating that would delete ${files} ${where}`,
+  }[h.reason];
+  return `halted: ${what}; see which with: ksync describe ${name}; allow it once: ksync resume ${name}; or merge both sides afresh: ksync reset ${name}`;
+}
+
 /** "12s ago" for an ISO time relative to `now`, or "never". */
 export function formatAgo(iso: string | undefined, now: number): string {
   if (iso === undefined) return 'never';
@@ -24,11 +70,15 @@ export function formatAgo(iso: string | undefined, now: number): string {
   return ms < 1000 ? 'just now' : `${formatDuration(ms)} ago`;
 }
 
-/** Left-aligned columns separated by three spaces, like kubectl. */
+/**
+ * Left-aligned columns separated by three spaces, like kubectl. Control characters in cells (a
+ * newline in a file name) are shown escaped, so that one row stays one line.
+ */
 export function renderTable(
   header: readonly string[],
-  rows: readonly (readonly string[])[],
+  cellRows: readonly (readonly string[])[],
 ): string {
+  const rows = cellRows.map((r) => r.map(escapeControls));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
     cells
@@ -72,7 +122,7 @@ export function renderSyncTable(
         v.mode,
         v.url,
         `${v.transferredFiles} files, ${formatBytes(v.transferredBytes)}`,
-        v.error ?? v.description,
+        describeActivity(v),
       );
     }
     return row;
@@ -130,6 +180,45 @@ export function renderTargetTable(
   return renderTable(header, rows) + waiting;
 }
 
+/**
+ * `ksync describe NAME`: one sync in full, as `kubectl describe` shows an object: its fields,
+ * then every problem with its side, then what a halt would delete.
+ */
+export function renderDescribe(v: SyncView, now: number): string {
+  const fields: [string, string][] = [
+    ['Name', v.name],
+    ['State', `${v.state}: ${describeActivity(v)}`],
+    ['Mode', v.mode],
+    ['Local', v.local],
+    ['Remote', `${v.remote} on ${v.url}`],
+    ['Last sync', formatAgo(v.lastSync, now)],
+    ['Files', `${v.files} files, ${v.directories} directories, ${formatBytes(v.bytes)}`],
+    ['Conflicts', v.conflicts === 0 ? '0' : `${v.conflicts}; see: ksync conflicts ${v.name}`],
+    ['Transferred', `${v.transferredFiles} files, ${formatBytes(v.transferredBytes)} since start`],
+    ['Problems', String(v.problems.length)],
+  ];
+  const width = Math.max(...fields.map(([k]) => k.length)) + 2;
+  let text = fields
+    .map(([k, value]) => `${`${k}:`.padEnd(width)}${escapeControls(value)}`)
+    .join('\n');
+  text += '\n';
+  if (v.problems.length > 0) {
+    text += `\n${renderTable(
+      ['SIDE', 'PATH', 'PROBLEM'],
+      v.problems.map((p) => [p.side ?? '', p.path === '' ? '/' : p.path, p.message]),
+    )}`;
+  }
+  if (v.halt !== undefined && v.halt.preview.length > 0) {
+    const shown = v.halt.preview.length;
+    text += `\nWould delete (${shown === v.halt.deletions ? 'all' : `the first ${shown} of`} ${v.halt.deletions}):\n`;
+    text += renderTable(
+      ['SIDE', 'PATH'],
+      v.halt.preview.map((p) => [p.side, p.path]),
+    );
+  }
+  return text;
+}
+
 /** The `ksync conflicts` table. */
 export function renderConflictTable(views: readonly ConflictView[]): string {
   return renderTable(
@@ -143,6 +232,31 @@ export function renderConflictTable(views: readonly ConflictView[]): string {
       c.detectedAt,
     ]),
   );
+}
+
+/** `text` with control characters written as escapes (`\n`, `\t`, `\x1b`). */
+export function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => {
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    return named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+}
+
+/** `word` quoted for a POSIX shell when it needs it, for commands we suggest. */
+export function shellQuote(word: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  // A control character (a newline in a name) is spelled out with bash and zsh's $'...'.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(word)) {
+    return `$'${escapeControls(word.replace(/[\\']/g, (c) => `\\${c}`))}'`;
+  }
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The `ksync resolve` command for a conflict at `path` ('' is the root). */
+export function resolveCommand(sync: string, path: string): string {
+  return `ksync resolve ${sync} ${shellQuote(path === '' ? '/' : path)} --keep local|remote`;
 }
 
 /** A short description of one side's entry in a conflict. */

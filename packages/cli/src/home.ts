@@ -4,6 +4,19 @@
  */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { UserError } from './errors.ts';
+
+/** Longest unix socket path Linux accepts (108 bytes with the terminating NUL). */
+const MAX_SOCKET_BYTES = 107;
+
+/** A `UserError` when the control socket's path is too long for a unix socket. */
+export function checkSocketPath(socket: string): void {
+  const bytes = Buffer.byteLength(socket);
+  if (bytes <= MAX_SOCKET_BYTES) return;
+  throw new UserError(
+    `KSYNC_HOME is too deep for ksync's control socket (${socket} is ${bytes} bytes; a unix socket path holds at most ${MAX_SOCKET_BYTES}): set KSYNC_HOME to a shorter path, such as ~/.ksync`,
+  );
+}
 
 /** Every path under one `$KSYNC_HOME`. */
 export interface HomePaths {
@@ -18,6 +31,8 @@ export interface HomePaths {
   readonly log: string;
   /** The control socket `watch` serves (newline-delimited JSON). */
   readonly socket: string;
+  /** Staging for a local root that does not exist yet; emptied when a watch starts and stops. */
+  readonly staging: string;
   /** Per-sync session store (ancestor and conflicts). */
   syncDir(name: string): string;
   /** Per-sync saved conflict content. */
@@ -40,6 +55,7 @@ export function resolveHome(env: NodeJS.ProcessEnv = process.env): HomePaths {
     pid: join(root, 'watch.pid'),
     log: join(root, 'watch.log'),
     socket: join(root, 'ksync.sock'),
+    staging: join(root, 'staging'),
     syncDir: (name) => join(root, 'syncs', name),
     conflictDir: (name) => join(root, 'conflicts', name),
     statusFile: (name) => join(root, 'syncs', name, 'status.json'),

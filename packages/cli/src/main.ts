@@ -12,6 +12,9 @@ import { EXIT, describeError } from './errors.ts';
 import { resolveHome } from './home.ts';
 import { Output } from './output.ts';
 
+/** Longest a clean stop after Ctrl-C or SIGTERM may take before the process just exits. */
+const STOP_LIMIT_MS = 8000;
+
 async function main(argv: readonly string[]): Promise<number> {
   const output = new Output({ stdout: process.stdout, stderr: process.stderr, env: process.env });
   const interrupt = new AbortController();
@@ -23,6 +26,11 @@ async function main(argv: readonly string[]): Promise<number> {
       process.exit(EXIT.interrupted);
     }
     interrupt.abort();
+    // A clean stop is bounded: whatever a sync is busy with, the process ends within seconds.
+    setTimeout(() => {
+      output.info(`did not stop within ${STOP_LIMIT_MS / 1000}s; exiting now`);
+      process.exit(EXIT.interrupted);
+    }, STOP_LIMIT_MS).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -6,6 +6,7 @@
  */
 import { stringify as toYaml } from 'yaml';
 import { UserError } from './errors.ts';
+import { escapeControls } from './format.ts';
 
 /** How a command prints its result. */
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml';
@@ -89,17 +90,18 @@ export class Output {
     this.#streams.stderr.write(`${text}\n`);
   }
 
+  /** A warning line; a control character in it (a newline in a file name) is shown escaped. */
   warn(text: string): void {
-    this.#streams.stderr.write(`${this.paint('yellow', 'warning:')} ${text}\n`);
+    this.#streams.stderr.write(`${this.paint('yellow', 'warning:')} ${escapeControls(text)}\n`);
   }
 
   error(text: string): void {
     this.#streams.stderr.write(`${this.paint('red', 'error:')} ${text}\n`);
   }
 
-  /** A timestamped log line on stderr (the watch's log). */
+  /** A timestamped log line on stderr (the watch's log), one line whatever `text` holds. */
   log(text: string): void {
-    this.#streams.stderr.write(`${new Date().toISOString()} ${text}\n`);
+    this.#streams.stderr.write(`${new Date().toISOString()} ${escapeControls(text)}\n`);
   }
 
   /** Wraps `text` in a colour when colour is on. */
@@ -118,6 +120,10 @@ export class Output {
       stream: this.#streams.stderr,
       color: this.color ? 'cyan' : false,
       isEnabled: true,
+      // ora's default puts the terminal in raw mode to swallow keystrokes and turns ^C back
+      // into SIGINT itself, but its listener never makes Node read stdin, so ^C and ^\ were
+      // lost. Left alone, the terminal turns them into SIGINT and SIGQUIT as for any program.
+      discardStdin: false,
     }).start();
     return {
       update: (t) => {
@@ -125,7 +131,7 @@ export class Output {
       },
       log: (t) => {
         spinner.clear();
-        this.#streams.stderr.write(`${t}\n`);
+        this.#streams.stderr.write(`${escapeControls(t)}\n`);
         spinner.render();
       },
       succeed: (t) => {

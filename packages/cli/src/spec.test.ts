@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deriveName, parseReload, validateAgentUrl, validateSpec, type SpecInput } from './spec.ts';
+import {
+  checkRoots,
+  deriveName,
+  parseReload,
+  validateAgentUrl,
+  validateSpec,
+  type RootCheckInput,
+  type SpecInput,
+} from './spec.ts';
 
 const good: SpecInput = {
   name: 'web',
@@ -107,5 +115,51 @@ describe('parseReload', () => {
     assert.deepEqual(parseReload('signal:sigterm'), { kind: 'signal', signal: 'TERM' });
     assert.deepEqual(parseReload('restart'), { kind: 'restart' });
     assert.equal(typeof parseReload('exec:'), 'string');
+  });
+});
+
+describe('checkRoots', () => {
+  const url = 'ws://127.0.0.1:7475';
+  const base: RootCheckInput = {
+    local: '/home/me/web',
+    remote: '/app',
+    url,
+    others: [{ name: 'api', local: '/home/me/api', remote: '/srv/api', url }],
+    ksyncHome: '/home/me/.ksync',
+    userHome: '/home/me',
+    force: false,
+  };
+
+  it('accepts separate roots, and the same remote path on another agent', () => {
+    assert.deepEqual(checkRoots(base), []);
+    const elsewhere = { name: 'x', local: '/tmp/x', remote: '/app', url: 'ws://10.0.0.2:7475' };
+    assert.deepEqual(checkRoots({ ...base, others: [elsewhere] }), []);
+    assert.deepEqual(checkRoots({ ...base, local: '/home/me/webx' }), []);
+  });
+
+  it('always refuses a local root holding $KSYNC_HOME, even forced', () => {
+    for (const force of [false, true]) {
+      const problems = checkRoots({ ...base, local: '/home/me', force });
+      assert.match(problems[0] ?? '', /contains ksync's own state \(\/home\/me\/\.ksync\)/);
+    }
+  });
+
+  it('refuses / and the home directory unless forced', () => {
+    const home = { ...base, ksyncHome: '/var/ksync' };
+    assert.match(checkRoots({ ...home, local: '/' }).join(), /is the whole filesystem/);
+    assert.match(checkRoots({ ...home, local: '/home/me' }).join(), /is your home directory/);
+    assert.deepEqual(checkRoots({ ...home, local: '/home/me', others: [], force: true }), []);
+  });
+
+  it('refuses overlapping roots on the same side unless forced', () => {
+    assert.match(
+      checkRoots({ ...base, local: '/home/me/api/sub' }).join(),
+      /local directory \/home\/me\/api\/sub overlaps sync api \(\/home\/me\/api\)/,
+    );
+    assert.match(
+      checkRoots({ ...base, remote: '/' }).join(),
+      /remote path \/ overlaps sync api \(\/srv\/api on the same agent\)/,
+    );
+    assert.deepEqual(checkRoots({ ...base, remote: '/srv/api', force: true }), []);
   });
 });

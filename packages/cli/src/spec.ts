@@ -169,6 +169,65 @@ export function parseReload(text: string): ReloadHook | string {
   return `--reload "${text}" is not a hook; use exec:'CMD', signal:NAME or restart`;
 }
 
+/** Where a new sync's roots are, next to everything they must not collide with. */
+export interface RootCheckInput {
+  /** Real path of the local root. */
+  readonly local: string;
+  readonly remote: string;
+  readonly url: string;
+  /** The existing syncs. */
+  readonly others: readonly { name: string; local: string; remote: string; url: string }[];
+  /** Real paths of `$KSYNC_HOME` and of the user's home directory. */
+  readonly ksyncHome: string;
+  readonly userHome: string;
+  /** `--force`: allow `/`, the home directory and overlapping roots. */
+  readonly force: boolean;
+}
+
+/**
+ * Checks a new sync's roots; returns every problem. A local root holding `$KSYNC_HOME` is always
+ * refused: the sync would copy its own state and log, which change as it syncs them. `/`, the
+ * home directory itself and roots that overlap another sync's on the same side (locally, or on
+ * the same agent) are refused unless forced: two syncs writing one tree fight over it, and a
+ * huge tree makes every scan slow.
+ */
+export function checkRoots(input: RootCheckInput): string[] {
+  const problems: string[] = [];
+  if (contains(input.local, input.ksyncHome)) {
+    problems.push(
+      `local directory ${input.local} contains ksync's own state (${input.ksyncHome}); sync a directory that does not, or set KSYNC_HOME elsewhere`,
+    );
+  }
+  if (input.force) return problems;
+  const force = 'or pass --force if you mean it';
+  if (input.local === '/' || input.local === input.userHome) {
+    problems.push(
+      `local directory ${input.local} is ${input.local === '/' ? 'the whole filesystem' : 'your home directory'}; sync a project directory, ${force}`,
+    );
+  }
+  for (const other of input.others) {
+    if (contains(input.local, other.local) || contains(other.local, input.local)) {
+      problems.push(
+        `local directory ${input.local} overlaps sync ${other.name} (${other.local}); ${force}`,
+      );
+    }
+    if (
+      other.url === input.url &&
+      (contains(input.remote, other.remote) || contains(other.remote, input.remote))
+    ) {
+      problems.push(
+        `remote path ${input.remote} overlaps sync ${other.name} (${other.remote} on the same agent); ${force}`,
+      );
+    }
+  }
+  return problems;
+}
+
+/** Whether absolute path `outer` is `inner` or one of its ancestors. */
+function contains(outer: string, inner: string): boolean {
+  return inner === outer || inner.startsWith(outer === '/' ? '/' : `${outer}/`);
+}
+
 /** Returns why `url` is not a usable agent URL, or undefined when it is. */
 export function validateAgentUrl(url: string): string | undefined {
   let parsed: URL;

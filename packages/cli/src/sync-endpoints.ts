@@ -15,8 +15,10 @@ import type { DirectTarget, SyncSpec } from './spec.ts';
 /** A remote endpoint: an `Endpoint` that knows whether its connection is up. */
 export type { RemoteEndpoint };
 
-/** Callbacks from the endpoints. */
+/** What the endpoints get from their owner: where to stage, and callbacks. */
 export interface EndpointHooks {
+  /** A directory the owner empties at its start and stop (`HomePaths.staging`). */
+  readonly stagingDir: string;
   readonly onWarning?: (message: string) => void;
   readonly onConnectionChange?: (connected: boolean, error?: string) => void;
 }
@@ -95,6 +97,7 @@ export async function openEndpointsVia(
   const local = openLocalEndpoint({
     root: spec.local,
     ignore: spec.ignore,
+    stagingDir: hooks.stagingDir,
     ...(hooks.onWarning === undefined ? {} : { onWarning: hooks.onWarning }),
   });
   return { local, remote };

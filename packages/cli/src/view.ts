@@ -49,6 +49,8 @@ export interface SyncView extends Pick<
   | 'problems'
   | 'transferredFiles'
   | 'transferredBytes'
+  | 'transfer'
+  | 'halt'
 > {
   readonly local: string;
   readonly remote: string;

@@ -7,7 +7,7 @@
  */
 import type { Change } from './change.ts';
 import type { ReconcileResult } from './reconcile.ts';
-import { ROOT, parentPath } from './path.ts';
+import { ROOT, comparePaths, parentPath } from './path.ts';
 import type { Snapshot } from './snapshot.ts';
 
 /** Why a session halted. */
@@ -37,6 +37,40 @@ export function checkSafety(input: SafetyInput): HaltReason | undefined {
   const deletedFiles = all.filter((c) => c.old?.kind === 'file' && c.new?.kind !== 'file').length;
   if (deletedFiles > input.deletionBound) return 'deletion-bound';
   return undefined;
+}
+
+/** What a halted cycle would have done: for the message, and for a preview of what would go. */
+export interface HaltDetail {
+  readonly reason: HaltReason;
+  /** The side that would lose files ('both' when each side would). */
+  readonly side: 'local' | 'remote' | 'both';
+  /** Files the cycle would delete, both sides together. */
+  readonly deletions: number;
+  /** The most files a cycle may delete without halting. */
+  readonly bound: number;
+  /** The first files (at most 20, sorted) it would delete, each with its side. */
+  readonly preview: readonly { readonly side: 'local' | 'remote'; readonly path: string }[];
+}
+
+/** Describes the halt `checkSafety` decided on for `input`. */
+export function describeHalt(input: SafetyInput, reason: HaltReason): HaltDetail {
+  const deleted = (changes: readonly Change[], side: 'local' | 'remote') =>
+    changes
+      .filter((c) => c.old?.kind === 'file' && c.new?.kind !== 'file')
+      .map((c) => ({ side, path: c.path }));
+  const local = deleted(input.result.localChanges, 'local');
+  const remote = deleted(input.result.remoteChanges, 'remote');
+  const rootGoes = (changes: readonly Change[]) =>
+    changes.some((c) => c.path === ROOT && c.new === undefined);
+  const losesLocal = local.length > 0 || rootGoes(input.result.localChanges);
+  const losesRemote = remote.length > 0 || rootGoes(input.result.remoteChanges);
+  return {
+    reason,
+    side: losesLocal && losesRemote ? 'both' : losesLocal ? 'local' : 'remote',
+    deletions: local.length + remote.length,
+    bound: input.deletionBound,
+    preview: [...local, ...remote].sort((a, b) => comparePaths(a.path, b.path)).slice(0, 20),
+  };
 }
 
 /**

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SyncMode } from './mode.ts';
-import { Session } from './session.ts';
+import { Session, type SessionStatus } from './session.ts';
 import type { Snapshot } from './snapshot.ts';
 import { describeSnapshot, snapshotOf, type SnapshotDescription } from './test-snapshots.ts';
-import { MemoryConflictStore, MemoryEndpoint, MemorySessionStore } from './testing/memory.ts';
+import {
+  MemoryConflictStore,
+  MemoryEndpoint,
+  MemorySessionStore,
+  contentOf,
+} from './testing/memory.ts';
 
 /** Time moves only when the session sleeps, and each sleep yields one turn of the event loop. */
 class TestClock {
@@ -43,7 +48,53 @@ async function setup(options: {
 
 const view = (s: Snapshot) => describeSnapshot(s);
 
+/** An endpoint whose reads send half of a file, then wait for `release` before the rest. */
+class SlowReadEndpoint extends MemoryEndpoint {
+  release: () => void = () => undefined;
+  readonly #gate = new Promise<void>((resolve) => (this.release = resolve));
+  override async *readContent(_path: string, digest: string): AsyncIterable<Uint8Array> {
+    const bytes = contentOf(digest);
+    const half = Math.floor(bytes.length / 2);
+    yield bytes.subarray(0, half);
+    await this.#gate;
+    yield bytes.subarray(half);
+  }
+}
+
 describe('session', () => {
+  it('reports the cycle transfer total and the bytes streamed while a file is in flight', async () => {
+    const local = new SlowReadEndpoint(snapshotOf({ big: 'abcdefghij', small: 'xy' }));
+    const remote = new MemoryEndpoint(snapshotOf({}));
+    const seen: (SessionStatus['transfer'] | undefined)[] = [];
+    const session = await Session.open({
+      name: 'test',
+      mode: 'two-way',
+      local,
+      remote,
+      store: new MemorySessionStore(),
+      conflictContent: new MemoryConflictStore(),
+      clock: new TestClock(),
+      onStatus: (status) => seen.push(status.transfer),
+    });
+    const flushed = session.flush();
+    while (session.status().transfer?.doneBytes !== 6) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // Both files are half sent: 5 of `big`'s 10 bytes and 1 of `small`'s 2.
+    assert.deepEqual(session.status().transfer, {
+      files: 2,
+      bytes: 12,
+      doneFiles: 0,
+      doneBytes: 6,
+    });
+    assert.ok(seen.some((t) => t !== undefined && t.doneBytes > 0 && t.doneFiles === 0));
+    local.release();
+    await flushed;
+    assert.ok(seen.some((t) => t?.doneFiles === 2 && t.doneBytes === 12));
+    assert.equal(session.status().transfer, undefined, 'only while transferring');
+    assert.equal(session.status().transferredBytes, 12);
+  });
+
   it('first sync merges both sides and records the ancestor', async () => {
     const t = await setup({ local: { a: 'x', 'd/b': 'y' }, remote: { c: 'z' } });
     const report = await t.session.flush();
@@ -194,6 +245,13 @@ describe('session', () => {
     t.local.edit(snapshotOf({ k: 'keep' }));
     assert.equal((await t.session.cycle()).halted, 'deletion-bound');
     assert.equal(t.remote.tree.size, 5);
+    assert.deepEqual(t.session.status().halt, {
+      reason: 'deletion-bound',
+      side: 'remote',
+      deletions: 3,
+      bound: 2,
+      preview: ['a', 'b', 'c'].map((path) => ({ side: 'remote', path })),
+    });
   });
 
   it('halts when a root is deleted', async () => {
@@ -202,6 +260,8 @@ describe('session', () => {
     t.remote.edit(new Map());
     assert.equal((await t.session.cycle()).halted, 'root-deleted');
     assert.equal(t.local.tree.get('a')?.kind, 'file');
+    assert.equal(t.session.status().halt?.side, 'local');
+    assert.equal(t.session.status().halt?.deletions, 1);
   });
 
   it('a failed transfer leaves the ancestor untouched and is retried', async () => {
@@ -309,10 +369,10 @@ describe('session', () => {
     assert.deepEqual(view(t.remote.tree), view(snapshotOf({ 'm/a': 'edit', 'm/sock': 's' })));
     const second = await t.session.cycle();
     assert.equal(second.inSync, true);
-    // The socket itself stays a problem, so a flush says so instead of claiming success.
-    await assert.rejects(
-      t.session.flush(),
-      /1 path could not be synced: remote "m\/sock": unreadable/,
+    // The socket itself stays a problem, and a flush reports it.
+    assert.deepEqual(
+      (await t.session.flush()).problems.map((p) => [p.side, p.path]),
+      [['remote', 'm/sock']],
     );
     await t.session.cycle({ full: true });
     const conflicts = t.session.conflicts();

@@ -24,7 +24,7 @@ import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
 import { rebaseAncestor } from './rebase.ts';
 import { applyChanges, orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
 import type { ReconcileConflict } from './reconcile.ts';
-import { checkSafety, type HaltReason } from './safety.ts';
+import { checkSafety, describeHalt, type HaltDetail, type HaltReason } from './safety.ts';
 import {
   summarizeSnapshot,
   validateSnapshot,
@@ -89,6 +89,23 @@ export interface SessionStatus {
   /** Totals since the session started. */
   readonly transferredFiles: number;
   readonly transferredBytes: number;
+  /** The running cycle's content transfer, both directions together (state `transferring`). */
+  readonly transfer?: TransferProgress;
+  /** What the halted cycle would have done (the `halted-*` states). */
+  readonly halt?: HaltDetail;
+}
+
+/**
+ * Content moving in the running cycle. The totals grow as each direction learns what the other
+ * side lacks; `doneBytes` grows as chunks flow, so a large file shows progress before it ends.
+ */
+export interface TransferProgress {
+  /** Files (distinct contents) to transfer, and their bytes. */
+  readonly files: number;
+  readonly bytes: number;
+  /** Files fully transferred, and bytes streamed so far (partial files included). */
+  readonly doneFiles: number;
+  readonly doneBytes: number;
 }
 
 /** What one cycle did. */
@@ -116,6 +133,7 @@ export class Session {
   #error: string | undefined;
   #lastSyncAt: number | undefined;
   #problems: readonly Problem[] = [];
+  #halt: HaltDetail | undefined;
   #lastLocal: Snapshot = new Map();
   #summary: SnapshotStats = summarizeSnapshot(new Map());
   #lastRemote: Snapshot = new Map();
@@ -172,6 +190,8 @@ export class Session {
       problems: this.#problems,
       transferredFiles: this.#transferredFiles,
       transferredBytes: this.#transferredBytes,
+      ...(this.#state === 'transferring' ? { transfer: { ...this.#progress } } : {}),
+      ...(isHalted(this.#state) && this.#halt !== undefined ? { halt: this.#halt } : {}),
     };
   }
 
@@ -186,10 +206,11 @@ export class Session {
   }
 
   /**
-   * Runs cycles until one finds both sides in sync with no problems. Fails with `UserError` when
-   * the session is halted or paused, when it settles with paths that could not be synced, when
-   * two cycles in a row fail on the same paths in the same way (a full disk, say), or after
-   * `maxCycles` cycles that still found work.
+   * Runs cycles until one finds both sides in sync, or until two cycles in a row fail on the same
+   * paths in the same way (a full disk, say: more cycles would change nothing). Either way the
+   * last report is returned, and its problems say what could not be synced; the caller words
+   * them. Fails with `UserError` when the session is halted or paused, or after `maxCycles`
+   * cycles that still found work.
    */
   async flush(maxCycles = 10): Promise<CycleReport> {
     let full = true;
@@ -203,10 +224,7 @@ export class Session {
         );
       }
       const problems = describeProblems(report.problems);
-      if (report.inSync && problems === undefined) return report;
-      if (problems !== undefined && (report.inSync || problems === previous)) {
-        throw new UserError(`sync ${this.#o.name}: ${problems}`);
-      }
+      if (report.inSync || (problems !== undefined && problems === previous)) return report;
       previous = problems;
     }
     throw new UserError(`sync ${this.#o.name} did not settle after ${maxCycles} cycles`);
@@ -216,6 +234,7 @@ export class Session {
   async run(): Promise<void> {
     let backoff = 0;
     let problemBackoff = 0;
+    let warned: string | undefined;
     while (!this.#stopped) {
       if (this.#state === 'paused' || isHalted(this.#state)) {
         // Change events cannot lift a pause or halt; only resume, reset or stop do (they call
@@ -228,6 +247,12 @@ export class Session {
       try {
         const report = await this.cycle();
         backoff = 0;
+        // Tell the watch's log what failed, once per change of the failures (not every retry).
+        const failures = describeProblems(report.problems);
+        if (failures !== undefined && failures !== warned) {
+          this.#o.log?.warn(`sync ${this.#o.name}: ${failures}`);
+        }
+        warned = failures;
         // Paths that failed (a full disk, a permission) are retried on a timer as well, so the
         // sync recovers by itself once the cause is gone, even if no file event says so.
         if (report.problems.length > 0) {
@@ -343,17 +368,17 @@ export class Session {
     // A halt is sticky: only resume or reset lift it. Otherwise a container that writes one
     // file into its emptied root would make the next cycle propagate the emptying.
     const sticky = isHalted(this.#state) ? haltReasonOf(this.#state) : undefined;
-    const halt =
-      sticky ??
-      checkSafety({
-        ancestor: this.#ancestor,
-        local: localScan.snapshot,
-        remote: remoteScan.snapshot,
-        result,
-        deletionBound: this.#o.deletionBound ?? 1000,
-      });
+    const safety = {
+      ancestor: this.#ancestor,
+      local: localScan.snapshot,
+      remote: remoteScan.snapshot,
+      result,
+      deletionBound: this.#o.deletionBound ?? 1000,
+    };
+    const halt = sticky ?? checkSafety(safety);
     if (halt !== undefined && !this.#allowHaltOnce) {
       this.#problems = problems;
+      this.#halt = describeHalt(safety, halt);
       this.#setState(`halted-${halt}`);
       this.#o.log?.warn(`sync ${this.#o.name} halted: ${halt}`);
       return { ...EMPTY_REPORT, problems, halted: halt, inSync: false };
@@ -376,6 +401,7 @@ export class Session {
     this.#setState('transferring');
     this.#cycleFiles = 0;
     this.#cycleBytes = 0;
+    this.#progress = { files: 0, bytes: 0, doneFiles: 0, doneBytes: 0 };
     const [toLocal, toRemote] = await Promise.all([
       this.#transfer(result.localChanges, { from: remote, to: local, side: 'local' }, problems),
       this.#transfer(remoteChanges, { from: local, to: remote, side: 'remote' }, problems),
@@ -396,7 +422,6 @@ export class Session {
       result.localChanges.length === 0 &&
       result.remoteChanges.length === 0 &&
       result.conflicts.every((c) => c.state === 'blocked');
-    this.#warnProblems(problems);
     this.#problems = problems;
     if (inSync) this.#lastSyncAt = this.#o.clock.now();
     this.#setState(problems.length === 0 ? 'watching' : 'problems');
@@ -413,6 +438,9 @@ export class Session {
 
   #cycleFiles = 0;
   #cycleBytes = 0;
+  #progress: Mutable<TransferProgress> = { files: 0, bytes: 0, doneFiles: 0, doneBytes: 0 };
+  /** When a status was last sent for streamed bytes (progress is reported at most 4 times a second). */
+  #progressSentAt = Number.NEGATIVE_INFINITY;
 
   /**
    * Scans both sides under the same ignore rules. The local side reads the rules (its root's
@@ -460,23 +488,30 @@ export class Session {
     }
     if (sources.size === 0) return changes;
     const missing = await to.missingContent([...sources.keys()]);
+    for (const digest of missing) {
+      this.#progress.files++;
+      this.#progress.bytes += sources.get(digest)?.entry.size ?? 0;
+    }
     const failed = new Set<string>();
     await forEachLimited(missing, this.#o.transferConcurrency ?? 8, async (digest) => {
       const source = sources.get(digest);
       if (source === undefined)
         throw new InternalError(`endpoint asked for unknown digest ${digest}`);
+      const streamed = { bytes: 0 };
       try {
         await to.stageContent({
           digest,
           size: source.entry.size,
-          chunks: from.readContent(source.path, digest),
+          chunks: this.#counted(from.readContent(source.path, digest), streamed),
         });
         this.#cycleFiles++;
         this.#cycleBytes += source.entry.size;
         this.#transferredFiles++;
         this.#transferredBytes += source.entry.size;
+        this.#progress.doneFiles++;
         this.#o.onStatus?.(this.status());
       } catch (error) {
+        this.#progress.doneBytes -= streamed.bytes;
         failed.add(digest);
         // Reported on the receiving side: staging there is what fails (a full disk, mostly).
         problems.push({
@@ -488,6 +523,23 @@ export class Session {
     });
     if (failed.size === 0) return changes;
     return changes.filter((c) => !(c.new?.kind === 'file' && failed.has(c.new.digest)));
+  }
+
+  /** Passes `chunks` through, counting their bytes into the cycle's progress as they flow. */
+  async *#counted(
+    chunks: AsyncIterable<Uint8Array>,
+    streamed: { bytes: number },
+  ): AsyncGenerator<Uint8Array> {
+    for await (const chunk of chunks) {
+      streamed.bytes += chunk.length;
+      this.#progress.doneBytes += chunk.length;
+      const now = this.#o.clock.now();
+      if (now - this.#progressSentAt >= 250) {
+        this.#progressSentAt = now;
+        this.#o.onStatus?.(this.status());
+      }
+      yield chunk;
+    }
   }
 
   /**
@@ -659,14 +711,6 @@ export class Session {
     await this.#o.store.updateAncestor(updates);
   }
 
-  /** Logs the cycle's problems when they differ from the previous cycle's (not every retry). */
-  #warnProblems(problems: readonly Problem[]): void {
-    const text = describeProblems(problems);
-    if (text !== undefined && text !== describeProblems(this.#problems)) {
-      this.#o.log?.warn(`sync ${this.#o.name}: ${text}`);
-    }
-  }
-
   #setSnapshots(local: Snapshot, remote: Snapshot): void {
     this.#lastLocal = local;
     this.#lastRemote = remote;
@@ -761,6 +805,8 @@ async function forEachLimited<T>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** The message of anything thrown. */
 export function errorMessage(error: unknown): string {

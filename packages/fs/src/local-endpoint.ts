@@ -35,6 +35,7 @@ import { Staging } from './staging.ts';
 import { recordMatches, type StatCache } from './stat-cache.ts';
 import { createWatcher, type Watcher } from './watcher.ts';
 import { lstatSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 /** Options for `openLocalEndpoint`. */
 export interface LocalEndpointOptions {
@@ -50,6 +51,11 @@ export interface LocalEndpointOptions {
    * complete rules with every scan, so a stale copy of the file in the container never decides.
    */
   readonly ignoreFile?: boolean;
+  /**
+   * Where content is staged while the root does not exist yet: a directory the caller owns and
+   * empties at its start and stop (default: the OS temp dir, for tests and benchmarks).
+   */
+  readonly stagingDir?: string;
   /** Owner for created paths; default: each one's parent directory's owner. */
   readonly owner?: Owner;
   /** Watch the root for changes (default true); without it every scan is a full scan. */
@@ -91,7 +97,7 @@ export class LocalEndpoint implements Endpoint {
       throw new UserError(`sync root ${options.root} is not absolute`);
     this.root = options.root.length > 1 ? options.root.replace(/\/+$/, '') : options.root;
     this.#options = options;
-    this.#staging = new Staging(this.root);
+    this.#staging = new Staging(this.root, options.stagingDir ?? tmpdir());
     this.#matcher = createIgnoreMatcher(options.ignore ?? []);
   }
 

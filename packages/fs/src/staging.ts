@@ -2,12 +2,13 @@
  * Staging: content received for a later apply. Staged files live in `<root>/.ksync-tmp-staging/`
  * so that moving them into place is a same-filesystem rename, and the temp prefix keeps scans and
  * watchers away. While the root does not exist yet (a first sync into a fresh container path),
- * content is staged in a private directory under the OS temp dir instead and copied into place.
+ * content is staged in a private directory under the owner's staging directory instead (the
+ * agent's or $KSYNC_HOME's, which their owner empties at start and stop, so a crash leaks
+ * nothing for long) and copied into place.
  * Every staged file was verified against its digest and size while it was written.
  */
 import { lstatSync, mkdirSync } from 'node:fs';
-import { mkdtemp, rm, rmdir, rename } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, rm, rmdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TEMP_PREFIX, UserError, type StageRequest } from '@ksync/core';
 import { tempName, writeVerified } from './content-io.ts';
@@ -18,11 +19,14 @@ export const STAGING_DIR = `${TEMP_PREFIX}staging`;
 /** Staged content of one endpoint, keyed by digest. */
 export class Staging {
   readonly #root: string;
+  readonly #stagingDir: string;
   readonly #files = new Map<string, string>();
   #fallback: string | undefined;
 
-  constructor(root: string) {
+  /** Stages into `<root>/.ksync-tmp-staging`, or under `stagingDir` while the root is missing. */
+  constructor(root: string, stagingDir: string) {
     this.#root = root;
+    this.#stagingDir = stagingDir;
   }
 
   /** True when `digest` is staged. */
@@ -111,7 +115,10 @@ export class Staging {
       rootIsDirectory = false;
     }
     if (!rootIsDirectory) {
-      this.#fallback ??= await mkdtemp(join(tmpdir(), 'ksync-staging-'));
+      if (this.#fallback === undefined) {
+        await mkdir(this.#stagingDir, { recursive: true, mode: 0o700 });
+        this.#fallback = await mkdtemp(join(this.#stagingDir, 'ksync-staging-'));
+      }
       return this.#fallback;
     }
     const dir = join(this.#root, STAGING_DIR);

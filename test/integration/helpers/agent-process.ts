@@ -39,6 +39,8 @@ export interface StartAgentOptions {
   readonly pingIntervalMs?: number;
   /** The agent command (default `bin/ksync-agent`), e.g. node and the single-file bundle. */
   readonly command?: readonly string[];
+  /** Extra environment (e.g. a private TMPDIR). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Spawns the agent and waits for its `listening` log line. */
@@ -56,7 +58,10 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
     args.push('--ping-interval-ms', String(options.pingIntervalMs));
   }
   const [bin, ...pre] = options.command ?? [AGENT_BIN];
-  const child = spawn(bin as string, [...pre, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(bin as string, [...pre, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...options.env },
+  });
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),

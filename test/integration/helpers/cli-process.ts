@@ -127,10 +127,23 @@ export function runKsync(
   args: readonly string[],
   options: { home: string; cwd: string; timeoutMs: number },
 ): Promise<CliResult> {
+  return runProgram(KSYNC_BIN, args, {
+    cwd: options.cwd,
+    env: { KSYNC_HOME: options.home, NO_COLOR: '1' },
+    timeoutMs: options.timeoutMs,
+  });
+}
+
+/** Runs `bin` once with `env` on top of ours, bounded by `timeoutMs`; collects its output. */
+export function runProgram(
+  bin: string,
+  args: readonly string[],
+  options: { cwd: string; env: Readonly<Record<string, string>>; timeoutMs: number },
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(KSYNC_BIN, args, {
+    const child = spawn(bin, args, {
       cwd: options.cwd,
-      env: { ...process.env, KSYNC_HOME: options.home, NO_COLOR: '1' },
+      env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -140,7 +153,7 @@ export function runKsync(
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(
-        new Error(`ksync ${args.join(' ')} did not finish in ${options.timeoutMs} ms: ${stderr}`),
+        new Error(`${bin} ${args.join(' ')} did not finish in ${options.timeoutMs} ms: ${stderr}`),
       );
     }, options.timeoutMs);
     child.once('exit', (code) => {

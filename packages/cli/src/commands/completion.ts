@@ -2,38 +2,61 @@
 import { stringArg, type CommandRun } from '../command.ts';
 import { COMMANDS } from '../commands.ts';
 import { UserError } from '../errors.ts';
+import { shellQuote } from '../format.ts';
 
-/** Prints a completion script. */
+/**
+ * Prints a completion script. The script runs this very ksync by absolute path (node and its
+ * entry script) to list sync names, so it works when ksync is not on PATH.
+ */
 export const run: CommandRun = async (ctx, input) => {
   const shell = stringArg(input, 0);
-  if (shell === 'bash') ctx.output.result(null, 'table', () => bashScript());
-  else if (shell === 'zsh') ctx.output.result(null, 'table', () => zshScript());
+  const self = ctx.self.map(shellQuote).join(' ');
+  if (shell === 'bash') ctx.output.result(null, 'table', () => bashScript(self));
+  else if (shell === 'zsh') ctx.output.result(null, 'table', () => zshScript(self));
   else throw new UserError(`unsupported shell "${shell ?? ''}"; use bash or zsh`);
 };
 
 /** Commands whose first argument is a sync name. */
 const TAKES_NAME = COMMANDS.filter((c) => /^[<[]name/.test(c.args ?? '')).map((c) => c.name);
 
-/** The bash completion script. */
-export function bashScript(): string {
-  const flags = COMMANDS.map(
-    (c) =>
-      `    ${c.name}) flags="${(c.options ?? []).flatMap((o) => o.flags.split(/[ ,]+/).filter((f) => f.startsWith('-'))).join(' ')} --help" ;;`,
-  ).join('\n');
+/** An option's flag spellings (`-o`, `--output`). */
+function spellings(flags: string): string[] {
+  return flags.split(/[ ,]+/).filter((f) => f.startsWith('-'));
+}
+
+/**
+ * The bash completion script; `self` is the shell command that runs this ksync. Per command it
+ * offers the flags, the values of an option that has a fixed set (`-o`, `-m`, `--keep`), and
+ * sync names for a first argument that is one.
+ */
+export function bashScript(self: string): string {
+  const cases = COMMANDS.map((c) => {
+    const options = c.options ?? [];
+    const values = options
+      .filter((o) => (o.completions ?? o.choices) !== undefined)
+      .map(
+        (o) =>
+          `${spellings(o.flags).join('|')}) values="${(o.completions ?? o.choices ?? []).join(' ')}" ;;`,
+      );
+    const flags = `flags="${options.flatMap((o) => spellings(o.flags)).join(' ')} --help"`;
+    return `    ${c.name}) ${flags}${values.length === 0 ? '' : `; case "$prev" in ${values.join(' ')} esac`} ;;`;
+  }).join('\n');
   return `# ksync bash completion: source <(ksync completion bash)
 _ksync() {
-  local cur="\${COMP_WORDS[COMP_CWORD]}" cmd="\${COMP_WORDS[1]}" flags=""
+  local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}" cmd="\${COMP_WORDS[1]}" flags="" values=""
   if [ "$COMP_CWORD" -eq 1 ]; then
     COMPREPLY=($(compgen -W "${COMMANDS.map((c) => c.name).join(' ')} help" -- "$cur"))
     return
   fi
   case "$cmd" in
-${flags}
+${cases}
   esac
-  if [[ "$cur" == -* ]]; then
+  if [ -n "$values" ]; then
+    COMPREPLY=($(compgen -W "$values" -- "$cur"))
+  elif [[ "$cur" == -* ]]; then
     COMPREPLY=($(compgen -W "$flags" -- "$cur"))
   elif [ "$COMP_CWORD" -eq 2 ] && [[ " ${TAKES_NAME.join(' ')} " == *" $cmd "* ]]; then
-    COMPREPLY=($(compgen -W "$(ksync get -o name 2>/dev/null)" -- "$cur"))
+    COMPREPLY=($(compgen -W "$(${self} get -o name 2>/dev/null)" -- "$cur"))
   elif [ "$cmd" = completion ]; then
     COMPREPLY=($(compgen -W "bash zsh" -- "$cur"))
   else
@@ -45,9 +68,9 @@ complete -F _ksync ksync
 }
 
 /** The zsh completion script (bash's, through bashcompinit). */
-export function zshScript(): string {
+export function zshScript(self: string): string {
   return `#compdef ksync
 # ksync zsh completion: source <(ksync completion zsh)
 autoload -U +X bashcompinit && bashcompinit
-${bashScript()}`;
+${bashScript(self)}`;
 }

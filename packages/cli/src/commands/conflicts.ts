@@ -1,7 +1,7 @@
 /** `ksync conflicts [NAME]`. */
 import { stringArg, stringOption, type CommandRun } from '../command.ts';
 import { withBackend } from '../control-client.ts';
-import { renderConflictTable } from '../format.ts';
+import { renderConflictTable, resolveCommand } from '../format.ts';
 import { parseOutputFormat } from '../output.ts';
 
 /** Lists conflicts. */
@@ -20,9 +20,7 @@ export const run: CommandRun = async (ctx, input) => {
   ctx.output.result(conflicts, format, () => {
     const first = conflicts[0];
     const hint =
-      first === undefined
-        ? ''
-        : `\nresolve one with: ksync resolve ${first.sync} ${first.path === '' ? '/' : first.path} --keep local|remote\n`;
+      first === undefined ? '' : `\nresolve one with: ${resolveCommand(first.sync, first.path)}\n`;
     return renderConflictTable(conflicts) + hint;
   });
 };

@@ -3,6 +3,7 @@
  * context, namespace and pod permissions (Kubernetes), stores it.
  */
 import { stat, realpath } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import {
   stringArg,
@@ -15,11 +16,13 @@ import { withBackend } from '../control-client.ts';
 import { UserError, hasCode } from '../errors.ts';
 import { kubeFlags } from '../kube-flags.ts';
 import {
+  checkRoots,
   deriveName,
   describeTarget,
   parseReload,
   validateSpec,
   type KubernetesTarget,
+  type RootCheckInput,
   type SpecInput,
   type SpecTarget,
   type SyncSpec,
@@ -68,9 +71,29 @@ export const run: CommandRun = async (ctx, input) => {
     paused: input.options.paused === true,
     createdAt: Date.now(),
   };
+  const [ksyncHome, userHome] = await Promise.all([
+    realOrSelf(ctx.home.root),
+    realOrSelf(homedir()),
+  ]);
+  const rootCheck = {
+    local: spec.local,
+    remote: spec.remote,
+    url: describeTarget(spec.target),
+    ksyncHome,
+    userHome,
+    force: input.options.force === true,
+  };
+  // Checked before connecting, and again against the syncs that exist when it is stored.
+  const refuse = (others: RootCheckInput['others']): void => {
+    const rootProblems = checkRoots({ ...rootCheck, others });
+    if (rootProblems.length > 0) throw new UserError(rootProblems.join('; '));
+  };
+  refuse([]);
   if (target.kind === 'direct' && input.options.check !== false) await checkAgent(spec, target);
 
   const view = await withBackend({ home: ctx.home }, async (backend) => {
+    // A sync of the same name is refused by create itself, with its own message.
+    refuse((await backend.list()).filter((other) => other.name !== spec.name));
     const created = await backend.create(spec);
     return { created, watching: backend.kind === 'watch' };
   });
@@ -142,6 +165,11 @@ async function checkLocalDir(path: string, given: string, problems: string[]): P
     problems.push(`local directory ${given} does not exist; create it first (mkdir -p ${given})`);
     return path;
   }
+}
+
+/** The real path of `path`, or `path` itself while it does not exist. */
+async function realOrSelf(path: string): Promise<string> {
+  return realpath(path).catch(() => path);
 }
 
 async function checkReadable(path: string, problems: string[]): Promise<void> {

@@ -11,7 +11,7 @@ export const run: CommandRun = async (ctx, input) => {
     throw new UserError('name the syncs to delete, or pass --all (not both): ksync delete NAME');
   }
   const deleted = await withBackend({ home: ctx.home }, (backend) =>
-    backend.remove(all ? { all: true } : { names }),
+    backend.remove({ ...(all ? { all: true } : { names }), force: input.options.force === true }),
   );
   if (deleted.length === 0) ctx.output.info('no syncs to delete');
   for (const name of deleted) ctx.output.done(`deleted sync ${name}`);

@@ -3,7 +3,7 @@ import { stringArg, stringOption, type CommandRun } from '../command.ts';
 import { withBackend } from '../control-client.ts';
 import { parseDuration } from '../duration.ts';
 import { UserError } from '../errors.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, formatProblems, formatTransfer } from '../format.ts';
 import type { Progress } from '../output.ts';
 import type { FlushView } from '../view.ts';
 
@@ -23,7 +23,7 @@ export const run: CommandRun = async (ctx, input) => {
           ...(timeoutMs === undefined ? {} : { timeoutMs }),
           onProgress: (view) =>
             progress?.update(
-              `flushing ${name}: ${view.state}, ${view.transferredFiles} files, ${formatBytes(view.transferredBytes)} transferred`,
+              `flushing ${name}: ${view.transfer === undefined ? view.state : formatTransfer(view.transfer)}`,
             ),
         }),
     );
@@ -36,9 +36,17 @@ export const run: CommandRun = async (ctx, input) => {
     });
     interrupted.catch(() => undefined);
     const result: FlushView = await Promise.race([work, interrupted]);
-    const summary = `${name} is in sync (transferred ${result.transferredFiles} files, ${formatBytes(result.transferredBytes)}${result.conflicts > 0 ? `; ${result.conflicts} conflicts, see: ksync conflicts ${name}` : ''}${result.problems.length > 0 ? `; ${result.problems.length} problems, see: ksync get ${name} -o yaml` : ''})`;
     progress?.stop();
-    output.done(summary);
+    const transferred = `transferred ${result.transferredFiles} files, ${formatBytes(result.transferredBytes)}`;
+    if (result.problems.length > 0) {
+      // Not in sync: some paths could not be synced. Say which, and fail.
+      throw new UserError(
+        `${name} is not in sync (${transferred}): ${formatProblems(name, result.problems)}`,
+      );
+    }
+    const conflicts =
+      result.conflicts > 0 ? `; ${result.conflicts} conflicts, see: ksync conflicts ${name}` : '';
+    output.done(`${name} is in sync (${transferred}${conflicts})`);
   } catch (error) {
     progress?.stop();
     throw error;

@@ -2,6 +2,7 @@
 import { stringArg, stringOption, type CommandRun } from '../command.ts';
 import { withBackend } from '../control-client.ts';
 import { UserError } from '../errors.ts';
+import { resolveCommand } from '../format.ts';
 
 /** Resolves one conflict. */
 export const run: CommandRun = async (ctx, input) => {
@@ -9,9 +10,7 @@ export const run: CommandRun = async (ctx, input) => {
   const path = normalizeSyncPath(stringArg(input, 1) ?? '');
   const keep = stringOption(input, 'keep');
   if (keep !== 'local' && keep !== 'remote') {
-    throw new UserError(
-      `say which version to keep: ksync resolve ${name} ${path || '/'} --keep local|remote`,
-    );
+    throw new UserError(`say which version to keep: ${resolveCommand(name, path)}`);
   }
   await withBackend({ home: ctx.home }, (backend) => backend.resolve(name, path, keep));
   ctx.output.done(`resolved ${path || '/'} in ${name}: kept the ${keep} version`);

@@ -6,6 +6,7 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { KSYNC_VERSION, errorMessage } from '@ksync/core';
 import { isUserFacing } from '../errors.ts';
+import { checkSocketPath } from '../home.ts';
 import type { Backend } from '../backend.ts';
 import type { SyncView } from '../view.ts';
 import {
@@ -32,6 +33,7 @@ export interface ControlServer {
 
 /** Listens on the socket (replacing a stale socket file; the caller holds the lock). */
 export async function serveControl(options: ControlServerOptions): Promise<ControlServer> {
+  checkSocketPath(options.socketPath);
   await rm(options.socketPath, { force: true });
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {

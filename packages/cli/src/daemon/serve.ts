@@ -10,7 +10,7 @@ import { sleepUnlessAborted } from '../sleep-unless-aborted.ts';
 import type { CommandContext } from '../command.ts';
 import { pingWatch } from '../control-client.ts';
 import { UserError } from '../errors.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, formatProblems, formatTransfer } from '../format.ts';
 import type { Progress } from '../output.ts';
 import { openSyncEndpoints } from '../sync-endpoints.ts';
 import type { SyncView } from '../view.ts';
@@ -49,21 +49,36 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
   // On a terminal, redraw the spinner line on every status (state changes and each transferred
   // file). Without one, log a line when a sync settles after doing work, or pauses.
   const logged = new Map<string, string>();
+  const progressLoggedAt = new Map<string, number>();
   const onStatus = (view: SyncView): void => {
     if (output.interactive) {
       if (supervisor !== undefined) progress?.update(summarize(supervisor.liveViews()));
       return;
     }
+    if (view.transfer !== undefined) {
+      // A long transfer logs its progress every 10 s rather than staying silent until it ends.
+      const at = Date.now();
+      if (at - (progressLoggedAt.get(view.name) ?? 0) >= 10_000) {
+        progressLoggedAt.set(view.name, at);
+        output.log(`${view.name}: ${formatTransfer(view.transfer)}`);
+      }
+      return;
+    }
     const key =
       view.state === 'watching'
         ? `watching ${view.files} ${view.bytes} ${view.transferredFiles} ${view.transferredBytes}`
-        : view.state;
+        : view.state === 'problems'
+          ? `problems ${JSON.stringify(view.problems)}`
+          : view.state;
     if (logged.get(view.name) === key) return;
     if (view.state === 'watching') {
       logged.set(view.name, key);
       output.log(
         `${view.name}: in sync: ${view.files} files, ${formatBytes(view.bytes)}; transferred ${view.transferredFiles} files, ${formatBytes(view.transferredBytes)} since start`,
       );
+    } else if (view.state === 'problems') {
+      logged.set(view.name, key);
+      output.log(`warning: ${view.name}: ${formatProblems(view.name, view.problems)}`);
     } else if (view.state === 'paused') {
       logged.set(view.name, key);
       output.log(`${view.name}: paused`);
@@ -72,6 +87,8 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
   let server: Awaited<ReturnType<typeof serveControl>> | undefined;
   try {
     await writeFile(home.pid, `${process.pid}\n`);
+    // Staging left by a crashed run is nobody's now (this process holds the lock).
+    await rm(home.staging, { recursive: true, force: true });
     supervisor = await Supervisor.open({
       home,
       live: true,
@@ -107,6 +124,7 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
       ?.close()
       .catch((e: unknown) => log('warn', `closing the control socket: ${errorMessage(e)}`));
     await supervisor?.close();
+    await rm(home.staging, { recursive: true, force: true });
     await rm(home.pid, { force: true });
     lock.release();
     output.log(`ksync ${options.role} stopped`);
@@ -139,11 +157,13 @@ export function summarize(views: readonly SyncView[]): string {
   if (views.length === 0) return 'no syncs yet; add one with ksync create';
   return views
     .map((v) => {
-      if (v.state === 'transferring') {
-        return `${v.name}: transferring, ${v.transferredFiles} files, ${formatBytes(v.transferredBytes)} done`;
-      }
+      if (v.transfer !== undefined) return `${v.name}: ${formatTransfer(v.transfer)}`;
       if (v.state === 'watching')
         return `${v.name}: in sync (${v.files} files, ${formatBytes(v.bytes)})`;
+      if (v.state === 'problems') {
+        return `${v.name}: ${v.problems.length} problem${v.problems.length === 1 ? '' : 's'}; see: ksync describe ${v.name}`;
+      }
+      if (v.halt !== undefined) return `${v.name}: ${v.state}; see: ksync describe ${v.name}`;
       return `${v.name}: ${v.state}${v.error === undefined ? '' : ` (${v.error})`}`;
     })
     .join(' | ');

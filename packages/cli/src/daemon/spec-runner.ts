@@ -112,17 +112,17 @@ export class SpecRunner {
     });
   }
 
-  /** Pauses every target. */
-  async pause(): Promise<void> {
+  /** Pauses every target; returns at once, as `SyncRunner.pause` does. */
+  pause(): void {
     this.spec = { ...this.spec, paused: true };
-    await Promise.all([...this.#targets.values()].map((t) => t.runner.pause()));
+    for (const t of this.#targets.values()) t.runner.pause();
     this.#report();
   }
 
-  /** Resumes every target. */
-  async resume(): Promise<void> {
+  /** Resumes every target; returns at once. */
+  resume(): void {
     this.spec = { ...this.spec, paused: false };
-    await Promise.all([...this.#targets.values()].map((t) => t.runner.resume()));
+    for (const t of this.#targets.values()) t.runner.resume();
     this.#report();
   }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Session, UserError, type Clock, type Conflict, type Side } from '@ksync/core';
 import type { Backend, DeleteTarget, FlushOptions } from '../backend.ts';
 import { formatDuration } from '../duration.ts';
-import { describeEntry } from '../format.ts';
+import { describeEntry, formatHalt } from '../format.ts';
 import type { HomePaths } from '../home.ts';
 import type { SyncSpec } from '../spec.ts';
 import { SpecStore } from '../spec-store.ts';
@@ -82,6 +82,7 @@ export class Supervisor implements Backend {
         'all' in target
           ? await this.#specs.list()
           : await Promise.all(target.names.map((n) => this.#specs.get(n)));
+      if (target.force !== true) await this.#refuseToDropConflicts(specs.map((s) => s.name));
       for (const spec of specs) {
         const runner = this.#runners.get(spec.name);
         this.#runners.delete(spec.name);
@@ -93,6 +94,40 @@ export class Supervisor implements Backend {
       }
       return specs.map((s) => s.name);
     });
+  }
+
+  /** A `UserError` naming the syncs with conflicts and how many saved versions would go. */
+  async #refuseToDropConflicts(names: readonly string[]): Promise<void> {
+    const held: { name: string; conflicts: number }[] = [];
+    let saved = 0;
+    for (const name of names) {
+      const conflicts = await this.#conflictsOf(name);
+      if (conflicts.length === 0) continue;
+      held.push({ name, conflicts: conflicts.length });
+      saved += conflicts.reduce((n, c) => n + (c.state === 'local-kept' ? c.kept.length : 0), 0);
+    }
+    if (held.length === 0) return;
+    const list = held.map((h) => `${h.name} (${plural(h.conflicts, 'conflict')})`).join(', ');
+    const see = held.length === 1 ? `ksync conflicts ${held[0]?.name ?? ''}` : 'ksync conflicts';
+    throw new UserError(
+      `not deleting: unresolved conflicts in ${list}, and deleting would also delete ${plural(saved, 'saved remote version')}; review them with: ${see}, or pass --force`,
+    );
+  }
+
+  /** The recorded conflicts of one sync, from its running session or its store. */
+  /** Every conflict of a sync, over all its parts (a Kubernetes sync's containers). */
+  async #conflictsOf(name: string): Promise<Conflict[]> {
+    const conflicts: Conflict[] = [];
+    for (const part of await this.#parts(await this.#specs.get(name))) {
+      const runner = part.runner;
+      const live = runner?.session?.conflicts();
+      const state =
+        live === undefined
+          ? (runner?.state ?? (await openSyncState(this.#o.home, part.key)))
+          : undefined;
+      conflicts.push(...(live ?? (await state?.store.loadConflicts()) ?? []));
+    }
+    return conflicts;
   }
 
   async list(name?: string): Promise<SyncView[]> {
@@ -148,14 +183,14 @@ export class Supervisor implements Backend {
   pause(name: string): Promise<void> {
     return this.#exclusive(async () => {
       await this.#specs.update(name, { paused: true });
-      await this.#runners.get(name)?.pause();
+      this.#runners.get(name)?.pause();
     });
   }
 
   resume(name: string): Promise<void> {
     return this.#exclusive(async () => {
       await this.#specs.update(name, { paused: false });
-      await this.#runners.get(name)?.resume();
+      this.#runners.get(name)?.resume();
     });
   }
 
@@ -215,7 +250,7 @@ export class Supervisor implements Backend {
     let session: Session | undefined;
     let close = async (): Promise<void> => undefined;
     if (runner !== undefined) {
-      session = await runner.waitForSession(signal);
+      session = await runner.waitForConnection(signal);
       if (session === undefined) throw new UserError(`sync ${spec.name} was stopped`);
     } else {
       const opened = await this.#openSession(spec, options.onProgress);
@@ -227,7 +262,10 @@ export class Supervisor implements Backend {
       progress !== undefined && runner !== undefined ? runner.subscribe(progress) : undefined;
     try {
       const before = session.status();
-      const report = await session.flush();
+      const report =
+        runner === undefined
+          ? settle(spec.name, session, await session.flush().catch(asError))
+          : await flushRunner(spec.name, runner, signal);
       const after = session.status();
       if (runner === undefined && after.lastSyncAt !== undefined) {
         await writeStatusFile(this.#o.home.statusFile(spec.name), {
@@ -259,14 +297,8 @@ export class Supervisor implements Backend {
         `sync ${spec.name} has no container to flush: ${view.error ?? view.description}`,
       );
     }
-    const sessions = await Promise.all(runners.map((r) => r.waitForSession(signal)));
     const before = runner.view();
-    const reports = await Promise.all(
-      sessions.map((s) => {
-        if (s === undefined) throw new UserError(`sync ${spec.name} was stopped`);
-        return s.flush();
-      }),
-    );
+    const reports = await Promise.all(runners.map((r) => flushRunner(r.label, r, signal)));
     const after = runner.view();
     return {
       name: spec.name,
@@ -342,6 +374,7 @@ export class Supervisor implements Backend {
     const state = await openSyncState(this.#o.home, spec.name);
     const stored = await readStatusFile(this.#o.home.statusFile(spec.name));
     const endpoints = await this.#o.openEndpoints(spec, {
+      stagingDir: this.#o.home.staging,
       onWarning: (m) => this.#o.log?.('warn', `${spec.name}: ${m}`),
     });
     try {
@@ -407,6 +440,46 @@ export class Supervisor implements Backend {
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+type FlushReport = Awaited<ReturnType<Session['flush']>>;
+
+/**
+ * Flushes a running sync's session. When the agent goes away meanwhile, it waits for the
+ * reconnect (bounded by `signal`, the caller's timeout) and flushes again, rather than failing
+ * while it comes back.
+ */
+async function flushRunner(
+  name: string,
+  runner: SyncRunner,
+  signal: AbortSignal,
+): Promise<FlushReport> {
+  let session = await runner.waitForConnection(signal);
+  if (session === undefined) throw new UserError(`sync ${name} was stopped`);
+  let report = await session.flush().catch(asError);
+  while (report instanceof Error && !runner.connected) {
+    const reconnected = await runner.waitForConnection(signal);
+    if (reconnected === undefined || signal.aborted) break;
+    session = reconnected;
+    report = await session.flush().catch(asError);
+  }
+  return settle(name, session, report);
+}
+
+/** A flush's report, or its failure thrown (worded as a halt when the session halted). */
+function settle(name: string, session: Session, report: FlushReport | Error): FlushReport {
+  if (!(report instanceof Error)) return report;
+  const halt = session.status().halt;
+  throw halt === undefined ? report : new UserError(`${name}: ${formatHalt(name, halt)}`);
+}
+
+function asError(error: unknown): Error {
+  return error as Error;
+}
+
+/** "1 conflict", "2 conflicts". */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 function conflictView(

@@ -10,6 +10,7 @@ import {
   SESSION_STATES,
   Session,
   errorMessage,
+  isHalted,
   type Clock,
   type ConflictContentStore,
   type SessionStatus,
@@ -17,6 +18,7 @@ import {
 } from '@ksync/core';
 import { openConflictContentStore, openSessionStore } from '@ksync/fs';
 import { sleepUnlessAborted } from '../sleep-unless-aborted.ts';
+import { formatHalt } from '../format.ts';
 import type { HomePaths } from '../home.ts';
 import { describeTarget, type SyncSpec } from '../spec.ts';
 import type { EndpointHooks, OpenEndpoints, SyncEndpoints } from '../sync-endpoints.ts';
@@ -80,6 +82,8 @@ export class SyncRunner {
   #endpoints: SyncEndpoints | undefined;
   #session: Session | undefined;
   #connectError: string | undefined;
+  /** Why the agent connection is down, while the remote client reconnects by itself. */
+  #lostReason: string | undefined;
   #stored: StoredStatus = { files: 0, directories: 0, bytes: 0 };
   #statusWrites: Promise<void> = Promise.resolve();
   #task: Promise<void> = Promise.resolve();
@@ -102,18 +106,25 @@ export class SyncRunner {
     this.#task = this.#loop();
   }
 
-  /** Pauses syncing, now or as soon as the session opens. */
-  async pause(): Promise<void> {
+  /**
+   * Pauses syncing. Returns at once: the session pauses after a cycle that is running (which may
+   * scan a large tree for minutes), and the sync shows `paused` meanwhile.
+   */
+  pause(): void {
     this.spec = { ...this.spec, paused: true };
     this.#report();
-    await this.#session?.pause();
+    this.#session?.pause().catch((error: unknown) => this.#warn('pausing', error));
   }
 
-  /** Leaves a pause or halt (a halted change is then allowed once). */
-  async resume(): Promise<void> {
+  /** Leaves a pause or halt (a halted change is then allowed once); returns at once too. */
+  resume(): void {
     this.spec = { ...this.spec, paused: false };
     this.#report();
-    await this.#session?.resume();
+    this.#session?.resume().catch((error: unknown) => this.#warn('resuming', error));
+  }
+
+  #warn(what: string, error: unknown): void {
+    this.#deps.log('warn', `${this.spec.name}: ${what}: ${errorMessage(error)}`);
   }
 
   /** Calls `listener` with every view this runner reports until the returned function is called. */
@@ -142,9 +153,17 @@ export class SyncRunner {
     return this.#state;
   }
 
-  /** Waits until the session is open, or `signal` aborts; returns the session if open. */
-  async waitForSession(signal: AbortSignal): Promise<Session | undefined> {
-    while (this.#session === undefined && !signal.aborted && !this.#abort.signal.aborted) {
+  /** Whether the session is open and its agent connection is up. */
+  get connected(): boolean {
+    return this.#session !== undefined && this.#endpoints?.remote.connected === true;
+  }
+
+  /**
+   * Waits until the session is open and connected to the agent, or `signal` aborts; returns the
+   * session if it is open (connected or not, when aborted).
+   */
+  async waitForConnection(signal: AbortSignal): Promise<Session | undefined> {
+    while (!this.connected && !signal.aborted && !this.#abort.signal.aborted) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           this.#waiters.delete(done);
@@ -158,26 +177,38 @@ export class SyncRunner {
     return this.#session;
   }
 
-  /** The sync as `get` shows it. */
+  /**
+   * The sync as `get` shows it. While the agent connection is down the session's own state is
+   * stale (it cannot know until its next cycle fails), so the sync shows `connecting` with the
+   * reason, unless it is paused or halted, which a reconnect does not change.
+   */
   view(): SyncView {
     const status = this.#session?.status();
+    let state: SyncView['state'] = status?.state ?? 'connecting';
+    if (this.spec.paused && !isHalted(state)) state = 'paused';
+    let error = status?.error ?? this.#connectError;
+    if (this.#lostReason !== undefined && state !== 'paused' && !isHalted(state)) {
+      state = 'connecting';
+      error = this.#lostReason;
+    }
     return buildView(this.spec, {
-      state: this.#abort.signal.aborted
-        ? 'stopped'
-        : (status?.state ?? (this.spec.paused ? 'paused' : 'connecting')),
-      error: status?.error ?? this.#connectError,
+      state: this.#abort.signal.aborted ? 'stopped' : state,
+      error,
       stored: this.#stored,
       status,
     });
   }
 
-  /** Stops syncing and releases the endpoints; bounded so a hung remote cannot block it. */
+  /**
+   * Stops syncing and releases the endpoints; bounded so that a hung remote or a cycle busy with
+   * a huge tree cannot block it (closing an endpoint waits for its running scan).
+   */
   async stop(): Promise<void> {
     this.#abort.abort();
     this.#session?.stop();
     for (const wake of [...this.#waiters]) wake();
-    await Promise.race([this.#task, this.#deps.clock.sleep(10_000)]);
-    await this.#closeEndpoints();
+    await Promise.race([this.#task, this.#deps.clock.sleep(3000)]);
+    await Promise.race([this.#closeEndpoints(), this.#deps.clock.sleep(2000)]);
     await this.#statusWrites;
     this.#report();
   }
@@ -192,14 +223,14 @@ export class SyncRunner {
         this.#state ??= await openSyncState(this.#deps.home, key);
         this.#stored = await readStatusFile(this.#deps.home.statusFile(key));
         this.#endpoints = await this.#unit.open({
+          stagingDir: this.#deps.home.staging,
           onWarning: (message) => log('warn', `${name}: ${message}`),
           onConnectionChange: (connected, error) => {
+            const lost = `lost the agent${error === undefined ? '' : ` (${error})`}; reconnecting`;
             if (connected) log('info', `${name}: connected to ${where}`);
-            else
-              log(
-                'warn',
-                `${name}: lost the agent${error === undefined ? '' : ` (${error})`}; reconnecting`,
-              );
+            else if (this.#lostReason === undefined) log('warn', `${name}: ${lost}`);
+            this.#lostReason = connected ? undefined : lost;
+            if (connected) for (const wake of [...this.#waiters]) wake();
             this.#report();
           },
         });
@@ -235,6 +266,7 @@ export class SyncRunner {
       } catch (error) {
         await this.#closeEndpoints();
         this.#session = undefined;
+        this.#lostReason = undefined;
         this.#connectError = errorMessage(error);
         backoff = Math.min(backoff === 0 ? 500 : backoff * 2, 15_000);
         log('warn', `${name}: ${this.#connectError}; retrying in ${backoff / 1000}s`);
@@ -267,7 +299,9 @@ export class SyncRunner {
     }
     if (status.state !== this.#lastState) {
       this.#lastState = status.state;
-      if (status.state === 'error' || status.state.startsWith('halted-')) {
+      if (status.halt !== undefined) {
+        this.#deps.log('warn', `${this.spec.name}: ${formatHalt(this.spec.name, status.halt)}`);
+      } else if (status.state === 'error') {
         this.#deps.log(
           'warn',
           `${this.#unit.label}: ${status.state}: ${status.error ?? SESSION_STATES[status.state]}`,
@@ -323,5 +357,7 @@ export function buildView(
     problems: status?.problems ?? [],
     transferredFiles: status?.transferredFiles ?? 0,
     transferredBytes: status?.transferredBytes ?? 0,
+    ...(status?.transfer === undefined ? {} : { transfer: status.transfer }),
+    ...(status?.halt === undefined ? {} : { halt: status.halt }),
   };
 }
