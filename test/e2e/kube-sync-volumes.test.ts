@@ -291,5 +291,28 @@ describe(
         ]);
       }
     });
+
+    it('a remote path whose parent the container lacks is one line in get', async () => {
+      const elsewhere = await mkdtemp(join(tmpdir(), 'ksync-e2e-noparent-'));
+      await ksyncOk([
+        'create',
+        '--name',
+        'noparent',
+        '-l',
+        'app=vol',
+        '-n',
+        ns,
+        elsewhere,
+        '/no/such/dir',
+      ]);
+      let shown = '';
+      await waitFor('get to show the missing parent', 60_000, async () => {
+        shown = (await ksyncOk(['get', 'noparent', '-o', 'json'])).stdout;
+        return shown.includes('cannot sync /no/such/dir');
+      });
+      const view = JSON.parse(shown) as { error?: string };
+      assert.match(view.error ?? '', /^the agent cannot sync \/no\/such\/dir: [^\n]+$/);
+      await ksyncOk(['delete', 'noparent']);
+    });
   },
 );

@@ -24,6 +24,13 @@ import type {
 import { KSYNC_VERSION } from '@ksync/core';
 
 /** The namespace that holds everything ksync installs. */
+/**
+ * The agent's writable emptyDir (its root filesystem is read-only), and the staging directory
+ * inside it: the agent removes and re-creates that directory, which a mount point cannot be.
+ */
+export const STATE_DIR = '/var/lib/ksync';
+/** See `STATE_DIR`. */
+export const STAGING_DIR = `${STATE_DIR}/staging`;
 export const NAMESPACE = 'ksync-system';
 /** The name of the agent's DaemonSet and ServiceAccount. */
 export const AGENT_NAME = 'ksync-agent';
@@ -200,6 +207,10 @@ function daemonSet(opts: ManifestOptions): V1DaemonSet {
                 AGENT_LISTEN,
                 '--token-file',
                 `${TOKEN_DIR}/${TOKEN_KEY}`,
+                // The root filesystem is read-only: content for container roots that do not
+                // exist yet is staged in an emptyDir.
+                '--staging-dir',
+                STAGING_DIR,
               ],
               env: [
                 {
@@ -227,10 +238,16 @@ function daemonSet(opts: ManifestOptions): V1DaemonSet {
                 // SELinux nodes: container files carry per-pod categories; spc_t may open them.
                 seLinuxOptions: { type: 'spc_t' },
               },
-              volumeMounts: [{ name: 'token', mountPath: TOKEN_DIR, readOnly: true }],
+              volumeMounts: [
+                { name: 'token', mountPath: TOKEN_DIR, readOnly: true },
+                { name: 'state', mountPath: STATE_DIR },
+              ],
             },
           ],
-          volumes: [{ name: 'token', secret: { secretName: TOKEN_SECRET, defaultMode: 0o400 } }],
+          volumes: [
+            { name: 'token', secret: { secretName: TOKEN_SECRET, defaultMode: 0o400 } },
+            { name: 'state', emptyDir: {} },
+          ],
         },
       },
     },
