@@ -33,5 +33,6 @@ cluster-up:
 cluster-down:
 	./scripts/cluster/down.sh
 
+## bench: the full benchmark run (~20 min; BENCH_ARGS="--rounds 1 ..." to change it), see docs/benchmarks.md.
 bench:
-	$(ENV) node bench/run.ts
+	$(ENV) node bench/run.ts --profile $(BENCH_ARGS)

@@ -315,7 +315,8 @@ describe('ksync init / doctor / uninstall on the local cluster', { timeout: 900_
     assert.equal(code, 0, screen);
     assert.match(screen, /waiting for the ksync agent: nodes ready 0\/1/);
     assert.ok(screen.includes('\u001b[?25l'), 'the spinner hides the cursor');
-    assert.match(screen, /✔ ksync agent 0\.1\.0 ready on 1\/1 nodes/);
+    // The check mark is green on a terminal: ESC[32m✔ESC[39m.
+    assert.match(screen, /✔\W*\[39m ksync agent 0\.1\.0 ready on 1\/1 nodes/);
     assert.equal((await doctor()).code, 0);
   });
 

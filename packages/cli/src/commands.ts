@@ -204,7 +204,11 @@ export const COMMANDS: readonly CommandDef[] = [
         description: 'print the objects instead of applying them (talks to no cluster)',
         defaultValue: false,
       },
-      { flags: '-o, --output <format>', description: 'with --dry-run: yaml or json' },
+      {
+        flags: '-o, --output <format>',
+        description: 'with --dry-run: yaml or json',
+        completions: ['yaml', 'json'],
+      },
       {
         flags: '--timeout <duration>',
         description: 'how long to wait for the rollout (default 3m)',

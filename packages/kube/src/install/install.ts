@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { UserError } from '@ksync/core';
+import { InternalError, UserError } from '@ksync/core';
 import { kubeCall } from '../call.ts';
 import type { KubeTarget } from '../config.ts';
 import { KubeNotFoundError, type KubeAction } from '../errors.ts';
@@ -51,7 +51,7 @@ export async function applyInstall(opts: InstallOptions): Promise<AppliedObject[
   const api = KubernetesObjectApi.makeApiClient(opts.target.kc);
   const [namespace, ...rest] = buildManifests(opts);
   const daemonSet = rest.at(-1);
-  if (namespace === undefined || daemonSet === undefined) throw new Error('no manifests');
+  if (namespace === undefined || daemonSet === undefined) throw new InternalError('no manifests');
   const installed = await readObject(api, opts.target, daemonSet);
   const installedVersion = installed?.metadata?.labels?.[LABELS.version];
   if (installed !== undefined && installedVersion !== opts.version && !opts.upgrade) {

@@ -24,13 +24,6 @@ import type {
 import { KSYNC_VERSION } from '@ksync/core';
 
 /** The namespace that holds everything ksync installs. */
-/**
- * The agent's writable emptyDir (its root filesystem is read-only), and the staging directory
- * inside it: the agent removes and re-creates that directory, which a mount point cannot be.
- */
-export const STATE_DIR = '/var/lib/ksync';
-/** See `STATE_DIR`. */
-export const STAGING_DIR = `${STATE_DIR}/staging`;
 export const NAMESPACE = 'ksync-system';
 /** The name of the agent's DaemonSet and ServiceAccount. */
 export const AGENT_NAME = 'ksync-agent';
@@ -69,6 +62,13 @@ export const AGENT_CAPABILITIES = ['SYS_PTRACE', 'DAC_OVERRIDE', 'CHOWN', 'FOWNE
 
 /** Where the token Secret is mounted in the agent's container. */
 const TOKEN_DIR = '/var/run/ksync';
+/** The agent's own writable emptyDir (its root filesystem is read-only). */
+const STATE_DIR = '/var/lib/ksync';
+/**
+ * Where the agent stages content for roots that do not exist yet: below the emptyDir, not the
+ * mount point itself, which the agent empties by removing it at start and stop.
+ */
+const STAGING_DIR = `${STATE_DIR}/staging`;
 
 /** What the manifests are built from. */
 export interface ManifestOptions {
@@ -207,8 +207,6 @@ function daemonSet(opts: ManifestOptions): V1DaemonSet {
                 AGENT_LISTEN,
                 '--token-file',
                 `${TOKEN_DIR}/${TOKEN_KEY}`,
-                // The root filesystem is read-only: content for container roots that do not
-                // exist yet is staged in an emptyDir.
                 '--staging-dir',
                 STAGING_DIR,
               ],
@@ -240,6 +238,8 @@ function daemonSet(opts: ManifestOptions): V1DaemonSet {
               },
               volumeMounts: [
                 { name: 'token', mountPath: TOKEN_DIR, readOnly: true },
+                // The root filesystem is read-only; staging for roots that do not exist yet
+                // needs a writable place of the agent's own.
                 { name: 'state', mountPath: STATE_DIR },
               ],
             },
