@@ -12,18 +12,9 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import { REPO, readmeLines } from './helpers/readme.ts';
 
-const repo = join(import.meta.dirname, '../..');
-
-/** The shell lines between the quickstart markers of the README. */
-function quickstartLines(): string[] {
-  const readme = readFileSync(join(repo, 'README.md'), 'utf8');
-  const block = /<!-- quickstart[^>]*-->\s*```sh\n([\s\S]*?)```\s*<!-- \/quickstart -->/.exec(
-    readme,
-  );
-  assert.ok(block?.[1], 'README has a quickstart block');
-  return block[1].split('\n').filter((line) => line.trim() !== '');
-}
+const repo = REPO;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -59,7 +50,7 @@ it('the README quickstart syncs ./src into the agent root', async () => {
   writeFileSync(join(dir, 'token'), 'a-quickstart-token-of-enough-length\n');
   const env = { ...process.env, KSYNC_HOME: join(dir, 'home'), PATH: process.env.PATH ?? '' };
   try {
-    for (const original of quickstartLines()) {
+    for (const original of readmeLines('quickstart')) {
       const line = original
         .replaceAll('bin/', `${repo}/bin/`)
         .replaceAll('/tmp/agent-root', agentRoot)

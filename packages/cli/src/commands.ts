@@ -17,10 +17,28 @@ const OUTPUT = (formats: readonly string[]): OptionDef => ({
 export const COMMANDS: readonly CommandDef[] = [
   {
     name: 'create',
-    summary: 'add a sync between a local directory and a remote one',
+    summary: 'add a sync between a local directory and a directory in pods (or an agent)',
     args: '<local> <remote>',
     options: [
       { flags: '--name <name>', description: 'sync name (default: from the local directory)' },
+      {
+        flags: '-l, --selector <selector>',
+        description: 'sync with every running pod matching this label selector',
+      },
+      { flags: '--pod <name>', description: 'sync with this one pod' },
+      {
+        flags: '-c, --container <name>',
+        description: "the container (default: the pod's default-container, else its first)",
+      },
+      {
+        flags: '-n, --namespace <namespace>',
+        description: "the pods' namespace (default: the context's)",
+      },
+      ...KUBE_OPTIONS,
+      {
+        flags: '--reload <hook>',
+        description: "after changes land in a container: exec:'CMD', signal:NAME or restart",
+      },
       { flags: '--direct <url>', description: 'reach the agent directly at ws://HOST:PORT' },
       { flags: '--token-file <file>', description: "file holding the agent's token" },
       {
@@ -43,10 +61,12 @@ export const COMMANDS: readonly CommandDef[] = [
       },
       {
         flags: '--no-check',
-        description: 'do not connect to the agent to check the URL and token',
+        description: 'do not check the agent (direct) or the namespace and permissions',
       },
     ],
     examples: [
+      'ksync create --selector app=demo ./src /app',
+      "ksync create -l app=api -c server -n dev --reload exec:'kill -HUP 1' ./api /srv",
       'ksync create --direct ws://127.0.0.1:7475 --token-file ./agent.token ./web /app',
       'ksync create --name api -m one-way -i node_modules -i "*.log" --direct ws://10.0.0.5:7475 --token-file t ./api /srv/api',
     ],

@@ -104,7 +104,7 @@ export function renderSyncTable(
     'CONFLICTS',
     'PROBLEMS',
   ];
-  if (options.wide) header.push('MODE', 'AGENT', 'TRANSFERRED', 'DETAIL');
+  if (options.wide) header.push('MODE', 'TARGET', 'TRANSFERRED', 'DETAIL');
   const rows = views.map((v) => {
     const row = [
       v.name,
@@ -127,7 +127,57 @@ export function renderSyncTable(
     }
     return row;
   });
-  return renderTable(header, rows);
+  const table = renderTable(header, rows);
+  const withTargets = views.filter((v) => v.targets !== undefined);
+  if (withTargets.length === 0) return table;
+  return table + '\n' + renderTargetTable(withTargets, options);
+}
+
+/**
+ * The containers of Kubernetes syncs, one row each; a sync with none says what it waits for.
+ * `wide` adds the last reload hook's outcome and the error.
+ */
+export function renderTargetTable(
+  views: readonly SyncView[],
+  options: { wide: boolean; now: number },
+): string {
+  const header = ['SYNC', 'POD', 'CONTAINER', 'NODE', 'STATE', 'LAST SYNC', 'CONFLICTS'];
+  if (options.wide) header.push('RELOAD', 'DETAIL');
+  const rows: string[][] = [];
+  for (const v of views) {
+    const targets = v.targets ?? [];
+    if (targets.length === 0) {
+      rows.push([
+        v.name,
+        '-',
+        '-',
+        '-',
+        v.state,
+        '-',
+        '-',
+        ...(options.wide ? ['-', v.error ?? v.description] : []),
+      ]);
+      continue;
+    }
+    for (const t of targets) {
+      const row = [
+        v.name,
+        t.pod,
+        t.container,
+        t.node,
+        t.state,
+        formatAgo(t.lastSync, options.now),
+        String(t.conflicts),
+      ];
+      if (options.wide) row.push(t.reload ?? '-', t.error ?? '');
+      rows.push(row);
+    }
+  }
+  const waiting = views
+    .filter((v) => v.state === 'waiting')
+    .map((v) => `${v.name}: ${v.error ?? v.description}\n`)
+    .join('');
+  return renderTable(header, rows) + waiting;
 }
 
 /**

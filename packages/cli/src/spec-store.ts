@@ -6,7 +6,8 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Datastore from 'nedb-promises';
-import { InternalError, SYNC_MODES, UserError } from '@ksync/core';
+import { InternalError, SYNC_MODES, UserError, type SyncMode } from '@ksync/core';
+import { z } from 'zod';
 import type { SyncSpec } from './spec.ts';
 
 interface SpecDocument {
@@ -77,16 +78,50 @@ export function unknownSync(name: string): UserError {
   return new UserError(`no sync named "${name}"; list them with: ksync get`);
 }
 
-function checkStored(spec: SyncSpec): SyncSpec {
-  if (
-    typeof spec !== 'object' ||
-    typeof spec.name !== 'string' ||
-    typeof spec.local !== 'string' ||
-    typeof spec.remote !== 'string' ||
-    typeof spec.direct?.url !== 'string' ||
-    !Object.hasOwn(SYNC_MODES, spec.mode)
-  ) {
-    throw new InternalError(`specs.db holds a malformed spec: ${JSON.stringify(spec)}`);
+const direct = z.object({ kind: z.literal('direct'), url: z.string(), tokenFile: z.string() });
+const kubernetes = z.object({
+  kind: z.literal('kubernetes'),
+  context: z.string().optional(),
+  kubeconfig: z.string().optional(),
+  namespace: z.string().min(1),
+  selector: z.string().optional(),
+  pod: z.string().optional(),
+  container: z.string().optional(),
+});
+const reload = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('exec'), command: z.string() }),
+  z.object({ kind: z.literal('signal'), signal: z.string() }),
+  z.object({ kind: z.literal('restart') }),
+]);
+const storedSpec = z.object({
+  name: z.string(),
+  local: z.string(),
+  remote: z.string(),
+  target: z.discriminatedUnion('kind', [direct, kubernetes]),
+  mode: z.enum(Object.keys(SYNC_MODES) as [SyncMode, ...SyncMode[]]),
+  reload: reload.optional(),
+  ignore: z.array(z.string()),
+  paused: z.boolean(),
+  createdAt: z.number(),
+});
+
+/**
+ * Validates a stored spec. Specs written before targets were a union kept the agent under
+ * `direct` ({url, tokenFile}); they are read as a direct target.
+ */
+function checkStored(raw: unknown): SyncSpec {
+  const value =
+    typeof raw === 'object' && raw !== null && 'direct' in raw && !('target' in raw)
+      ? migrateDirect(raw as { direct: object })
+      : raw;
+  const parsed = storedSpec.safeParse(value);
+  if (!parsed.success) {
+    throw new InternalError(`specs.db holds a malformed spec: ${JSON.stringify(raw)}`);
   }
-  return spec;
+  return parsed.data as SyncSpec;
+}
+
+function migrateDirect(raw: { direct: object }): object {
+  const { direct: old, ...rest } = raw;
+  return { ...rest, target: { kind: 'direct', ...old } };
 }

@@ -3,13 +3,39 @@
  * problem before anything fails, so a user fixes them all in one go.
  */
 import { SYNC_MODES, type SyncMode } from '@ksync/core';
+import { validateSelector } from './selector.ts';
 
 /** How to reach the remote side without Kubernetes: an agent at a WebSocket URL. */
 export interface DirectTarget {
+  readonly kind: 'direct';
   readonly url: string;
   /** Absolute path of the file holding the agent's token (read at each connect). */
   readonly tokenFile: string;
 }
+
+/**
+ * The containers of the pods a selector (or one pod name) matches, in a namespace of a cluster.
+ * Context and kubeconfig are kept only when given, so that a spec follows kubectl's defaults.
+ */
+export interface KubernetesTarget {
+  readonly kind: 'kubernetes';
+  readonly context?: string;
+  readonly kubeconfig?: string;
+  readonly namespace: string;
+  readonly selector?: string;
+  readonly pod?: string;
+  /** Absent: the pod's default-container annotation, else its first container. */
+  readonly container?: string;
+}
+
+/** Where a spec's remote side is: a tagged union on `kind`. */
+export type SpecTarget = DirectTarget | KubernetesTarget;
+
+/** What runs in a container after a batch of changes landed there (Kubernetes only). */
+export type ReloadHook =
+  | { readonly kind: 'exec'; readonly command: string }
+  | { readonly kind: 'signal'; readonly signal: string }
+  | { readonly kind: 'restart' };
 
 /** One sync, as stored. */
 export interface SyncSpec {
@@ -18,8 +44,9 @@ export interface SyncSpec {
   readonly local: string;
   /** Absolute POSIX path on the remote side. */
   readonly remote: string;
-  readonly direct: DirectTarget;
+  readonly target: SpecTarget;
   readonly mode: SyncMode;
+  readonly reload?: ReloadHook;
   readonly ignore: readonly string[];
   /** Paused specs are loaded but do not cycle until `ksync resume`. */
   readonly paused: boolean;
@@ -32,10 +59,16 @@ export interface SpecInput {
   readonly name: string;
   readonly local: string;
   readonly remote: string;
-  readonly url: string;
-  readonly tokenFile: string;
   readonly mode: string;
   readonly ignore: readonly string[];
+  /** Direct mode: `--direct` and `--token-file`. */
+  readonly url?: string;
+  readonly tokenFile?: string;
+  /** Kubernetes mode: `--selector` or `--pod`, and `-c`. */
+  readonly selector?: string;
+  readonly pod?: string;
+  readonly container?: string;
+  readonly reload?: string;
 }
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -59,9 +92,7 @@ export function validateSpec(input: SpecInput): string[] {
   } else if (input.remote.includes('\0') || input.remote.includes('\\')) {
     problems.push(`remote path "${input.remote}" must not contain NUL or backslashes`);
   }
-  const urlProblem = validateAgentUrl(input.url);
-  if (urlProblem !== undefined) problems.push(urlProblem);
-  if (input.tokenFile === '') problems.push('a token file is required: pass --token-file FILE');
+  problems.push(...validateTargetInput(input));
   if (!Object.hasOwn(SYNC_MODES, input.mode)) {
     problems.push(
       `unknown sync mode "${input.mode}"; use one of: ${Object.keys(SYNC_MODES).join(', ')}`,
@@ -73,6 +104,69 @@ export function validateSpec(input: SpecInput): string[] {
       problems.push(`--ignore pattern ${JSON.stringify(pattern)} has a newline`);
   }
   return problems;
+}
+
+/** The problems of the target part of a spec: exactly one of direct and Kubernetes, each whole. */
+function validateTargetInput(input: SpecInput): string[] {
+  const kube = input.selector !== undefined || input.pod !== undefined;
+  if (input.url !== undefined && kube)
+    return ['pass either --direct or --selector/--pod, not both'];
+  if (input.selector !== undefined && input.pod !== undefined)
+    return ['pass either --selector or --pod, not both'];
+  if (!kube) {
+    if (input.url === undefined) {
+      return [
+        'say where to sync: --selector app=NAME (pods in Kubernetes) or --direct ws://HOST:PORT --token-file FILE',
+      ];
+    }
+    const problems: string[] = [];
+    const urlProblem = validateAgentUrl(input.url);
+    if (urlProblem !== undefined) problems.push(urlProblem);
+    if (input.tokenFile === undefined || input.tokenFile === '')
+      problems.push('a token file is required: pass --token-file FILE');
+    if (input.reload !== undefined)
+      problems.push('--reload needs a Kubernetes target (--selector)');
+    return problems;
+  }
+  const problems: string[] = [];
+  if (input.selector !== undefined) {
+    const selectorProblem = validateSelector(input.selector);
+    if (selectorProblem !== undefined) problems.push(selectorProblem);
+  }
+  if (input.pod !== undefined && !KUBE_NAME.test(input.pod))
+    problems.push(`pod name "${input.pod}" is not a valid Kubernetes name`);
+  if (input.container !== undefined && !KUBE_NAME.test(input.container))
+    problems.push(`container name "${input.container}" is not a valid Kubernetes name`);
+  if (input.tokenFile !== undefined)
+    problems.push('--token-file is for --direct; Kubernetes mode reads the token from the cluster');
+  if (input.reload !== undefined) {
+    const parsed = parseReload(input.reload);
+    if (typeof parsed === 'string') problems.push(parsed);
+  }
+  return problems;
+}
+
+const KUBE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/**
+ * Reads `--reload`: `exec:CMD`, `signal:NAME` (HUP, SIGUSR1, ...) or `restart`; a string is the
+ * problem with it.
+ */
+export function parseReload(text: string): ReloadHook | string {
+  if (text === 'restart') return { kind: 'restart' };
+  if (text.startsWith('exec:')) {
+    const command = text.slice('exec:'.length).trim();
+    return command === ''
+      ? "--reload exec: needs a command, such as --reload exec:'nginx -s reload'"
+      : { kind: 'exec', command };
+  }
+  if (text.startsWith('signal:')) {
+    const name = text.slice('signal:'.length).toUpperCase().replace(/^SIG/, '');
+    return /^[A-Z0-9]{2,8}$/.test(name)
+      ? { kind: 'signal', signal: name }
+      : `--reload signal:${text.slice(7)} is not a signal name; use one like signal:HUP`;
+  }
+  return `--reload "${text}" is not a hook; use exec:'CMD', signal:NAME or restart`;
 }
 
 /** Where a new sync's roots are, next to everything they must not collide with. */
@@ -162,4 +256,12 @@ export function deriveName(local: string): string {
     .slice(0, 63)
     .replace(/-+$/, '');
   return name === '' ? 'sync' : name;
+}
+
+/** Where a target syncs to, in words: the agent URL, or the pods a Kubernetes target matches. */
+export function describeTarget(target: SpecTarget): string {
+  if (target.kind === 'direct') return target.url;
+  const what =
+    target.pod !== undefined ? `pod ${target.pod}` : `pods matching ${target.selector ?? ''}`;
+  return `${what} in namespace ${target.namespace}`;
 }

@@ -1,16 +1,16 @@
 /**
- * Opens both endpoints of a sync: the local directory, and the remote agent in direct mode
- * (a ws:// URL and a token file). The Kubernetes transport will add a second way to reach an
- * agent here; the session controller never sees the difference.
+ * Opens both endpoints of a direct sync: the local directory, and the remote agent at a ws:// URL
+ * with a token file. Kubernetes targets open theirs in `targets/kubernetes.ts`; the session
+ * controller never sees the difference.
  */
 import { constants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { IGNORE_FILE, parseIgnoreFile, type Endpoint } from '@ksync/core';
-import type { RemoteEndpoint } from '@ksync/agent/client';
+import { IGNORE_FILE, InternalError, parseIgnoreFile, type Endpoint } from '@ksync/core';
+import type { RemoteEndpoint, RemoteEndpointOptions } from '@ksync/agent/client';
 import { openLocalEndpoint } from '@ksync/fs';
 import { UserError, hasCode } from './errors.ts';
-import type { SyncSpec } from './spec.ts';
+import type { DirectTarget, SyncSpec } from './spec.ts';
 
 /** A remote endpoint: an `Endpoint` that knows whether its connection is up. */
 export type { RemoteEndpoint };
@@ -64,14 +64,30 @@ export async function readRemoteIgnore(spec: SyncSpec): Promise<string[]> {
   return [...spec.ignore, ...parseIgnoreFile(text)];
 }
 
-/** The real endpoints: the filesystem and the agent's remote client. */
+/** The real endpoints of a direct spec: the filesystem and the agent's remote client. */
 export const openSyncEndpoints: OpenEndpoints = async (spec, hooks) => {
-  const token = await readToken(spec.direct.tokenFile);
+  const direct = spec.target;
+  if (direct.kind !== 'direct')
+    throw new InternalError(`sync ${spec.name} has no direct target; its targets are pods`);
+  return openEndpointsVia(spec, hooks, {
+    url: direct.url,
+    token: await readToken(direct.tokenFile),
+  });
+};
+
+/** How to reach an agent: its URL (for messages), token, and for Kubernetes a dial and target. */
+export type AgentReach = Pick<RemoteEndpointOptions, 'url' | 'token' | 'dial' | 'target'>;
+
+/** Connects the remote side through `reach`, then opens the local side. */
+export async function openEndpointsVia(
+  spec: SyncSpec,
+  hooks: EndpointHooks,
+  reach: AgentReach,
+): Promise<SyncEndpoints> {
   // Loaded lazily: commands that never connect do not pay for the WebSocket stack.
   const client = await import('@ksync/agent/client');
   const remote = await client.connectRemoteEndpoint({
-    url: spec.direct.url,
-    token,
+    ...reach,
     root: spec.remote,
     ignore: await readRemoteIgnore(spec),
     ...(hooks.onConnectionChange === undefined
@@ -85,15 +101,19 @@ export const openSyncEndpoints: OpenEndpoints = async (spec, hooks) => {
     ...(hooks.onWarning === undefined ? {} : { onWarning: hooks.onWarning }),
   });
   return { local, remote };
-};
+}
 
 /** Connects to a spec's agent once (handshake and token) and disconnects: `create`'s check. */
-export async function checkAgent(spec: SyncSpec, timeoutMs = 10_000): Promise<void> {
-  const token = await readToken(spec.direct.tokenFile);
+export async function checkAgent(
+  spec: SyncSpec,
+  direct: DirectTarget,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const token = await readToken(direct.tokenFile);
   const client = await import('@ksync/agent/client');
   let timer: NodeJS.Timeout | undefined;
   const connecting = client.connectRemoteEndpoint({
-    url: spec.direct.url,
+    url: direct.url,
     token,
     root: spec.remote,
     ignore: [...spec.ignore],
@@ -103,7 +123,7 @@ export async function checkAgent(spec: SyncSpec, timeoutMs = 10_000): Promise<vo
       () =>
         reject(
           new UserError(
-            `agent at ${spec.direct.url} did not answer within ${timeoutMs / 1000}s; check the URL, or pass --no-check to create it anyway`,
+            `agent at ${direct.url} did not answer within ${timeoutMs / 1000}s; check the URL, or pass --no-check to create it anyway`,
           ),
         ),
       timeoutMs,

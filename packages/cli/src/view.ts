@@ -5,14 +5,34 @@
 import type { ConflictState, Problem, SessionState, SessionStatus } from '@ksync/core';
 import { SESSION_STATES } from '@ksync/core';
 
-/** A sync's state: a session state, or `stopped` when no watch is syncing it. */
-export type SyncState = SessionState | 'stopped';
+/**
+ * A sync's state: a session state, `stopped` when no watch is syncing it, or `waiting` when a
+ * Kubernetes sync has no running container to sync with.
+ */
+export type SyncState = SessionState | 'stopped' | 'waiting';
 
 /** Descriptions for the terminal. */
 export const SYNC_STATES: Readonly<Record<SyncState, string>> = {
   ...SESSION_STATES,
   stopped: 'not syncing; start with: ksync watch --daemon',
+  waiting: 'waiting for a running container that matches',
 };
+
+/** One container a Kubernetes sync keeps in sync, as `get` shows it. */
+export interface TargetView {
+  readonly pod: string;
+  readonly container: string;
+  readonly node: string;
+  readonly state: SyncState;
+  readonly error?: string;
+  readonly lastSync?: string;
+  readonly files: number;
+  readonly bytes: number;
+  readonly conflicts: number;
+  readonly problems: number;
+  /** The outcome of the last reload hook run in this container. */
+  readonly reload?: string;
+}
 
 /**
  * One sync as `ksync get` shows it: the session's counters as `SessionStatus` has them, plus
@@ -42,11 +62,15 @@ export interface SyncView extends Pick<
   readonly error?: string;
   /** When both sides were last seen in sync (ISO 8601). */
   readonly lastSync?: string;
+  /** Kubernetes syncs: the containers being synced. */
+  readonly targets?: readonly TargetView[];
 }
 
 /** One conflict as `ksync conflicts` shows it. */
 export interface ConflictView {
   readonly sync: string;
+  /** Kubernetes syncs: the container (`pod/container`) whose session holds the conflict. */
+  readonly target?: string;
   readonly id: string;
   /** The conflicting subtree's root, relative to the sync root ('' is the root itself). */
   readonly path: string;

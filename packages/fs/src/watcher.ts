@@ -11,7 +11,7 @@
  * reported as dirty paths, with one warning telling the user how to raise the limit. Any other
  * watcher error is reported as an overflow (the endpoint then does a full rescan).
  */
-import { lstatSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { watch, type FSWatcher } from 'chokidar';
 import { ROOT, TEMP_PREFIX, baseName, isWithin, joinPath, parentPath } from '@ksync/core';
 
@@ -84,15 +84,21 @@ export function createWatcher(options: WatcherOptions): Watcher {
     return options.ignores(path, stats?.isDirectory() ?? false);
   };
 
-  const chokidar: FSWatcher = watch(root, {
-    ignored,
-    ignoreInitial: true,
-    atomic: false,
-    followSymlinks: false,
-    awaitWriteFinish: false,
-    persistent: true,
-  });
-  chokidar.on('all', (event, absolute) => {
+  const startChokidar = (): FSWatcher => {
+    const started = watch(root, {
+      ignored,
+      ignoreInitial: true,
+      atomic: false,
+      followSymlinks: false,
+      awaitWriteFinish: false,
+      persistent: true,
+    });
+    started.on('all', onEvent);
+    started.on('error', onError);
+    return started;
+  };
+
+  const onEvent = (event: string, absolute: string): void => {
     const path = toSyncPath(absolute);
     if (path === undefined) return;
     markDirty(path);
@@ -102,8 +108,8 @@ export function createWatcher(options: WatcherOptions): Watcher {
     if ((event === 'unlink' || event === 'unlinkDir') && path !== ROOT) {
       markDirty(parentPath(path));
     }
-  });
-  chokidar.on('error', (error: unknown) => {
+  };
+  const onError = (error: unknown): void => {
     const code = (error as NodeJS.ErrnoException).code;
     const failed = (error as NodeJS.ErrnoException).path;
     if ((code === 'ENOSPC' || code === 'EMFILE') && failed !== undefined) {
@@ -112,7 +118,7 @@ export function createWatcher(options: WatcherOptions): Watcher {
     }
     options.onWarning(`file watcher error: ${String(error)}; rescanning everything`);
     options.onOverflow();
-  });
+  };
 
   const degrade = (absolute: string, code: string): void => {
     let path = toSyncPath(absolute);
@@ -184,6 +190,25 @@ export function createWatcher(options: WatcherOptions): Watcher {
     }
   };
 
+  let chokidar = startChokidar();
+  // A root that does not exist yet (a first sync creates it) is waited for, and chokidar is
+  // started again once it exists. chokidar alone would have to catch the root's creation from
+  // its parent, which it does not when the parent is a container's root seen through the
+  // agent's /proc/<pid>/root magic link (checked on the local cluster: no event at all).
+  let rootTimer: NodeJS.Timeout | undefined;
+  if (!existsSync(root)) {
+    rootTimer = setInterval(() => {
+      if (closed || !existsSync(root)) return;
+      clearInterval(rootTimer);
+      rootTimer = undefined;
+      const old = chokidar;
+      chokidar = startChokidar();
+      old.close().catch(() => undefined);
+      // Whatever appeared before the new watches were placed is found by one full rescan.
+      options.onOverflow();
+    }, pollIntervalMs);
+  }
+
   const ready = new Promise<void>((resolve) => chokidar.once('ready', () => resolve()));
   return {
     ready,
@@ -192,6 +217,7 @@ export function createWatcher(options: WatcherOptions): Watcher {
       closed = true;
       if (flushTimer) clearTimeout(flushTimer);
       if (pollTimer) clearInterval(pollTimer);
+      clearInterval(rootTimer);
       await chokidar.close();
     },
   };

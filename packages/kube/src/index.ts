@@ -7,3 +7,7 @@ export * from './install/rollout.ts';
 export * from './agent-locator.ts';
 export * from './port-forward.ts';
 export * from './doctor.ts';
+export * from './targets.ts';
+export * from './pod-watch.ts';
+export * from './workload-check.ts';
+export * from './exec.ts';

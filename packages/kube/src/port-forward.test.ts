@@ -4,10 +4,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Duplex } from 'node:stream';
-import { KubeConfig } from '@kubernetes/client-node';
 import type WebSocket from 'ws';
 import { WebSocketServer } from 'ws';
 import type { KubeTarget } from './config.ts';
+import { fakeKubeTarget } from './test-target.ts';
 import { KubeForbiddenError } from './errors.ts';
 import { PORT_FORWARD_PROTOCOL, dialPortForward } from './port-forward.ts';
 
@@ -53,15 +53,7 @@ describe('dialPortForward against a fake API server', () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
-    const kc = new KubeConfig();
-    const serverUrl = `http://127.0.0.1:${port}`;
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: serverUrl, skipTLSVerify: true }],
-      users: [{ name: 'u', token: 'secret-token' }],
-      contexts: [{ name: 'fake', cluster: 'fake', user: 'u' }],
-      currentContext: 'fake',
-    });
-    target = { kc, context: 'fake', server: serverUrl, namespace: 'default', files: [] };
+    target = fakeKubeTarget(`http://127.0.0.1:${port}`, 'default', 'secret-token');
   });
   beforeEach(() => {
     behaviour = echo;

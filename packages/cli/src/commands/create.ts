@@ -1,59 +1,76 @@
-/** `ksync create`: validates a spec (every problem at once), checks the agent, stores it. */
+/**
+ * `ksync create`: validates a spec (every problem at once), checks the agent (direct) or the
+ * context, namespace and pod permissions (Kubernetes), stores it.
+ */
 import { stat, realpath } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
-import { stringArg, stringOption, type CommandRun } from '../command.ts';
+import {
+  stringArg,
+  stringOption,
+  type CommandContext,
+  type CommandInput,
+  type CommandRun,
+} from '../command.ts';
 import { withBackend } from '../control-client.ts';
 import { UserError, hasCode } from '../errors.ts';
+import { kubeFlags } from '../kube-flags.ts';
 import {
   checkRoots,
   deriveName,
+  describeTarget,
+  parseReload,
   validateSpec,
+  type KubernetesTarget,
   type RootCheckInput,
   type SpecInput,
+  type SpecTarget,
   type SyncSpec,
 } from '../spec.ts';
 import { checkAgent } from '../sync-endpoints.ts';
-import { DEFAULT_MODE, SYNC_MODES, type SyncMode } from '@ksync/core';
+import { DEFAULT_MODE, type SyncMode } from '@ksync/core';
 
 /** Adds a sync. */
 export const run: CommandRun = async (ctx, input) => {
   const localArg = stringArg(input, 0) ?? '';
   const local = resolve(ctx.cwd, localArg);
-  const url = stringOption(input, 'direct');
   const tokenArg = stringOption(input, 'tokenFile');
   const ignore = Array.isArray(input.options.ignore) ? (input.options.ignore as string[]) : [];
   const specInput: SpecInput = {
     name: stringOption(input, 'name') ?? deriveName(local),
     local,
     remote: stringArg(input, 1) ?? '',
-    url: url ?? '',
-    tokenFile: tokenArg === undefined ? '' : resolve(ctx.cwd, tokenArg),
     mode: stringOption(input, 'mode') ?? DEFAULT_MODE,
     ignore,
+    ...optional('url', stringOption(input, 'direct')),
+    ...optional('tokenFile', tokenArg === undefined ? undefined : resolve(ctx.cwd, tokenArg)),
+    ...optional('selector', stringOption(input, 'selector')),
+    ...optional('pod', stringOption(input, 'pod')),
+    ...optional('container', stringOption(input, 'container')),
+    ...optional('reload', stringOption(input, 'reload')),
   };
-  const problems =
-    url === undefined
-      ? [
-          'pass --direct ws://HOST:PORT (syncing into Kubernetes pods is not available yet)',
-          ...validateSpec(specInput).filter((p) => !p.startsWith('agent URL')),
-        ]
-      : validateSpec(specInput);
+  const problems = validateSpec(specInput);
   const realLocal = await checkLocalDir(local, localArg, problems);
-  if (tokenArg !== undefined) await checkReadable(specInput.tokenFile, problems);
+  if (specInput.tokenFile !== undefined && specInput.url !== undefined)
+    await checkReadable(specInput.tokenFile, problems);
+  const kube = specInput.selector !== undefined || specInput.pod !== undefined;
+  const target: SpecTarget = kube
+    ? await readKubernetesTarget(ctx, input, specInput, problems)
+    : { kind: 'direct', url: specInput.url ?? '', tokenFile: specInput.tokenFile ?? '' };
   if (problems.length > 0) throw new UserError(problems.join('; '));
 
+  const reload = specInput.reload === undefined ? undefined : parseReload(specInput.reload);
   const spec: SyncSpec = {
     name: specInput.name,
     local: realLocal,
     remote: specInput.remote.replace(/\/+$/, '') || '/',
-    direct: { url: specInput.url, tokenFile: specInput.tokenFile },
+    target,
     mode: specInput.mode as SyncMode,
+    ...(reload === undefined || typeof reload === 'string' ? {} : { reload }),
     ignore,
     paused: input.options.paused === true,
     createdAt: Date.now(),
   };
-  if (!Object.hasOwn(SYNC_MODES, spec.mode)) throw new UserError(`unknown sync mode ${spec.mode}`);
   const [ksyncHome, userHome] = await Promise.all([
     realOrSelf(ctx.home.root),
     realOrSelf(homedir()),
@@ -61,7 +78,7 @@ export const run: CommandRun = async (ctx, input) => {
   const rootCheck = {
     local: spec.local,
     remote: spec.remote,
-    url: spec.direct.url,
+    url: describeTarget(spec.target),
     ksyncHome,
     userHome,
     force: input.options.force === true,
@@ -72,7 +89,7 @@ export const run: CommandRun = async (ctx, input) => {
     if (rootProblems.length > 0) throw new UserError(rootProblems.join('; '));
   };
   refuse([]);
-  if (input.options.check !== false) await checkAgent(spec);
+  if (target.kind === 'direct' && input.options.check !== false) await checkAgent(spec, target);
 
   const view = await withBackend({ home: ctx.home }, async (backend) => {
     // A sync of the same name is refused by create itself, with its own message.
@@ -81,11 +98,59 @@ export const run: CommandRun = async (ctx, input) => {
     return { created, watching: backend.kind === 'watch' };
   });
   ctx.output.done(
-    `created sync ${spec.name}: ${spec.local} <-> ${spec.direct.url} ${spec.remote} (${spec.mode})`,
+    `created sync ${spec.name}: ${spec.local} <-> ${describeTarget(spec.target)} ${spec.remote} (${spec.mode})`,
   );
   if (!view.watching)
     ctx.output.info('start syncing with: ksync watch --daemon (or: ksync run ' + spec.name + ')');
 };
+
+/**
+ * The Kubernetes target of `create`: the context and namespace resolved as kubectl does, and
+ * checked against the cluster unless other problems already stop the create (or --no-check).
+ * The context and kubeconfig are stored only when given, so the spec follows kubectl's defaults.
+ */
+async function readKubernetesTarget(
+  ctx: CommandContext,
+  input: CommandInput,
+  specInput: SpecInput,
+  problems: string[],
+): Promise<KubernetesTarget> {
+  const flags = kubeFlags(ctx, input);
+  const kubeconfig =
+    flags.kubeconfig === undefined ? undefined : resolve(ctx.cwd, flags.kubeconfig);
+  const partial = {
+    kind: 'kubernetes' as const,
+    ...optional('context', flags.context),
+    ...optional('kubeconfig', kubeconfig),
+    ...optional('selector', specInput.selector),
+    ...optional('pod', specInput.pod),
+    ...optional('container', specInput.container),
+  };
+  const { readSpecCluster } = await import('../targets/kubernetes.ts');
+  const { checkWorkloadPlace } = await import('@ksync/kube');
+  try {
+    const cluster = readSpecCluster({ ...partial, namespace: flags.namespace ?? '' }, ctx.env);
+    const target: KubernetesTarget = { ...partial, namespace: cluster.namespace };
+    if (problems.length === 0 && input.options.check !== false) {
+      problems.push(
+        ...(await checkWorkloadPlace(cluster, {
+          namespace: target.namespace,
+          ...optional('selector', target.selector),
+        })),
+      );
+    }
+    return target;
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    problems.push(error.message);
+    return { ...partial, namespace: flags.namespace ?? 'default' };
+  }
+}
+
+/** `{[key]: value}`, or nothing when value is undefined (exactOptionalPropertyTypes). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
 
 /** Adds a problem unless `path` is an existing directory; returns its real path. */
 async function checkLocalDir(path: string, given: string, problems: string[]): Promise<string> {

@@ -16,7 +16,7 @@ export const run: CommandRun = async (ctx, input) => {
   }
   if (views.length === 0 && (format === 'table' || format === 'wide')) {
     ctx.output.info(
-      'no syncs; add one with: ksync create --direct ws://HOST:PORT --token-file FILE LOCAL REMOTE',
+      'no syncs; add one with: ksync create --selector app=NAME LOCAL REMOTE (or --direct ws://HOST:PORT --token-file FILE)',
     );
     return;
   }

@@ -4,7 +4,8 @@
  * and deleted. Direct (a lone command, no watch running), it opens a sync's session only for the
  * operation at hand and closes it again.
  */
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Session, UserError, type Clock, type Conflict, type Side } from '@ksync/core';
 import type { Backend, DeleteTarget, FlushOptions } from '../backend.ts';
 import { formatDuration } from '../duration.ts';
@@ -15,6 +16,7 @@ import { SpecStore } from '../spec-store.ts';
 import type { OpenEndpoints } from '../sync-endpoints.ts';
 import type { ConflictView, FlushView, SyncView } from '../view.ts';
 import { readStatusFile, writeStatusFile } from './status-file.ts';
+import { SpecRunner, targetKey } from './spec-runner.ts';
 import { SyncRunner, buildView, openSyncState, type RunnerLog } from './sync-runner.ts';
 
 /** How to build a supervisor. */
@@ -28,6 +30,14 @@ export interface SupervisorOptions {
   readonly openEndpoints: OpenEndpoints;
   readonly log?: RunnerLog;
   readonly onStatus?: (view: SyncView) => void;
+  /** The environment Kubernetes specs resolve their kubeconfig in (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** One session's worth of a spec: a direct spec has one, a Kubernetes spec one per target. */
+interface SpecPart {
+  readonly key: string;
+  readonly runner?: SyncRunner;
 }
 
 /** The state owner; see the module comment. */
@@ -35,7 +45,7 @@ export class Supervisor implements Backend {
   readonly kind = 'direct';
   readonly #o: SupervisorOptions;
   readonly #specs: SpecStore;
-  readonly #runners = new Map<string, SyncRunner>();
+  readonly #runners = new Map<string, SyncRunner | SpecRunner>();
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(options: SupervisorOptions, specs: SpecStore) {
@@ -105,12 +115,19 @@ export class Supervisor implements Backend {
   }
 
   /** The recorded conflicts of one sync, from its running session or its store. */
+  /** Every conflict of a sync, over all its parts (a Kubernetes sync's containers). */
   async #conflictsOf(name: string): Promise<Conflict[]> {
-    const runner = this.#runners.get(name);
-    const live = runner?.session?.conflicts();
-    if (live !== undefined) return live;
-    const state = runner?.state ?? (await openSyncState(this.#o.home, name));
-    return state.store.loadConflicts();
+    const conflicts: Conflict[] = [];
+    for (const part of await this.#parts(await this.#specs.get(name))) {
+      const runner = part.runner;
+      const live = runner?.session?.conflicts();
+      const state =
+        live === undefined
+          ? (runner?.state ?? (await openSyncState(this.#o.home, part.key)))
+          : undefined;
+      conflicts.push(...(live ?? (await state?.store.loadConflicts()) ?? []));
+    }
+    return conflicts;
   }
 
   async list(name?: string): Promise<SyncView[]> {
@@ -126,16 +143,35 @@ export class Supervisor implements Backend {
     const specs = name === undefined ? await this.#specs.list() : [await this.#specs.get(name)];
     const views: ConflictView[] = [];
     for (const spec of specs) {
-      const runner = this.#runners.get(spec.name);
-      const state = runner?.state ?? (await openSyncState(this.#o.home, spec.name));
-      for (const c of await this.#conflictsOf(spec.name)) {
-        views.push(conflictView(spec.name, c, state.content.locate(c.id)));
+      for (const part of await this.#parts(spec)) {
+        const runner = part.runner;
+        const state = runner?.state ?? (await openSyncState(this.#o.home, part.key));
+        const conflicts = runner?.session?.conflicts() ?? (await state.store.loadConflicts());
+        for (const c of conflicts) {
+          views.push(conflictView(spec.name, c, state.content.locate(c.id), runner?.label));
+        }
       }
     }
     return views;
   }
 
-  resolve(name: string, path: string, keep: Side): Promise<void> {
+  async resolve(name: string, path: string, keep: Side): Promise<void> {
+    const spec = await this.#specs.get(name);
+    if (spec.target.kind === 'kubernetes') {
+      // Every target whose session holds a conflict at this path resolves it the same way.
+      const sessions = (await this.#parts(spec)).flatMap((p) =>
+        p.runner?.session === undefined ? [] : [p.runner.session],
+      );
+      if (sessions.length === 0) throw this.#notLive(spec.name, 'resolve');
+      const holding = sessions.filter((s) => s.conflicts().some((c) => c.path === path));
+      if (holding.length === 0) {
+        throw new UserError(
+          `sync ${name} has no conflict at ${path}; list them with: ksync conflicts ${name}`,
+        );
+      }
+      for (const session of holding) await session.resolve(path, keep);
+      return;
+    }
     return this.#withSession(name, 'resolve', async (session, direct) => {
       await session.resolve(path, keep);
       // Nothing else would propagate the resolution before this direct session closes.
@@ -160,11 +196,14 @@ export class Supervisor implements Backend {
 
   reset(name: string): Promise<void> {
     return this.#exclusive(async () => {
-      await this.#specs.get(name);
-      const runner = this.#runners.get(name);
-      if (runner?.session !== undefined) return runner.session.reset();
-      const state = runner?.state ?? (await openSyncState(this.#o.home, name));
-      await state.store.clearAncestor();
+      const spec = await this.#specs.get(name);
+      for (const part of await this.#parts(spec)) {
+        if (part.runner?.session !== undefined) await part.runner.session.reset();
+        else {
+          const state = part.runner?.state ?? (await openSyncState(this.#o.home, part.key));
+          await state.store.clearAncestor();
+        }
+      }
     });
   }
 
@@ -202,7 +241,12 @@ export class Supervisor implements Backend {
   }
 
   async #flush(spec: SyncSpec, options: FlushOptions, signal: AbortSignal): Promise<FlushView> {
-    const runner = this.#runners.get(spec.name);
+    const found = this.#runners.get(spec.name);
+    if (spec.target.kind === 'kubernetes') {
+      if (!(found instanceof SpecRunner)) throw this.#notLive(spec.name, 'flush');
+      return this.#flushTargets(spec, found, signal);
+    }
+    const runner = found instanceof SyncRunner ? found : undefined;
     let session: Session | undefined;
     let close = async (): Promise<void> => undefined;
     if (runner !== undefined) {
@@ -218,21 +262,10 @@ export class Supervisor implements Backend {
       progress !== undefined && runner !== undefined ? runner.subscribe(progress) : undefined;
     try {
       const before = session.status();
-      let report = await session.flush().catch((error: unknown) => error as Error);
-      // The agent went away during the flush: wait for the reconnect (bounded by the caller's
-      // timeout) and flush again, rather than failing while it comes back.
-      while (report instanceof Error && runner !== undefined && !runner.connected) {
-        const reconnected = await runner.waitForConnection(signal);
-        if (reconnected === undefined || signal.aborted) break;
-        session = reconnected;
-        report = await session.flush().catch((error: unknown) => error as Error);
-      }
-      if (report instanceof Error) {
-        const halt = session.status().halt;
-        throw halt === undefined
-          ? report
-          : new UserError(`${spec.name}: ${formatHalt(spec.name, halt)}`);
-      }
+      const report =
+        runner === undefined
+          ? settle(spec.name, session, await session.flush().catch(asError))
+          : await flushRunner(spec.name, runner, signal);
       const after = session.status();
       if (runner === undefined && after.lastSyncAt !== undefined) {
         await writeStatusFile(this.#o.home.statusFile(spec.name), {
@@ -255,6 +288,51 @@ export class Supervisor implements Backend {
     }
   }
 
+  /** Flushes every target of a Kubernetes spec; with none running, says what it waits for. */
+  async #flushTargets(spec: SyncSpec, runner: SpecRunner, signal: AbortSignal): Promise<FlushView> {
+    const runners = runner.runners();
+    if (runners.length === 0) {
+      const view = runner.view();
+      throw new UserError(
+        `sync ${spec.name} has no container to flush: ${view.error ?? view.description}`,
+      );
+    }
+    const before = runner.view();
+    const reports = await Promise.all(runners.map((r) => flushRunner(r.label, r, signal)));
+    const after = runner.view();
+    return {
+      name: spec.name,
+      transferredFiles: after.transferredFiles - before.transferredFiles,
+      transferredBytes: after.transferredBytes - before.transferredBytes,
+      conflicts: after.conflicts,
+      problems: reports.flatMap((r) => r.problems),
+    };
+  }
+
+  /** The sessions' worth of `spec`: live runners, or (with no watch) the state on disk. */
+  async #parts(spec: SyncSpec): Promise<SpecPart[]> {
+    const runner = this.#runners.get(spec.name);
+    if (spec.target.kind === 'direct') {
+      return [{ key: spec.name, ...(runner instanceof SyncRunner ? { runner } : {}) }];
+    }
+    if (runner instanceof SpecRunner)
+      return runner.runners().map((r) => ({ key: r.key, runner: r }));
+    const root = join(this.#o.home.syncDir(spec.name), 'targets');
+    const parts: SpecPart[] = [];
+    for (const pod of await readdir(root).catch(() => [] as string[])) {
+      for (const container of await readdir(join(root, pod)).catch(() => [] as string[])) {
+        parts.push({ key: targetKey(spec.name, pod, container) });
+      }
+    }
+    return parts;
+  }
+
+  #notLive(name: string, what: string): UserError {
+    return new UserError(
+      `cannot ${what} ${name} without a running watch (its containers come from the cluster); start one with: ksync watch --daemon`,
+    );
+  }
+
   /** Stops every runner. */
   async close(): Promise<void> {
     const runners = [...this.#runners.values()];
@@ -268,7 +346,8 @@ export class Supervisor implements Backend {
     fn: (session: Session, direct: boolean) => Promise<void>,
   ): Promise<void> {
     const spec = await this.#specs.get(name);
-    const runner = this.#runners.get(name);
+    const found = this.#runners.get(name);
+    const runner = found instanceof SyncRunner ? found : undefined;
     if (runner !== undefined) {
       const session = runner.session;
       if (session === undefined) {
@@ -336,16 +415,20 @@ export class Supervisor implements Backend {
     return buildView(spec, { state: spec.paused ? 'paused' : 'stopped', stored, conflicts });
   }
 
-  #startRunner(spec: SyncSpec): SyncRunner | undefined {
+  #startRunner(spec: SyncSpec): SyncRunner | SpecRunner | undefined {
     if (!this.#o.live || (this.#o.only !== undefined && this.#o.only !== spec.name))
       return undefined;
-    const runner = new SyncRunner(spec, {
+    const deps = {
       home: this.#o.home,
       clock: this.#o.clock,
       openEndpoints: this.#o.openEndpoints,
       log: this.#o.log ?? (() => undefined),
       onStatus: this.#o.onStatus ?? (() => undefined),
-    });
+    };
+    const runner =
+      spec.target.kind === 'kubernetes'
+        ? new SpecRunner(spec, { ...deps, env: this.#o.env ?? process.env })
+        : new SyncRunner(spec, deps);
     this.#runners.set(spec.name, runner);
     runner.start();
     this.#o.log?.('info', `${spec.name}: started`);
@@ -359,14 +442,57 @@ export class Supervisor implements Backend {
   }
 }
 
+type FlushReport = Awaited<ReturnType<Session['flush']>>;
+
+/**
+ * Flushes a running sync's session. When the agent goes away meanwhile, it waits for the
+ * reconnect (bounded by `signal`, the caller's timeout) and flushes again, rather than failing
+ * while it comes back.
+ */
+async function flushRunner(
+  name: string,
+  runner: SyncRunner,
+  signal: AbortSignal,
+): Promise<FlushReport> {
+  let session = await runner.waitForConnection(signal);
+  if (session === undefined) throw new UserError(`sync ${name} was stopped`);
+  let report = await session.flush().catch(asError);
+  while (report instanceof Error && !runner.connected) {
+    const reconnected = await runner.waitForConnection(signal);
+    if (reconnected === undefined || signal.aborted) break;
+    session = reconnected;
+    report = await session.flush().catch(asError);
+  }
+  return settle(name, session, report);
+}
+
+/** A flush's report, or its failure thrown (worded as a halt when the session halted). */
+function settle(name: string, session: Session, report: FlushReport | Error): FlushReport {
+  if (!(report instanceof Error)) return report;
+  const halt = session.status().halt;
+  throw halt === undefined ? report : new UserError(`${name}: ${formatHalt(name, halt)}`);
+}
+
+function asError(error: unknown): Error {
+  return error as Error;
+}
+
 /** "1 conflict", "2 conflicts". */
 function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
-function conflictView(sync: string, c: Conflict, savedIn: string): ConflictView {
+function conflictView(
+  sync: string,
+  c: Conflict,
+  savedIn: string,
+  target: string | undefined,
+): ConflictView {
   return {
     sync,
+    ...(target === undefined || !target.includes('@')
+      ? {}
+      : { target: target.slice(target.indexOf('@') + 1) }),
     id: c.id,
     path: c.path,
     state: c.state,

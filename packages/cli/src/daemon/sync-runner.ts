@@ -20,8 +20,8 @@ import { openConflictContentStore, openSessionStore } from '@ksync/fs';
 import { sleepUnlessAborted } from '../sleep-unless-aborted.ts';
 import { formatHalt } from '../format.ts';
 import type { HomePaths } from '../home.ts';
-import type { SyncSpec } from '../spec.ts';
-import type { OpenEndpoints, SyncEndpoints } from '../sync-endpoints.ts';
+import { describeTarget, type SyncSpec } from '../spec.ts';
+import type { EndpointHooks, OpenEndpoints, SyncEndpoints } from '../sync-endpoints.ts';
 import { SYNC_STATES, type SyncView } from '../view.ts';
 import { readStatusFile, writeStatusFile, type StoredStatus } from './status-file.ts';
 
@@ -40,19 +40,43 @@ export interface RunnerDeps {
 }
 
 /** Opens the durable state of one sync (no network). */
-export async function openSyncState(
-  home: HomePaths,
-  name: string,
-): Promise<{ store: SessionStore; content: ConflictContentStore }> {
+export async function openSyncState(home: HomePaths, name: string): Promise<DurableState> {
   await mkdir(home.conflictDir(name), { recursive: true, mode: 0o700 });
   const store = await openSessionStore(home.syncDir(name));
   return { store, content: openConflictContentStore(home.conflictDir(name)) };
 }
 
-/** One sync being kept in sync. */
+/**
+ * What one runner syncs: by default the spec's one remote side (direct mode); a Kubernetes spec
+ * runs one per container target, each with its own key (its state under the spec's), its own way
+ * to open the endpoints, and a chance to prepare the state before the session opens.
+ */
+export interface RunnerUnit {
+  /** The name of its durable state (`home.syncDir(key)`). */
+  readonly key: string;
+  /** How the log and messages name it. */
+  readonly label: string;
+  /** Where the remote side is, for the log. */
+  readonly where: string;
+  readonly open: (hooks: EndpointHooks) => Promise<SyncEndpoints>;
+  /**
+   * Runs before each session opens, with the state; returns true when the session must rebase
+   * its ancestor onto the remote before its first cycle (a restarted or new container).
+   */
+  readonly prepare?: (state: DurableState) => Promise<boolean>;
+}
+
+/** The durable state of one runner. */
+export interface DurableState {
+  readonly store: SessionStore;
+  readonly content: ConflictContentStore;
+}
+
+/** One sync (or one target of a spec) being kept in sync. */
 export class SyncRunner {
   spec: SyncSpec;
   readonly #deps: RunnerDeps;
+  readonly #unit: RunnerUnit;
   readonly #abort = new AbortController();
   #state: { store: SessionStore; content: ConflictContentStore } | undefined;
   #endpoints: SyncEndpoints | undefined;
@@ -66,9 +90,15 @@ export class SyncRunner {
   readonly #waiters = new Set<() => void>();
   readonly #listeners = new Set<(view: SyncView) => void>();
 
-  constructor(spec: SyncSpec, deps: RunnerDeps) {
+  constructor(spec: SyncSpec, deps: RunnerDeps, unit?: RunnerUnit) {
     this.spec = spec;
     this.#deps = deps;
+    this.#unit = unit ?? {
+      key: spec.name,
+      label: spec.name,
+      where: describeTarget(spec.target),
+      open: (hooks) => deps.openEndpoints(spec, hooks),
+    };
   }
 
   /** Starts connecting and syncing in the background (a paused spec connects, then waits). */
@@ -101,6 +131,16 @@ export class SyncRunner {
   subscribe(listener: (view: SyncView) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** The name of its durable state. */
+  get key(): string {
+    return this.#unit.key;
+  }
+
+  /** How the log names it (`spec`, or `spec@pod/container`). */
+  get label(): string {
+    return this.#unit.label;
   }
 
   /** The session once connected. */
@@ -176,18 +216,18 @@ export class SyncRunner {
   async #loop(): Promise<void> {
     const { log } = this.#deps;
     const signal = this.#abort.signal;
-    const name = this.spec.name;
+    const { key, label: name, where } = this.#unit;
     let backoff = 0;
     while (!signal.aborted) {
       try {
-        this.#state ??= await openSyncState(this.#deps.home, name);
-        this.#stored = await readStatusFile(this.#deps.home.statusFile(name));
-        this.#endpoints = await this.#deps.openEndpoints(this.spec, {
+        this.#state ??= await openSyncState(this.#deps.home, key);
+        this.#stored = await readStatusFile(this.#deps.home.statusFile(key));
+        this.#endpoints = await this.#unit.open({
           stagingDir: this.#deps.home.staging,
           onWarning: (message) => log('warn', `${name}: ${message}`),
           onConnectionChange: (connected, error) => {
             const lost = `lost the agent${error === undefined ? '' : ` (${error})`}; reconnecting`;
-            if (connected) log('info', `${name}: connected to ${this.spec.direct.url}`);
+            if (connected) log('info', `${name}: connected to ${where}`);
             else if (this.#lostReason === undefined) log('warn', `${name}: ${lost}`);
             this.#lostReason = connected ? undefined : lost;
             if (connected) for (const wake of [...this.#waiters]) wake();
@@ -195,6 +235,7 @@ export class SyncRunner {
           },
         });
         if (signal.aborted) break;
+        const rebase = (await this.#unit.prepare?.(this.#state)) === true;
         const session = await Session.open({
           name,
           mode: this.spec.mode,
@@ -208,12 +249,16 @@ export class SyncRunner {
         });
         // Set before pausing: a resume that arrives meanwhile then queues behind the pause.
         this.#session = session;
+        if (rebase) {
+          log('info', `${name}: new container; taking what it holds as the last agreed state`);
+          await session.rebaseOntoRemote();
+        }
         if (this.spec.paused) await session.pause();
         this.#connectError = undefined;
         for (const wake of [...this.#waiters]) wake();
         log(
           'info',
-          `${name}: connected; syncing ${this.spec.local} <-> ${this.spec.direct.url} ${this.spec.remote}`,
+          `${name}: connected; syncing ${this.spec.local} <-> ${where} ${this.spec.remote}`,
         );
         if (signal.aborted) session.stop();
         await session.run();
@@ -242,13 +287,13 @@ export class SyncRunner {
         bytes: status.bytes,
       };
       const snapshot = this.#stored;
-      const path = this.#deps.home.statusFile(this.spec.name);
+      const path = this.#deps.home.statusFile(this.#unit.key);
       this.#statusWrites = this.#statusWrites
         .then(() => writeStatusFile(path, snapshot))
         .catch((error: unknown) => {
           this.#deps.log(
             'warn',
-            `${this.spec.name}: could not save status: ${errorMessage(error)}`,
+            `${this.#unit.label}: could not save status: ${errorMessage(error)}`,
           );
         });
     }
@@ -259,7 +304,7 @@ export class SyncRunner {
       } else if (status.state === 'error') {
         this.#deps.log(
           'warn',
-          `${this.spec.name}: ${status.state}: ${status.error ?? SESSION_STATES[status.state]}`,
+          `${this.#unit.label}: ${status.state}: ${status.error ?? SESSION_STATES[status.state]}`,
         );
       }
     }
@@ -299,7 +344,7 @@ export function buildView(
     mode: spec.mode,
     local: spec.local,
     remote: spec.remote,
-    url: spec.direct.url,
+    url: describeTarget(spec.target),
     paused: spec.paused,
     state: known.state,
     description: SYNC_STATES[known.state],
