@@ -15,8 +15,8 @@ import {
   deleteNamespace,
   kubectl,
   readClusterInfo,
-  runKubectl,
   waitFor,
+  waitPodFile,
 } from './helpers/cluster.ts';
 import { ksync, ksyncOk } from './helpers/ksync.ts';
 
@@ -51,13 +51,6 @@ async function spreadPods(ns: string): Promise<{ pod: string; node: string }[]> 
     .filter((p) => p.status?.containerStatuses?.[0]?.state?.running !== undefined)
     .map((p) => ({ pod: p.metadata?.name ?? '', node: p.spec?.nodeName ?? '' }))
     .sort((a, b) => a.node.localeCompare(b.node));
-}
-
-async function waitPodFile(ns: string, pod: string, path: string, content: string): Promise<void> {
-  await waitFor(`${path} = ${JSON.stringify(content)} in ${pod}`, 60_000, async () => {
-    const r = await runKubectl(['-n', ns, 'exec', pod, '--', 'cat', path]);
-    return r.code === 0 && r.stdout === content;
-  });
 }
 
 describe('ksync syncing a Deployment spread across two nodes', { timeout: 600_000 }, () => {

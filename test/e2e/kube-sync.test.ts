@@ -14,8 +14,9 @@ import {
   createNamespace,
   deleteNamespace,
   kubectl,
-  runKubectl,
+  podFile,
   waitFor,
+  waitPodFile,
 } from './helpers/cluster.ts';
 import { AGENT_SELECTOR, NAMESPACE } from '@ksync/kube';
 import { ksync, ksyncOk } from './helpers/ksync.ts';
@@ -33,18 +34,6 @@ async function runningPods(ns: string): Promise<string[]> {
     )
     .map((p) => p.metadata?.name ?? '')
     .sort();
-}
-
-/** A file in a pod's container, or undefined when it is not there. */
-async function podFile(ns: string, pod: string, path: string): Promise<string | undefined> {
-  const r = await runKubectl(['-n', ns, 'exec', pod, '--', 'cat', path]);
-  return r.code === 0 ? r.stdout : undefined;
-}
-
-async function waitPodFile(ns: string, pod: string, path: string, content: string): Promise<void> {
-  await waitFor(`${path} = ${JSON.stringify(content)} in ${pod}`, 60_000, async () => {
-    return (await podFile(ns, pod, path)) === content;
-  });
 }
 
 async function localTree(dir: string): Promise<Record<string, string>> {

@@ -227,3 +227,21 @@ export function startPortForward(
     });
   });
 }
+
+/** A file in a pod's container, or undefined when it is not there. */
+export async function podFile(ns: string, pod: string, path: string): Promise<string | undefined> {
+  const r = await runKubectl(['-n', ns, 'exec', pod, '--', 'cat', path]);
+  return r.code === 0 ? r.stdout : undefined;
+}
+
+/** Waits (up to 60 s) until the file at `path` in `pod` holds `content`. */
+export async function waitPodFile(
+  ns: string,
+  pod: string,
+  path: string,
+  content: string,
+): Promise<void> {
+  await waitFor(`${path} = ${JSON.stringify(content)} in ${pod}`, 60_000, async () => {
+    return (await podFile(ns, pod, path)) === content;
+  });
+}
