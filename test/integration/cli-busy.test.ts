@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ControlClient } from '../../packages/cli/src/control-client.ts';
-import { waitUntil } from './helpers/agent-process.ts';
+import { waitUntil, writeBigFile } from './helpers/agent-process.ts';
 import {
   alive,
   daemonPid,
@@ -82,7 +82,14 @@ describe('a busy sync', () => {
     }
     const pid = await daemonPid(f.home);
     assert.ok(pid !== undefined);
-    assert.notEqual((await f.get('local')).state, 'watching', 'still busy');
+    // The first transfer may be over by now (a quiet machine is quick): stop the daemon in the
+    // middle of a large transfer instead.
+    await writeBigFile(join(f.local, 'big.bin'), 300_000_000);
+    await waitUntil(
+      async () => (await f.get('local')).state === 'transferring',
+      20_000,
+      'busy with the large file',
+    );
     const stopping = Date.now();
     process.kill(pid, 'SIGTERM');
     await waitUntil(() => !alive(pid), 10_000, 'the daemon to exit');

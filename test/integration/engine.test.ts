@@ -185,7 +185,11 @@ describe('engine: two real directories', () => {
     const p = await pair();
     for (let i = 0; i < 5; i++) writeFileSync(join(p.local, `f${i}`), `${i}`);
     await p.session.flush();
+    // Emptied at once, as a container restart without a volume does. (Files removed one by one
+    // with cycles in between are each a synced deletion; see the closing note of issue 7.)
+    await p.session.pause();
     for (const name of readdirSync(p.remote)) rmSync(join(p.remote, name), { recursive: true });
+    await p.session.resume();
     await waitFor('halt', () => p.session.status().state === 'halted-root-emptied');
     assert.equal(readdirSync(p.local).length, 5, 'nothing deleted locally');
     await p.session.reset();

@@ -39,7 +39,11 @@ export async function startTerminal(options: {
   const n = ++terminals;
   const socket = join(options.dir, `tmux-${n}.sock`);
   const exitFile = join(options.dir, `tmux-${n}.exit`);
-  const tmux = (...args: string[]) => run('tmux', ['-S', socket, '-f', '/dev/null', ...args]);
+  // A person's terminal: no CI variable (CI runs the tests with CI=true, and CI turns spinners off).
+  const personEnv = { ...process.env };
+  delete personEnv.CI;
+  const tmux = (...args: string[]) =>
+    run('tmux', ['-S', socket, '-f', '/dev/null', ...args], { env: personEnv });
   const env = Object.entries(options.env ?? {}).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
   // As an interactive shell does, `set -m` runs the command as the terminal's foreground job in
   // its own process group: ^C and ^\ reach only the command, and the shell records its status.
