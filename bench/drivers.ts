@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AGENT_BIN, REPO, startAgent } from '../test/integration/helpers/agent-process.ts';
+import { runProgram } from '../test/integration/helpers/cli-process.ts';
 import { sleep, tcpBytes } from './measure.ts';
 
 /** The two directories a tool keeps in sync, and a scratch directory for its state. */
@@ -50,28 +51,23 @@ export interface KsyncOptions {
 
 const FLUSH_TIMEOUT_MS = 30 * 60_000;
 
-/** Runs a command to completion; throws with its stderr unless it exits 0. */
-export function exec(
+/** Runs a command to completion (the tests' runner); throws with its stderr unless it exits 0. */
+export async function exec(
   command: string,
   args: readonly string[],
   options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr.trim()}`));
-    });
+  const env = Object.fromEntries(
+    Object.entries(options.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined),
+  );
+  const r = await runProgram(command, args, {
+    cwd: options.cwd ?? process.cwd(),
+    env,
+    timeoutMs: FLUSH_TIMEOUT_MS,
   });
+  if (r.code !== 0)
+    throw new Error(`${command} ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
 }
 
 /** ksync in direct mode: a real agent on a loopback port and the real watch daemon. */

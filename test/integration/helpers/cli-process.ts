@@ -156,6 +156,10 @@ export function runProgram(
         new Error(`${bin} ${args.join(' ')} did not finish in ${options.timeoutMs} ms: ${stderr}`),
       );
     }, options.timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
     child.once('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
