@@ -32,6 +32,10 @@ export interface TargetView {
   readonly problems: number;
   /** The outcome of the last reload hook run in this container. */
   readonly reload?: string;
+  /** Connections made again after a drop or a failure since the watch started. */
+  readonly reconnects: number;
+  /** The latest failure, kept after the target recovered. */
+  readonly lastError?: string;
 }
 
 /**
@@ -62,6 +66,10 @@ export interface SyncView extends Pick<
   readonly error?: string;
   /** When both sides were last seen in sync (ISO 8601). */
   readonly lastSync?: string;
+  /** Connections made again after a drop or a failure since the watch started (summed over targets). */
+  readonly reconnects: number;
+  /** The latest failure, kept after the sync recovered (the newest over targets). */
+  readonly lastError?: string;
   /** Kubernetes syncs: the containers being synced. */
   readonly targets?: readonly TargetView[];
 }

@@ -15,6 +15,7 @@ import type { Progress } from '../output.ts';
 import { openSyncEndpoints } from '../sync-endpoints.ts';
 import type { SyncView } from '../view.ts';
 import { serveControl } from './control-server.ts';
+import { DaemonMetrics, serveMetrics, type MetricsServer } from './metrics.ts';
 import { tryLock, type HeldLock } from './lock.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -24,6 +25,8 @@ export interface ServeOptions {
   readonly only?: string;
   /** `watch` or `run NAME`, for messages and ping. */
   readonly role: string;
+  /** Where to serve Prometheus metrics (`--metrics-addr`); none by default. */
+  readonly metrics?: { readonly host: string; readonly port: number };
 }
 
 /** Runs until stopped; resolves when everything is shut down. */
@@ -85,10 +88,20 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
     }
   };
   let server: Awaited<ReturnType<typeof serveControl>> | undefined;
+  let metricsServer: MetricsServer | undefined;
+  const metrics = new DaemonMetrics();
   try {
     await writeFile(home.pid, `${process.pid}\n`);
     // Staging left by a crashed run is nobody's now (this process holds the lock).
     await rm(home.staging, { recursive: true, force: true });
+    // Listening first: a taken port fails the start before any sync begins.
+    if (options.metrics !== undefined) {
+      metricsServer = await serveMetrics({
+        ...options.metrics,
+        render: () => metrics.render(supervisor?.liveViews() ?? []),
+      });
+      output.log(`metrics at http://${metricsServer.address}/metrics`);
+    }
     supervisor = await Supervisor.open({
       home,
       live: true,
@@ -97,7 +110,9 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
       openEndpoints: openSyncEndpoints,
       log,
       onStatus,
+      metrics,
     });
+
     server = await serveControl({
       socketPath: home.socket,
       backend: supervisor,
@@ -120,6 +135,7 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
   } finally {
     progress?.stop();
     progress = undefined;
+    await metricsServer?.close();
     await server
       ?.close()
       .catch((e: unknown) => log('warn', `closing the control socket: ${errorMessage(e)}`));

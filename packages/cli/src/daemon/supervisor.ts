@@ -17,6 +17,7 @@ import type { OpenEndpoints } from '../sync-endpoints.ts';
 import type { ConflictView, FlushView, SyncView } from '../view.ts';
 import { readStatusFile, writeStatusFile } from './status-file.ts';
 import { SpecRunner, targetKey } from './spec-runner.ts';
+import type { DaemonMetrics } from './metrics.ts';
 import { SyncRunner, buildView, openSyncState, type RunnerLog } from './sync-runner.ts';
 
 /** How to build a supervisor. */
@@ -30,6 +31,8 @@ export interface SupervisorOptions {
   readonly openEndpoints: OpenEndpoints;
   readonly log?: RunnerLog;
   readonly onStatus?: (view: SyncView) => void;
+  /** What the runners count for `--metrics-addr`. */
+  readonly metrics?: DaemonMetrics;
   /** The environment Kubernetes specs resolve their kubeconfig in (default: this process's). */
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -424,6 +427,7 @@ export class Supervisor implements Backend {
       openEndpoints: this.#o.openEndpoints,
       log: this.#o.log ?? (() => undefined),
       onStatus: this.#o.onStatus ?? (() => undefined),
+      ...(this.#o.metrics === undefined ? {} : { metrics: this.#o.metrics }),
     };
     const runner =
       spec.target.kind === 'kubernetes'
