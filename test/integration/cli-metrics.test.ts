@@ -66,6 +66,8 @@ describe('ksync watch --metrics-addr', () => {
     const view = await f.get('local');
     assert.equal(view.state, 'watching');
     assert.equal(view.reconnects, 1);
+    // Each reconnect opens a new session; the totals carry over.
+    assert.equal(view.transferredFiles, 6);
     assert.match(view.lastError ?? '', /^lost the agent .*; reconnecting$/);
     const wide = (await f.ok(['get', 'local', '-o', 'wide'])).stdout;
     assert.match(wide, /RECONNECTS\s+DETAIL\s+LAST ERROR/);

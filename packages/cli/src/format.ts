@@ -230,10 +230,13 @@ export function renderDescribe(v: SyncView, now: number): string {
 
 /** The `ksync conflicts` table. */
 export function renderConflictTable(views: readonly ConflictView[]): string {
+  // Kubernetes syncs name the container; one whose pod is gone says so.
+  const targets = views.some((c) => c.target !== undefined);
   return renderTable(
-    ['SYNC', 'PATH', 'STATE', 'LOCAL', 'REMOTE', 'DETECTED'],
+    ['SYNC', ...(targets ? ['TARGET'] : []), 'PATH', 'STATE', 'LOCAL', 'REMOTE', 'DETECTED'],
     views.map((c) => [
       c.sync,
+      ...(targets ? [`${c.target ?? '-'}${c.targetGone === true ? ' (gone)' : ''}`] : []),
       c.path === '' ? '/' : c.path,
       c.state,
       c.local,

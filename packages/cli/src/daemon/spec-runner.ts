@@ -124,6 +124,17 @@ export class SpecRunner {
     this.#report();
   }
 
+  /**
+   * The pods the watch still knows: those of live targets, and matching pods whose container is
+   * between runs (not terminating). A target state of any other pod belongs to a pod that is gone.
+   */
+  knownPods(): Set<string> {
+    return new Set([
+      ...[...this.#targets.values()].map((t) => t.target.pod),
+      ...this.#idle.flatMap((p) => (!p.ok && p.reason !== 'terminating' ? [p.pod] : [])),
+    ]);
+  }
+
   /** The runners of the live targets. */
   runners(): SyncRunner[] {
     return [...this.#targets.values()].map((t) => t.runner);
@@ -406,6 +417,7 @@ function targetView(live: LiveTarget, reload: string | undefined): TargetView {
     conflicts: v.conflicts,
     problems: v.problems.length,
     ...(reload === undefined ? {} : { reload }),
+    ...(v.transfer === undefined ? {} : { transfer: v.transfer }),
     reconnects: v.reconnects,
     ...(v.lastError === undefined ? {} : { lastError: v.lastError }),
   };

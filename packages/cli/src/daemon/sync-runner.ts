@@ -103,6 +103,8 @@ export class SyncRunner {
   #reconnects = 0;
   /** The latest failure of any kind, kept after recovery for `get -o wide`. */
   #lastError: string | undefined;
+  /** What earlier sessions of this runner transferred (each reconnect opens a new session). */
+  readonly #carried = { files: 0, bytes: 0 };
   #stored: StoredStatus = { files: 0, directories: 0, bytes: 0 };
   #statusWrites: Promise<void> = Promise.resolve();
   #task: Promise<void> = Promise.resolve();
@@ -216,6 +218,7 @@ export class SyncRunner {
       error,
       stored: this.#stored,
       status,
+      carried: this.#carried,
       health: {
         reconnects: this.#reconnects,
         ...(this.#lastError === undefined ? {} : { lastError: this.#lastError }),
@@ -271,7 +274,10 @@ export class SyncRunner {
         failure = message;
       }
       if (signal.aborted) return;
-      if (this.#session?.status().lastSyncAt !== undefined) backoff = 0;
+      const ended = this.#session?.status();
+      if (ended?.lastSyncAt !== undefined) backoff = 0;
+      this.#carried.files += ended?.transferredFiles ?? 0;
+      this.#carried.bytes += ended?.transferredBytes ?? 0;
       await this.#closeEndpoints();
       this.#session = undefined;
       backoff = Math.min(backoff === 0 ? RECONNECT_MIN_MS : backoff * 2, RECONNECT_MAX_MS);
@@ -405,6 +411,8 @@ export function buildView(
     status?: SessionStatus | undefined;
     conflicts?: number;
     health?: { reconnects: number; lastError?: string };
+    /** Transfers of earlier sessions, added to the live one's. */
+    carried?: { files: number; bytes: number };
   },
 ): SyncView {
   const { status, stored } = known;
@@ -428,8 +436,8 @@ export function buildView(
     bytes: live ? status.bytes : stored.bytes,
     conflicts: status?.conflicts ?? known.conflicts ?? 0,
     problems: status?.problems ?? [],
-    transferredFiles: status?.transferredFiles ?? 0,
-    transferredBytes: status?.transferredBytes ?? 0,
+    transferredFiles: (status?.transferredFiles ?? 0) + (known.carried?.files ?? 0),
+    transferredBytes: (status?.transferredBytes ?? 0) + (known.carried?.bytes ?? 0),
     ...(status?.transfer === undefined ? {} : { transfer: status.transfer }),
     ...(status?.halt === undefined ? {} : { halt: status.halt }),
   };
