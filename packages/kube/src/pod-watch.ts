@@ -10,7 +10,7 @@
  *   the informer's own watch request times out after 30 s of quiet and reconnects, which counts
  *   as a sign of life, so only a really stuck informer is replaced.
  * Every change hands the caller the full current list, so the caller plans from a state, not from
- * a stream of events.
+ * a stream of events. A list that failed is only an error: the caller keeps its last pods.
  */
 import { CoreV1Api, ListWatch, Watch } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -116,13 +116,21 @@ class PodWatcher implements PodWatch {
     informer.on('connect', () => {
       if (current()) this.#lastHeard = Date.now();
     });
+    // The informer reports a failed list through `error` and then resolves `start` as if all
+    // went well, with no pods: that must not read as "every pod is gone" (which would stop every
+    // sync) nor clear the error.
+    let failed = false;
     informer.on('error', (error: unknown) => {
+      failed = true;
       if (!current()) return;
       this.#failing = true;
       this.#o.onError(toKubeError(error, this.#action, target));
       this.#scheduleRestart();
     });
-    informer.start().then(changed, (error: unknown) => {
+    const started = (): void => {
+      if (!failed) changed();
+    };
+    informer.start().then(started, (error: unknown) => {
       if (!current()) return;
       this.#failing = true;
       this.#o.onError(toKubeError(error, this.#action, target));
