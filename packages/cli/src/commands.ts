@@ -73,6 +73,72 @@ export const COMMANDS: readonly CommandDef[] = [
     load: () => import('./commands/create.ts'),
   },
   {
+    name: 'resources create',
+    summary: "keep a YAML tree of a cluster's objects in sync: NAMESPACE/KIND/NAME.yaml",
+    args: '<local>',
+    options: [
+      { flags: '--name <name>', description: 'sync name (default: from the local directory)' },
+      {
+        flags: '-k, --kinds <kinds>',
+        description:
+          'kinds to mirror, comma-separated, as kubectl names them: short name, plural, kind, plural.group or group/version/Kind (CRDs too)',
+      },
+      {
+        flags: '-n, --namespace <namespaces>',
+        description: "namespaces, comma-separated (default: the context's)",
+      },
+      ...KUBE_OPTIONS,
+      {
+        flags: '-m, --mode <mode>',
+        description: 'two-way or two-way-safe (a conflict waits for ksync resolve)',
+        defaultValue: 'two-way',
+        completions: ['two-way', 'two-way-safe'],
+      },
+      {
+        flags: '--read-only',
+        description: 'mirror the cluster only: local edits are reported, never applied',
+        defaultValue: false,
+      },
+      {
+        flags: '--allow-delete',
+        description: 'deleting a file deletes its object (otherwise it is reported)',
+        defaultValue: false,
+      },
+      {
+        flags: '--secrets',
+        description: 'allow Secrets among the kinds (files are written with mode 0600)',
+        defaultValue: false,
+      },
+      {
+        flags: '-i, --ignore <pattern>',
+        description: 'ignore paths matching a gitignore pattern (repeatable)',
+        repeatable: true,
+      },
+      { flags: '--paused', description: 'create it paused', defaultValue: false },
+      {
+        flags: '--force',
+        description:
+          "allow your home directory as the local root, or roots overlapping another sync's",
+        defaultValue: false,
+      },
+      { flags: '--no-check', description: 'do not check the kinds and permissions now' },
+    ],
+    examples: [
+      'ksync resources create ./cluster -n default,shop --kinds deploy,svc,cm,ingress',
+      'ksync resources create ./crds --context dev -k widgets.example.com -m two-way-safe',
+      'ksync resources create ./mirror -n prod -k deploy,cm --read-only',
+      'ksync resources create ./cfg -k cm,secrets --secrets --allow-delete',
+    ],
+    load: () => import('./commands/resources-create.ts'),
+  },
+  {
+    name: 'resources kinds',
+    summary: 'list the kinds a cluster serves that a resources sync can mirror',
+    options: [...KUBE_OPTIONS, OUTPUT(['table', 'json', 'yaml'])],
+    examples: ['ksync resources kinds', 'ksync resources kinds --context dev -o json'],
+    load: () => import('./commands/resources-kinds.ts'),
+  },
+  {
     name: 'get',
     summary: 'show syncs with their state, last sync, sizes, conflicts and problems',
     args: '[name]',

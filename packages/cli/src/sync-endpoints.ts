@@ -1,19 +1,22 @@
 /**
- * Opens both endpoints of a direct sync: the local directory, and the remote agent at a ws:// URL
- * with a token file. Kubernetes targets open theirs in `targets/kubernetes.ts`; the session
- * controller never sees the difference.
+ * Opens both endpoints of a sync with one remote side: the local directory, and the remote agent
+ * at a ws:// URL with a token file (direct), or the cluster's objects (`targets/resources.ts`).
+ * Kubernetes container targets open theirs in `targets/kubernetes.ts`; the session controller
+ * never sees the difference.
  */
 import { constants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IGNORE_FILE, InternalError, parseIgnoreFile, type Endpoint } from '@ksync/core';
-import type { RemoteEndpoint, RemoteEndpointOptions } from '@ksync/agent/client';
+import type { RemoteEndpointOptions } from '@ksync/agent/client';
 import { openLocalEndpoint } from '@ksync/fs';
 import { UserError, hasCode } from './errors.ts';
 import type { DirectTarget, SyncSpec } from './spec.ts';
 
 /** A remote endpoint: an `Endpoint` that knows whether its connection is up. */
-export type { RemoteEndpoint };
+export interface RemoteEndpoint extends Endpoint {
+  readonly connected: boolean;
+}
 
 /** What the endpoints get from their owner: where to stage, and callbacks. */
 export interface EndpointHooks {
@@ -64,9 +67,13 @@ export async function readRemoteIgnore(spec: SyncSpec): Promise<string[]> {
   return [...spec.ignore, ...parseIgnoreFile(text)];
 }
 
-/** The real endpoints of a direct spec: the filesystem and the agent's remote client. */
+/** The real endpoints of a direct or resources spec: the filesystem, and the agent or cluster. */
 export const openSyncEndpoints: OpenEndpoints = async (spec, hooks) => {
   const direct = spec.target;
+  if (direct.kind === 'resources') {
+    const { openResourceEndpoints } = await import('./targets/resources.ts');
+    return openResourceEndpoints({ spec, target: direct, hooks, env: process.env });
+  }
   if (direct.kind !== 'direct')
     throw new InternalError(`sync ${spec.name} has no direct target; its targets are pods`);
   return openEndpointsVia(spec, hooks, {

@@ -14,3 +14,4 @@ export * from './exec.ts';
 export * from './list-watch.ts';
 export * from './resources/kinds.ts';
 export * from './resources/resource-endpoint.ts';
+export * from './resources/access.ts';

@@ -361,9 +361,6 @@ function withApplyHook(
     get connected() {
       return remote.connected;
     },
-    get agent() {
-      return remote.agent;
-    },
     scan: (options) => remote.scan(options),
     watch: (listener) => remote.watch(listener),
     readContent: (path, digest) => remote.readContent(path, digest),
