@@ -236,8 +236,7 @@ class ClusterEndpoint implements ResourceEndpoint {
           : undefined;
       for (const item of Array.isArray(page.items) ? page.items : []) {
         // List items carry no apiVersion or kind; watch events do.
-        if (isJsonObject(item))
-          items.push({ apiVersion: apiVersionOf(kind), kind: kind.kind, ...item });
+        if (isJsonObject(item)) items.push(withType(kind, item));
       }
     } while (next !== undefined);
     return {
@@ -493,7 +492,10 @@ class ClusterEndpoint implements ResourceEndpoint {
       ...request,
       query: { fieldManager: 'ksync' },
     });
-    this.#wrote(path, { before: undefined, after: render(nameOf(created) ?? '', created) });
+    this.#wrote(path, {
+      before: undefined,
+      after: render(nameOf(created) ?? '', withType(place.kind, created)),
+    });
   }
 
   /**
@@ -531,14 +533,18 @@ class ClusterEndpoint implements ResourceEndpoint {
         path: item,
         action: this.#action('get', place.kind, place.namespace, current.name),
       });
-      if (render(current.name, fresh).digest !== current.digest) throw conflictProblem();
+      if (render(current.name, withType(place.kind, fresh)).digest !== current.digest)
+        throw conflictProblem();
       try {
         patched = await send(resourceVersionOf(fresh));
       } catch (again) {
         throw again instanceof KubeConflictError ? conflictProblem() : again;
       }
     }
-    this.#wrote(path, { before: current.resourceVersion, after: render(current.name, patched) });
+    this.#wrote(path, {
+      before: current.resourceVersion,
+      after: render(current.name, withType(place.kind, patched)),
+    });
   }
 
   async #delete(
@@ -586,6 +592,11 @@ class ClusterEndpoint implements ResourceEndpoint {
     this.#listeners.clear();
     await Promise.all([...this.#places.values()].map((s) => s.watch?.stop() ?? Promise.resolve()));
   }
+}
+
+/** `object` with its kind's apiVersion and kind, which list items (and some answers) leave out. */
+function withType(kind: ApiKind, object: JsonObject): JsonObject {
+  return { apiVersion: apiVersionOf(kind), kind: kind.kind, ...object };
 }
 
 function conflictProblem(): UserError {
