@@ -177,7 +177,7 @@ describe('ksync resources against the local cluster', { timeout: 600_000 }, () =
     assert.match((await readText(file)) ?? '', /mode: local/, 'the file keeps the local edit');
     const saved = conflicts[0]?.savedIn;
     assert.ok(saved !== undefined, 'the cluster version is saved');
-    assert.match((await readText(saved)) ?? '', /mode: remote/);
+    assert.match((await readText(join(saved, `${ns}/configmaps/app.yaml`))) ?? '', /mode: remote/);
   });
 
   it('deletes nothing in the cluster when a file is deleted', async () => {

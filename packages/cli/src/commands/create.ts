@@ -120,9 +120,11 @@ export async function storeSpec(
     const created = await backend.create(spec);
     return { created, watching: backend.kind === 'watch' };
   });
-  ctx.output.done(
-    `created sync ${spec.name}: ${spec.local} <-> ${describeTarget(spec.target)} ${spec.remote} (${spec.mode})`,
-  );
+  const where =
+    spec.target.kind === 'resources'
+      ? `cluster objects ${describeTarget(spec.target)}`
+      : `${describeTarget(spec.target)} ${spec.remote}`;
+  ctx.output.done(`created sync ${spec.name}: ${spec.local} <-> ${where} (${spec.mode})`);
   if (!view.watching)
     ctx.output.info('start syncing with: ksync watch --daemon (or: ksync run ' + spec.name + ')');
 }
