@@ -13,6 +13,22 @@ const OUTPUT = (formats: readonly string[]): OptionDef => ({
   completions: formats,
 });
 
+/** `--name`, of the commands that create a sync. */
+const NAME_OPTION: OptionDef = {
+  flags: '--name <name>',
+  description: 'sync name (default: from the local directory)',
+};
+
+/** `--ignore` and `--paused`, of the commands that create a sync. */
+const IGNORE_AND_PAUSED: readonly OptionDef[] = [
+  {
+    flags: '-i, --ignore <pattern>',
+    description: 'ignore paths matching a gitignore pattern (repeatable)',
+    repeatable: true,
+  },
+  { flags: '--paused', description: 'create it paused', defaultValue: false },
+];
+
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly CommandDef[] = [
   {
@@ -20,7 +36,7 @@ export const COMMANDS: readonly CommandDef[] = [
     summary: 'add a sync between a local directory and a directory in pods (or an agent)',
     args: '<local> <remote>',
     options: [
-      { flags: '--name <name>', description: 'sync name (default: from the local directory)' },
+      NAME_OPTION,
       {
         flags: '-l, --selector <selector>',
         description: 'sync with every running pod matching this label selector',
@@ -47,12 +63,7 @@ export const COMMANDS: readonly CommandDef[] = [
         defaultValue: DEFAULT_MODE,
         completions: Object.keys(SYNC_MODES),
       },
-      {
-        flags: '-i, --ignore <pattern>',
-        description: 'ignore paths matching a gitignore pattern (repeatable)',
-        repeatable: true,
-      },
-      { flags: '--paused', description: 'create it paused', defaultValue: false },
+      ...IGNORE_AND_PAUSED,
       {
         flags: '--force',
         description:
@@ -77,7 +88,7 @@ export const COMMANDS: readonly CommandDef[] = [
     summary: "keep a YAML tree of a cluster's objects in sync: NAMESPACE/KIND/NAME.yaml",
     args: '<local>',
     options: [
-      { flags: '--name <name>', description: 'sync name (default: from the local directory)' },
+      NAME_OPTION,
       {
         flags: '-k, --kinds <kinds>',
         description:
@@ -109,12 +120,7 @@ export const COMMANDS: readonly CommandDef[] = [
         description: 'allow Secrets among the kinds (files are written with mode 0600)',
         defaultValue: false,
       },
-      {
-        flags: '-i, --ignore <pattern>',
-        description: 'ignore paths matching a gitignore pattern (repeatable)',
-        repeatable: true,
-      },
-      { flags: '--paused', description: 'create it paused', defaultValue: false },
+      ...IGNORE_AND_PAUSED,
       {
         flags: '--force',
         description:

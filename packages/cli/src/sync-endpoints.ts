@@ -7,7 +7,13 @@
 import { constants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { IGNORE_FILE, InternalError, parseIgnoreFile, type Endpoint } from '@ksync/core';
+import {
+  IGNORE_FILE,
+  InternalError,
+  parseIgnoreFile,
+  type ApplyResult,
+  type Endpoint,
+} from '@ksync/core';
 import type { RemoteEndpointOptions } from '@ksync/agent/client';
 import { openLocalEndpoint } from '@ksync/fs';
 import { UserError, hasCode } from './errors.ts';
@@ -34,6 +40,38 @@ export interface SyncEndpoints {
 
 /** Opens both endpoints of `spec`; only the remote connect can fail (a `UserError`). */
 export type OpenEndpoints = (spec: SyncSpec, hooks: EndpointHooks) => Promise<SyncEndpoints>;
+
+/** What to run around an endpoint's `apply` and `close` (`hookApply`). */
+export interface ApplyHooks {
+  /** Runs on each apply's result before the apply returns. */
+  readonly applied: (result: ApplyResult) => Promise<void> | void;
+  /** Runs before the endpoint closes. */
+  readonly closing?: () => void;
+}
+
+/** `endpoint` as it is (every other member forwards to it), with `hooks` around apply and close. */
+export function hookApply<E extends Endpoint>(endpoint: E, hooks: ApplyHooks): E {
+  return new Proxy(endpoint, {
+    get(target, key) {
+      if (key === 'apply') {
+        return async (changes: Parameters<Endpoint['apply']>[0]) => {
+          const result = await target.apply(changes);
+          await hooks.applied(result);
+          return result;
+        };
+      }
+      if (key === 'close') {
+        return () => {
+          hooks.closing?.();
+          return target.close();
+        };
+      }
+      const value: unknown = Reflect.get(target, key, target);
+      // Methods run on the endpoint itself, whose private fields a proxy does not have.
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+}
 
 /** Reads the agent token from `file`. */
 export async function readToken(file: string): Promise<string> {

@@ -5,12 +5,13 @@
  */
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { KubeTarget } from './config.ts';
-import { watchObjects, type ObjectWatch } from './list-watch.ts';
+import { watchObjects, type ListWatchOptions, type ObjectWatch } from './list-watch.ts';
 
-/** What to watch and where to report. */
-export interface PodWatchOptions {
-  readonly target: KubeTarget;
+/** What to watch and where to report; the restart and watchdog settings are `watchObjects`'s. */
+export interface PodWatchOptions extends Pick<
+  ListWatchOptions<V1Pod>,
+  'target' | 'onError' | 'silenceMs' | 'minBackoffMs' | 'maxBackoffMs'
+> {
   readonly namespace: string;
   /** A label selector (`app=demo`); or */
   readonly selector?: string;
@@ -18,12 +19,6 @@ export interface PodWatchOptions {
   readonly pod?: string;
   /** Called with every pod matching, after each change. */
   readonly onPods: (pods: readonly V1Pod[]) => void;
-  /** Called with the error that stopped the watch (it restarts), and with undefined once back. */
-  readonly onError: (error: Error | undefined) => void;
-  /** Replace an informer after this long without a sign of life (default 180000 ms). */
-  readonly silenceMs?: number;
-  readonly minBackoffMs?: number;
-  readonly maxBackoffMs?: number;
 }
 
 /** A running pod watch. */

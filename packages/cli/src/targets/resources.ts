@@ -21,7 +21,7 @@ import {
   type KubeTarget,
 } from '@ksync/kube';
 import type { ResourcesTarget, SyncSpec } from '../spec.ts';
-import type { EndpointHooks, SyncEndpoints } from '../sync-endpoints.ts';
+import { hookApply, type EndpointHooks, type SyncEndpoints } from '../sync-endpoints.ts';
 
 /** The cluster a resources spec names; a `UserError` for an unknown context or kubeconfig. */
 export function readResourcesCluster(target: ResourcesTarget, env: NodeJS.ProcessEnv): KubeTarget {
@@ -87,20 +87,12 @@ export async function openResourceEndpoints(
 /** `local`, with every file its apply writes below one of `dirs` set to mode 0600. */
 function withPrivateFiles(local: Endpoint, root: string, dirs: readonly string[]): Endpoint {
   const isPrivate = (path: string): boolean => dirs.some((d) => path.startsWith(`${d}/`));
-  return {
-    scan: (options) => local.scan(options),
-    watch: (listener) => local.watch(listener),
-    readContent: (path, digest) => local.readContent(path, digest),
-    missingContent: (digests) => local.missingContent(digests),
-    stageContent: (request) => local.stageContent(request),
-    apply: async (changes) => {
-      const result = await local.apply(changes);
+  return hookApply(local, {
+    applied: async (result) => {
       for (const change of result.applied) {
         if (change.new?.kind === 'file' && isPrivate(change.path))
           await chmod(join(root, change.path), 0o600);
       }
-      return result;
     },
-    close: () => local.close(),
-  };
+  });
 }

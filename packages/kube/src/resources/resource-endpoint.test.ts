@@ -6,33 +6,16 @@ import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Endpoint, FileEntry } from '@ksync/core';
 import { fakeKubeTarget } from '../test-target.ts';
-import { readResourceList, type ApiKind } from './kinds.ts';
+import type { ApiKind } from './kinds.ts';
 import { openResourceEndpoint, type ResourceEndpointOptions } from './resource-endpoint.ts';
+import { SERVED } from './test-kinds.ts';
 
-const [configmaps, deployments] = [
-  ...readResourceList('', 'v1', {
-    resources: [
-      {
-        name: 'configmaps',
-        singularName: 'configmap',
-        namespaced: true,
-        kind: 'ConfigMap',
-        verbs: ['list', 'watch'],
-      },
-    ],
-  }),
-  ...readResourceList('apps', 'v1', {
-    resources: [
-      {
-        name: 'deployments',
-        singularName: 'deployment',
-        namespaced: true,
-        kind: 'Deployment',
-        verbs: ['list', 'watch'],
-      },
-    ],
-  }),
-] as [ApiKind, ApiKind];
+const byPlural = (plural: string): ApiKind => {
+  const kind = SERVED.find((k) => k.plural === plural);
+  assert.ok(kind !== undefined);
+  return kind;
+};
+const [configmaps, deployments] = [byPlural('configmaps'), byPlural('deployments')];
 
 type Obj = {
   metadata: { name: string; resourceVersion: string; [k: string]: unknown };
