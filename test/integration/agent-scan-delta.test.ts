@@ -2,7 +2,7 @@
  * Scan deltas through the real agent process: once the client names the result it holds, a scan
  * sends only what changed since (the pages of an edit carry one entry, not the tree), a stale or
  * missing base gets the whole snapshot again, and the client's copy of the remote snapshot stays
- * equal to what a fresh full scan of the remote directory finds, across a reconnect too.
+ * equal to what a fresh full scan of the remote directory finds.
  */
 import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -13,7 +13,6 @@ import { connectRemoteEndpoint } from '@ksync/agent/client';
 import { openLocalEndpoint } from '@ksync/fs';
 import {
   startAgentFixture,
-  waitUntil,
   type AgentFixture,
   type AgentProcess,
 } from './helpers/agent-process.ts';
@@ -103,18 +102,16 @@ describe('agent: scan deltas', () => {
     }
   });
 
-  it("keeps the client's copy equal to the remote tree, with each scan's changes, across a reconnect", async () => {
+  it("keeps the client's copy equal to the remote tree, and reports each scan's changes", async () => {
     const app = join(fixture.root, 'client');
     await mkdir(join(app, 'd'), { recursive: true });
     await writeFile(join(app, 'd/a'), 'A');
     await writeFile(join(app, 'b'), 'B');
-    let restarted: AgentProcess | undefined;
     const remote = await connectRemoteEndpoint({
       url: agent.url,
       token: fixture.token,
       root: '/client',
       ignore: [],
-      minBackoffMs: 50,
     });
     try {
       let changedEvents = 0;
@@ -156,17 +153,8 @@ describe('agent: scan deltas', () => {
       await rm(join(app, 'd'), { recursive: true });
       assert.deepEqual(await scanUntilSettled(), ['d', 'd/a']);
       assert.ok(changedEvents > 0, 'the agent pushed changed events');
-
-      // The agent restarts: the new connection starts with a whole snapshot, and the client
-      // still reports exactly what changed against its copy.
-      await agent.stop('SIGTERM');
-      await writeFile(join(app, 'b'), 'B2');
-      restarted = await fixture.start({ port: agent.port });
-      await waitUntil(() => remote.connected, 20_000, 'the reconnect');
-      assert.deepEqual(await scanUntilSettled(), ['b']);
     } finally {
       await remote.close();
-      agent = restarted ?? agent;
     }
   });
 });
