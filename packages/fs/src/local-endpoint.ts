@@ -13,6 +13,7 @@
 import { constants, readFileSync, rmSync } from 'node:fs';
 import {
   IGNORE_FILE,
+  SnapshotMirror,
   UserError,
   createIgnoreMatcher,
   parseIgnoreFile,
@@ -21,9 +22,11 @@ import {
   type Change,
   type ChangeListener,
   type Endpoint,
+  type Entry,
   type IgnoreMatcher,
   type ScanOptions,
   type ScanResult,
+  type SnapshotChanges,
   type StageRequest,
 } from '@ksync/core';
 import { applyChanges, type Owner } from './apply.ts';
@@ -32,7 +35,8 @@ import { hashFile, type FileHasher } from './hash.ts';
 import { resolveConfined } from './safe-path.ts';
 import { scanDirty, scanFull, type ScanContext } from './scan.ts';
 import { Staging } from './staging.ts';
-import { recordMatches, type StatCache } from './stat-cache.ts';
+import { recordMatches } from './stat-cache.ts';
+import { TrackedStatCache } from './tracked-stat-cache.ts';
 import { createWatcher, type Watcher } from './watcher.ts';
 import { lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,7 +87,13 @@ export class LocalEndpoint implements Endpoint {
   readonly #listeners = new Set<ChangeListener>();
   #patterns: readonly string[] = [];
   #matcher: IgnoreMatcher;
-  #cache: StatCache | undefined;
+  #cache: TrackedStatCache | undefined;
+  /**
+   * The snapshot the last scan handed out, updated in place from the cache's touched paths, so
+   * a scan costs O(changes) and reports them; `#scanned` says whether one was handed out yet.
+   */
+  #mirror = new SnapshotMirror();
+  #scanned = false;
   #dirty = new Set<string>();
   #needsFull = true;
   #watcher: Watcher | undefined;
@@ -124,20 +134,32 @@ export class LocalEndpoint implements Endpoint {
         ...(this.#cleanedTemps ? {} : { onTempName: (path: string) => temps.push(path) }),
       };
       const watching = this.#watcher !== undefined;
-      if (options.full || this.#needsFull || this.#cache === undefined || !watching) {
+      let cache = this.#cache;
+      if (options.full || this.#needsFull || cache === undefined || !watching) {
         this.#needsFull = false;
-        this.#cache = await scanFull(ctx, this.#cache);
+        cache = await this.#scanFull(ctx);
       } else {
-        await scanDirty(ctx, this.#cache, dirty);
+        await scanDirty(ctx, cache, dirty);
       }
       if (!this.#cleanedTemps) {
         // Leftovers of an interrupted apply or staging: never part of any state, safe to drop.
         for (const path of temps) rmSync(path, { recursive: true, force: true });
         this.#cleanedTemps = true;
       }
+      let changes;
+      try {
+        changes = this.#updateMirror(cache);
+      } catch (error) {
+        // The cache's touched paths are gone with this scan: only a full one can catch up.
+        this.#needsFull = true;
+        throw error;
+      }
+      const first = !this.#scanned;
+      this.#scanned = true;
       return {
-        snapshot: this.#cache.snapshot(),
-        problems: this.#cache.problems(),
+        snapshot: this.#mirror.snapshot,
+        ...(first ? {} : { changes }),
+        problems: cache.problems(),
         ignore: this.#patterns,
       };
     });
@@ -181,7 +203,7 @@ export class LocalEndpoint implements Endpoint {
   apply(changes: readonly Change[]): Promise<ApplyResult> {
     return this.#exclusive(async () => {
       this.#assertOpen();
-      this.#cache ??= await scanFull(this.#scanContext(), undefined);
+      this.#cache ??= await this.#scanFull(this.#scanContext());
       const result = await applyChanges(
         {
           root: this.root,
@@ -212,6 +234,31 @@ export class LocalEndpoint implements Endpoint {
   /** Paths currently polled because the watcher ran out of inotify watches. */
   polledPaths(): readonly string[] {
     return this.#watcher?.polledPaths() ?? [];
+  }
+
+  /** Walks the whole tree into a fresh cache (reusing the old one's digests) and keeps it. */
+  async #scanFull(ctx: ScanContext): Promise<TrackedStatCache> {
+    const fresh = new TrackedStatCache();
+    await scanFull(ctx, this.#cache, fresh);
+    this.#cache = fresh;
+    return fresh;
+  }
+
+  /**
+   * Brings the mirror up to the cache: the paths the cache touched since the previous scan (by
+   * scanning or applying) are the only ones that can differ. Returns what changed.
+   */
+  #updateMirror(cache: TrackedStatCache): SnapshotChanges {
+    const touched = cache.takeTouched();
+    if (touched === 'all') return this.#mirror.replace(cache.snapshot());
+    const upserts: [string, Entry][] = [];
+    const removals: string[] = [];
+    for (const path of touched) {
+      const record = cache.get(path);
+      if (record === undefined) removals.push(path);
+      else upserts.push([path, record.entry]);
+    }
+    return this.#mirror.update(upserts, removals);
   }
 
   #scanContext(): ScanContext {
