@@ -146,7 +146,15 @@ interface Rendered {
 interface Written {
   readonly before: string | undefined;
   readonly after: Rendered | undefined;
+  /** When it was written (ms since the epoch). */
+  readonly at: number;
 }
+
+/**
+ * How long a create is shown without the watch showing it. A watch delivers within seconds; an
+ * object it never shows was deleted again at once (by a controller, say), and is gone.
+ */
+const CREATE_OVERLAY_MS = 60_000;
 
 class ClusterEndpoint implements ResourceEndpoint {
   readonly connected = true;
@@ -335,7 +343,11 @@ class ClusterEndpoint implements ResourceEndpoint {
       const name = path.slice(dir.length + 1, -'.yaml'.length);
       if (watched.has(name)) continue;
       // Created by us and not watched yet: show it; otherwise the watch has caught up.
-      if (written.before === undefined && written.after !== undefined)
+      if (
+        written.before === undefined &&
+        written.after !== undefined &&
+        Date.now() - written.at < CREATE_OVERLAY_MS
+      )
         byName.set(name, written.after);
       else this.#written.delete(path);
     }
@@ -580,8 +592,8 @@ class ClusterEndpoint implements ResourceEndpoint {
   }
 
   /** Records a write so that scans show it before the watch does. */
-  #wrote(path: string, written: Written): void {
-    this.#written.set(path, written);
+  #wrote(path: string, written: Omit<Written, 'at'>): void {
+    this.#written.set(path, { ...written, at: Date.now() });
     const files = new Map(this.#files);
     if (written.after === undefined) files.delete(path);
     else files.set(path, written.after);
