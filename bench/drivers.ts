@@ -34,12 +34,16 @@ export interface Running {
   restart(): Promise<void>;
   /** TCP bytes both ways on the sync's connection so far; undefined for a tool with no wire. */
   wireBytes(): Promise<number | undefined>;
+  /** Lists the syncs, as a person checks on them (`ksync get`, `mutagen sync list`). */
+  list(): Promise<void>;
 }
 
 /** One tool under test. */
 export interface Tool {
   readonly name: 'ksync' | 'mutagen';
   prepare(pair: Pair): Promise<Prepared>;
+  /** Runs the tool's version command (the fixed cost of starting its CLI). */
+  version(): Promise<void>;
 }
 
 /** Extra Node options for ksync's processes (e.g. `--cpu-prof`), and a proxy URL to dial. */
@@ -74,6 +78,9 @@ export async function exec(
 export function ksyncTool(options: KsyncOptions = {}): Tool {
   return {
     name: 'ksync',
+    async version() {
+      await exec(join(REPO, 'bin/ksync'), ['version']);
+    },
     async prepare(pair) {
       const home = join(pair.work, 'ksync-home');
       const agentRoot = join(pair.work, 'agent');
@@ -124,6 +131,9 @@ export function ksyncTool(options: KsyncOptions = {}): Tool {
           daemon = await daemonPid();
         },
         wireBytes: () => tcpBytes(agent.port),
+        list: async () => {
+          await ksync(['get']);
+        },
       };
       return {
         async begin() {
@@ -144,6 +154,9 @@ export function ksyncTool(options: KsyncOptions = {}): Tool {
 export function mutagenTool(binary: string): Tool {
   return {
     name: 'mutagen',
+    async version() {
+      await exec(binary, ['version']);
+    },
     async prepare(pair) {
       const env = {
         MUTAGEN_DATA_DIRECTORY: join(pair.work, 'mutagen-data'),
@@ -197,6 +210,9 @@ export function mutagenTool(binary: string): Tool {
           await startDaemon();
         },
         wireBytes: async () => undefined,
+        list: async () => {
+          await mutagen(['sync', 'list']);
+        },
       };
       return {
         async begin() {

@@ -45,6 +45,27 @@ const vsMutagen = (factor: number) => (k: Stats, m: Stats | undefined) =>
 
 const ROWS: readonly Row[] = [
   {
+    id: 'start-version',
+    title: () => 'fixed cost: `version` command, wall time',
+    unit: 'ms',
+    issue: '~0.5 s per Node process before the first byte moves',
+    goal: '',
+  },
+  {
+    id: 'start-list',
+    title: () => 'fixed cost: list syncs while one runs (`ksync get`, `mutagen sync list`)',
+    unit: 'ms',
+    issue: '',
+    goal: '',
+  },
+  {
+    id: 'start-first-byte',
+    title: () => 'start → first file on the other side, one-file tree',
+    unit: 'ms',
+    issue: '',
+    goal: '',
+  },
+  {
     id: 'edit-small',
     title: (p) => `edit → other side, small tree (${p.smallFiles} files), p50 / p99`,
     unit: 'ms',
@@ -363,7 +384,7 @@ export async function writeReport(results: Results, dir: string): Promise<string
     '- `node bench/run.ts --quick --out DIR`: tiny sizes, 1–2 min (CI runs it in',
     '  `test/integration/bench-harness.test.ts`).',
     '- `node bench/run.ts --report bench/out/results.json`: rewrites this doc and the plots from saved results.',
-    '- `--only large,big` reruns some scenarios (small, medium, scaling, big, large, cluster) with',
+    '- `--only large,big` reruns some scenarios (startup, small, medium, scaling, big, large, cluster) with',
     '  `--out DIR`, e.g. to check rows measured under heavy load.',
     '- Mutagen is built by `bench/mutagen.sh` into `~/.cache/ksync` on first use (needs Go and the Go',
     '  module proxy); the cluster baselines run when `KUBECONFIG` points at a running local cluster.',
@@ -380,7 +401,7 @@ export async function writeReport(results: Results, dir: string): Promise<string
     '## How it was run',
     '',
     `- Tools: ${results.tools.join(', ')}. ksync in direct mode: the real \`bin/ksync watch --daemon\` and`,
-    '  the real `bin/ksync-agent` on a loopback port (TypeScript sources, as `bin/` runs them).',
+    '  the real `bin/ksync-agent` on a loopback port (the compiled build `bin/` runs, packages/cli/build.ts).',
     '  Mutagen v0.18.1 (built by `bench/mutagen.sh`) local to local, `--sync-mode two-way-resolved`,',
     '  its own daemon (`mutagen daemon run`) with a private data directory.',
     '- Cluster baselines (when the local cluster runs): `kubectl cp` of one small file; the medium',
