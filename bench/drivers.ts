@@ -94,6 +94,7 @@ export function ksyncTool(options: KsyncOptions = {}): Tool {
       const agent = await startAgent({
         root: agentRoot,
         tokenFile,
+        stateDir: join(pair.work, 'agent-state'),
         command:
           profiled.length === 0
             ? [AGENT_BIN]

@@ -17,6 +17,7 @@ export class AgentMetrics {
   openTargets = 0;
   readonly #bytes: Record<Direction, number> = { in: 0, out: 0 };
   readonly #files: Record<Direction, number> = { in: 0, out: 0 };
+  #hashed = 0;
   readonly #errors = new Map<string, number>();
   #applyProblems = 0;
   readonly #applyBuckets = APPLY_BUCKETS.map(() => 0);
@@ -31,6 +32,11 @@ export class AgentMetrics {
   /** Counts files moved: `in` = written by an apply, `out` = content read by the client. */
   addFiles(direction: Direction, files: number): void {
     this.#files[direction] += files;
+  }
+
+  /** Counts a file hashed by a scan (one whose stat did not match a trusted record). */
+  addHashed(): void {
+    this.#hashed++;
   }
 
   /** Counts a failed request (by its message type) or a refused open (`open`). */
@@ -65,6 +71,12 @@ export class AgentMetrics {
       `ksync_agent_files_total{direction="in"} ${this.#files.in}`,
       `ksync_agent_files_total{direction="out"} ${this.#files.out}`,
     ]);
+    metric(
+      'ksync_agent_hashed_files_total',
+      'counter',
+      'Files scans hashed (new, changed, or not in a kept stat cache).',
+      [`ksync_agent_hashed_files_total ${this.#hashed}`],
+    );
     metric(
       'ksync_agent_request_errors_total',
       'counter',

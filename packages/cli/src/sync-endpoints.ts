@@ -19,6 +19,8 @@ export type { RemoteEndpoint };
 export interface EndpointHooks {
   /** A directory the owner empties at its start and stop (`HomePaths.staging`). */
   readonly stagingDir: string;
+  /** Where the local side keeps its stat cache across restarts (`HomePaths.statCacheFile`). */
+  readonly statCacheFile?: string;
   readonly onWarning?: (message: string) => void;
   readonly onConnectionChange?: (connected: boolean, error?: string) => void;
 }
@@ -98,6 +100,7 @@ export async function openEndpointsVia(
     root: spec.local,
     ignore: spec.ignore,
     stagingDir: hooks.stagingDir,
+    ...(hooks.statCacheFile === undefined ? {} : { statCacheFile: hooks.statCacheFile }),
     ...(hooks.onWarning === undefined ? {} : { onWarning: hooks.onWarning }),
   });
   return { local, remote };

@@ -36,7 +36,13 @@ import {
 } from '@ksync/core';
 import type { FileHasher } from './hash.ts';
 import { resolveConfined } from './safe-path.ts';
-import { StatCache, makeRecord, wallClockNs, type StatRecord } from './stat-cache.ts';
+import {
+  StatCache,
+  makeRecord,
+  wallClockNs,
+  type StatLookup,
+  type StatRecord,
+} from './stat-cache.ts';
 
 /** What a scan needs to know. */
 export interface ScanContext {
@@ -50,10 +56,13 @@ export interface ScanContext {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const YIELD_EVERY_MS = 8;
 
-/** Walks the whole tree into a fresh cache; digests of unchanged files come from `previous`. */
+/**
+ * Walks the whole tree into a fresh cache; digests of unchanged files come from `previous` (the
+ * last cache, or the one saved by the last process).
+ */
 export async function scanFull(
   ctx: ScanContext,
-  previous: StatCache | undefined,
+  previous: StatLookup | undefined,
 ): Promise<StatCache> {
   const cache = new StatCache();
   const walker = new Walker(ctx, cache, previous);
@@ -95,10 +104,10 @@ function isSyncPath(path: string): boolean {
 class Walker {
   readonly #ctx: ScanContext;
   readonly #cache: StatCache;
-  readonly #previous: StatCache | undefined;
+  readonly #previous: StatLookup | undefined;
   #lastYield = performance.now();
 
-  constructor(ctx: ScanContext, cache: StatCache, previous: StatCache | undefined) {
+  constructor(ctx: ScanContext, cache: StatCache, previous: StatLookup | undefined) {
     this.#ctx = ctx;
     this.#cache = cache;
     this.#previous = previous;

@@ -224,6 +224,7 @@ export class SyncRunner {
         this.#stored = await readStatusFile(this.#deps.home.statusFile(key));
         this.#endpoints = await this.#unit.open({
           stagingDir: this.#deps.home.staging,
+          statCacheFile: this.#deps.home.statCacheFile(key),
           onWarning: (message) => log('warn', `${name}: ${message}`),
           onConnectionChange: (connected, error) => {
             const lost = `lost the agent${error === undefined ? '' : ` (${error})`}; reconnecting`;
