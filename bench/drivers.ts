@@ -36,6 +36,8 @@ export interface Running {
   wireBytes(): Promise<number | undefined>;
   /** Lists the syncs, as a person checks on them (`ksync get`, `mutagen sync list`). */
   list(): Promise<void>;
+  /** Files the remote side has hashed so far (the agent's metric); undefined when not known. */
+  remoteHashedFiles(): Promise<number | undefined>;
 }
 
 /** One tool under test. */
@@ -135,6 +137,13 @@ export function ksyncTool(options: KsyncOptions = {}): Tool {
         list: async () => {
           await ksync(['get']);
         },
+        remoteHashedFiles: async () => {
+          const text = await (await fetch(`http://127.0.0.1:${agent.port}/metrics`)).text();
+          const line = text
+            .split('\n')
+            .find((l) => l.startsWith('ksync_agent_hashed_files_total '));
+          return line === undefined ? undefined : Number(line.split(' ')[1]);
+        },
       };
       return {
         async begin() {
@@ -214,6 +223,7 @@ export function mutagenTool(binary: string): Tool {
         list: async () => {
           await mutagen(['sync', 'list']);
         },
+        remoteHashedFiles: async () => undefined,
       };
       return {
         async begin() {
