@@ -30,7 +30,7 @@ import {
   entryFromWire,
   parseServerMessage,
   splitBatches,
-  validateSnapshot,
+  SnapshotMirror,
   wireError,
   type ApplyResult,
   type Change,
@@ -117,9 +117,8 @@ type Pending =
     }
   | {
       readonly kind: 'scan';
-      readonly entries: Map<string, Entry>;
-      readonly problems: Problem[];
-      readonly resolve: (result: ScanResult) => void;
+      readonly pages: ScanPages;
+      readonly resolve: (pages: ScanPages) => void;
       readonly reject: (error: Error) => void;
     }
   | { readonly kind: 'read'; readonly receiver: StreamReceiver }
@@ -129,6 +128,17 @@ type Pending =
       readonly resolve: () => void;
       readonly reject: (error: Error) => void;
     };
+
+/** What the scan pages of one answer carried, and how scan-done described them. */
+interface ScanPages {
+  readonly entries: [string, Entry][];
+  readonly removed: string[];
+  readonly problems: Problem[];
+  /** The result's number on the connection (absent from an agent that does not number them). */
+  generation?: number;
+  /** True when the pages hold only the changes since the base the scan named. */
+  delta: boolean;
+}
 
 /** One WebSocket connection and the requests in flight on it. */
 class Connection {
@@ -141,6 +151,11 @@ class Connection {
   /** The reason the agent gave when it refused the connection. */
   refusal: WireError | undefined;
   lostReason: string | undefined;
+  /**
+   * The generation of the agent's scan result that the client's snapshot copy holds, on this
+   * connection (undefined: none, so the next scan asks for the whole snapshot).
+   */
+  scanBase: number | undefined;
   readonly #onChanged: () => void;
   readonly #onLost: (connection: Connection) => void;
 
@@ -294,21 +309,18 @@ class Connection {
         return;
       case 'scan-page':
         if (pending.kind !== 'scan') return this.#violation(`unexpected scan-page for ${id}`);
-        for (const [path, entry] of message.entries)
-          pending.entries.set(path, entryFromWire(entry) as Entry);
-        for (const p of message.problems) pending.problems.push(p);
+        for (const [path, entry] of message.entries) {
+          pending.pages.entries.push([path, entryFromWire(entry) as Entry]);
+        }
+        for (const path of message.removed ?? []) pending.pages.removed.push(path);
+        for (const p of message.problems) pending.pages.problems.push(p);
         return;
       case 'scan-done':
         if (pending.kind !== 'scan') return this.#violation(`unexpected scan-done for ${id}`);
         this.pending.delete(id);
-        try {
-          validateSnapshot(pending.entries);
-          pending.resolve({ snapshot: pending.entries, problems: pending.problems });
-        } catch (error) {
-          pending.reject(
-            new RemoteError(wireError('bad-message', `agent scan: ${errorMessage(error)}`, true)),
-          );
-        }
+        if (message.generation !== undefined) pending.pages.generation = message.generation;
+        pending.pages.delta = message.delta === true;
+        pending.resolve(pending.pages);
         return;
       case 'ok':
         if (pending.kind === 'stage') {
@@ -354,6 +366,12 @@ class RemoteClient implements RemoteEndpoint {
   #closed = false;
   readonly #dial: Dial;
   agent: AgentInfo = { version: '', node: undefined };
+  /**
+   * The remote snapshot as of the last scan, kept up to date by the agent's deltas.
+   * `#scanned` says whether a scan result was handed out yet.
+   */
+  #mirror = new SnapshotMirror();
+  #scanned = false;
 
   constructor(options: RemoteEndpointOptions) {
     this.#o = options;
@@ -376,11 +394,14 @@ class RemoteClient implements RemoteEndpoint {
   async scan(options: ScanOptions): Promise<ScanResult> {
     const connection = this.#require();
     const id = connection.nextId();
-    return new Promise((resolve, reject) => {
+    const base = connection.scanBase;
+    // Until this answer is applied the copy matches no generation: a scan that fails or is
+    // lost makes the next one ask for the whole snapshot.
+    connection.scanBase = undefined;
+    const pages = await new Promise<ScanPages>((resolve, reject) => {
       connection.pending.set(id, {
         kind: 'scan',
-        entries: new Map(),
-        problems: [],
+        pages: { entries: [], removed: [], problems: [], delta: false },
         resolve,
         reject,
       });
@@ -391,12 +412,35 @@ class RemoteClient implements RemoteEndpoint {
           id,
           full: options.full,
           ...(options.ignore === undefined ? {} : { ignore: [...options.ignore] }),
+          ...(base === undefined ? {} : { base }),
         });
       } catch (error) {
         connection.pending.delete(id);
         reject(asError(error));
       }
     });
+    if (pages.delta && base === undefined) {
+      throw new RemoteError(wireError('bad-message', 'agent scan: a delta without a base', true));
+    }
+    let changes;
+    try {
+      changes = pages.delta
+        ? this.#mirror.update(pages.entries, pages.removed)
+        : this.#mirror.replace(pages.entries);
+    } catch (error) {
+      // The mirror kept its previous state, which no longer matches the agent's: start over.
+      this.#mirror = new SnapshotMirror();
+      this.#scanned = false;
+      throw new RemoteError(wireError('bad-message', `agent scan: ${errorMessage(error)}`, true));
+    }
+    connection.scanBase = pages.generation;
+    const first = !this.#scanned;
+    this.#scanned = true;
+    return {
+      snapshot: this.#mirror.snapshot,
+      problems: pages.problems,
+      ...(first ? {} : { changes }),
+    };
   }
 
   watch(listener: ChangeListener): () => void {

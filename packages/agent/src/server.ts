@@ -30,7 +30,6 @@ import {
   checkVersions,
   decodeChunkFrame,
   encodeChunkFrame,
-  entryToWire,
   parseClientMessage,
   splitBatches,
   wireError,
@@ -38,7 +37,9 @@ import {
   type ClientMessage,
   type Endpoint,
   type NodeFacts,
+  type ScanResult,
   type ServerMessage,
+  type WireEntry,
   type WireError,
 } from '@ksync/core';
 import { hashFile, openLocalEndpoint } from '@ksync/fs';
@@ -208,6 +209,8 @@ class AgentConnection {
   readonly #ping: NodeJS.Timeout;
   #alive = true;
   #missed = 0;
+  /** The number of the last scan result sent (0: none yet); see `#sendScan`. */
+  #generation = 0;
   readonly closed: Promise<void>;
 
   constructor(ws: WebSocket, options: AgentServerOptions, log: Logger, metrics: AgentMetrics) {
@@ -490,24 +493,7 @@ class AgentConnection {
           full: message.full,
           ...(message.ignore === undefined ? {} : { ignore: message.ignore }),
         });
-        const entries = [...result.snapshot].map(
-          ([path, entry]) => [path, entryToWire(entry)] as const,
-        );
-        const entryPages = splitBatches(entries, BATCH_TARGET_BYTES);
-        const problemPages = splitBatches(result.problems, BATCH_TARGET_BYTES);
-        const pages = Math.max(entryPages.length, problemPages.length);
-        for (let i = 0; i < pages; i++) {
-          this.#send({
-            type: 'scan-page',
-            id: message.id,
-            entries: (entryPages[i] ?? []) as [
-              string,
-              NonNullable<ReturnType<typeof entryToWire>>,
-            ][],
-            problems: [...(problemPages[i] ?? [])],
-          });
-        }
-        this.#send({ type: 'scan-done', id: message.id });
+        this.#sendScan(message.id, result, message.base);
         return;
       }
       case 'missing': {
@@ -551,6 +537,43 @@ class AgentConnection {
       default:
         return;
     }
+  }
+
+  /**
+   * Sends a scan result: only its changes when the client holds the previous result (its `base`
+   * is the last generation sent on this connection) and the endpoint says what changed since;
+   * the whole snapshot otherwise. Either way the result gets the next generation number.
+   */
+  #sendScan(id: number, result: ScanResult, base: number | undefined): void {
+    const delta = base !== undefined && base === this.#generation && result.changes !== undefined;
+    this.#generation = this.#generation >= 0xffff_ffff ? 1 : this.#generation + 1;
+    const { snapshot } = result;
+    const entries: [string, WireEntry][] = [];
+    const removed: string[] = [];
+    if (delta) {
+      for (const path of result.changes?.keys() ?? []) {
+        const entry = snapshot.get(path);
+        if (entry === undefined) removed.push(path);
+        else entries.push([path, entry]);
+      }
+    } else {
+      for (const item of snapshot) entries.push(item);
+    }
+    const entryPages = splitBatches(entries, BATCH_TARGET_BYTES);
+    const removedPages = splitBatches(removed, BATCH_TARGET_BYTES);
+    const problemPages = splitBatches(result.problems, BATCH_TARGET_BYTES);
+    const pages = Math.max(entryPages.length, removedPages.length, problemPages.length);
+    for (let i = 0; i < pages; i++) {
+      const gone = removedPages[i];
+      this.#send({
+        type: 'scan-page',
+        id,
+        entries: entryPages[i] ?? [],
+        ...(gone === undefined ? {} : { removed: gone }),
+        problems: [...(problemPages[i] ?? [])],
+      });
+    }
+    this.#send({ type: 'scan-done', id, generation: this.#generation, delta });
   }
 
   async #read(endpoint: Endpoint, id: number, path: string, digest: string): Promise<void> {

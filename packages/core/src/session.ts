@@ -22,11 +22,12 @@ import { InternalError, UserError } from './errors.ts';
 import type { SyncMode } from './mode.ts';
 import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
 import { rebaseAncestor } from './rebase.ts';
-import { applyChanges, orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
+import { orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
 import type { ReconcileConflict } from './reconcile.ts';
 import { checkSafety, describeHalt, type HaltDetail, type HaltReason } from './safety.ts';
 import {
   summarizeSnapshot,
+  updateSummary,
   validateSnapshot,
   type Snapshot,
   type SnapshotStats,
@@ -139,6 +140,14 @@ export class Session {
   #lastLocal: Snapshot = new Map();
   #summary: SnapshotStats = summarizeSnapshot(new Map());
   #lastRemote: Snapshot = new Map();
+  /**
+   * The paths at which the ancestor and the last scans of both sides may disagree; at every
+   * other path all three agree. With the scans' change sets it tells the next cycle which paths
+   * to reconcile (see `reconcile`'s `dirty`). Undefined when unknown: the next cycle then
+   * reconciles every path. Anything that consumes scan results or edits the ancestor outside a
+   * cycle's bookkeeping leaves it undefined.
+   */
+  #pending: Set<string> | undefined;
   /** The ignore rules both sides scan with, learned from the local side's scans. */
   #ignore: readonly string[] | undefined;
   #transferredFiles = 0;
@@ -313,6 +322,7 @@ export class Session {
     return this.#exclusive(async () => {
       await this.#o.store.clearAncestor();
       this.#ancestor = new Map();
+      this.#pending = undefined;
       this.#needFull = true;
       this.#setState('scanning');
       this.#wake?.();
@@ -350,17 +360,23 @@ export class Session {
     this.#setState(halted ?? 'scanning');
     const fullScan = full || this.#needFull;
     this.#dirty = false;
+    const pending = this.#pending;
     const [localScan, remoteScan] = await this.#scanBoth(fullScan);
     this.#needFull = false;
-    this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
     const problems: Problem[] = [
       ...onSide(localScan.problems, 'local'),
       ...onSide(remoteScan.problems, 'remote'),
     ];
+    // A full scan is also a full reconcile: the net under the change bookkeeping.
+    const dirty =
+      fullScan || pending === undefined
+        ? undefined
+        : dirtyPaths(pending, [localScan, remoteScan], problems);
     const result = reconcile({
       ancestor: this.#ancestor,
       local: localScan.snapshot,
       remote: remoteScan.snapshot,
+      ...(dirty === undefined ? {} : { dirty }),
       mode,
       problemPaths: new Set(problems.map((p) => p.path)),
       blockedPaths: new Set(
@@ -421,6 +437,15 @@ export class Session {
     await this.#recordAncestor([...appliedLocal.applied, ...appliedRemote.applied]);
     await this.#blockUnlanded(localKept, appliedRemote);
 
+    this.#pending = unsettled({
+      paths: dirty ?? [
+        ...this.#ancestor.keys(),
+        ...localScan.snapshot.keys(),
+        ...remoteScan.snapshot.keys(),
+      ],
+      snapshots: [this.#ancestor, localScan.snapshot, remoteScan.snapshot],
+      problems,
+    });
     const inSync =
       result.localChanges.length === 0 &&
       result.remoteChanges.length === 0 &&
@@ -457,20 +482,28 @@ export class Session {
   async #scanBoth(full: boolean): Promise<[ScanResult, ScanResult]> {
     const { local, remote } = this.#o;
     const rules = this.#ignore;
+    // These scans move both sides' change sets on; only a cycle that reconciles what they report
+    // knows what is pending again.
+    this.#pending = undefined;
     const [localScan, remoteScan] = await Promise.all([
       local.scan({ full }),
       remote.scan({ full, ...(rules === undefined ? {} : { ignore: rules }) }),
     ]);
     const next = localScan.ignore;
     if (next === undefined || (rules !== undefined && samePatterns(next, rules))) {
+      this.#setSnapshots(localScan, remoteScan);
       return [localScan, remoteScan];
     }
     this.#ignore = next;
     const dropped = ignoredPaths(this.#ancestor, createIgnoreMatcher(next));
     await this.#recordAncestor(dropped.map((path) => ({ path, old: undefined, new: undefined })));
     // The endpoint rescans everything itself when its rules change, and only what is dirty when
-    // they do not (the first cycle, when the remote opened with the same rules).
-    return [localScan, await remote.scan({ full, ignore: next })];
+    // they do not (the first cycle, when the remote opened with the same rules). The first
+    // remote scan's changes are lost with it, so this remote result counts as unknown.
+    const rescan = await remote.scan({ full, ignore: next });
+    const rescanned: ScanResult = { snapshot: rescan.snapshot, problems: rescan.problems };
+    this.#setSnapshots(localScan, rescanned);
+    return [localScan, rescanned];
   }
 
   /**
@@ -650,9 +683,8 @@ export class Session {
    */
   async #resolve(path: string, keep: Side): Promise<void> {
     // Decide against the sides as they are now, not as the last cycle (if any) saw them.
-    const [localScan, remoteScan] = await this.#scanBoth(this.#needFull);
+    await this.#scanBoth(this.#needFull);
     this.#needFull = false;
-    this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
     const conflict = [...this.#conflicts.values()].find((c) => c.path === path);
     if (conflict === undefined) {
       throw new UserError(
@@ -709,15 +741,23 @@ export class Session {
   async #recordAncestor(changes: readonly Change[]): Promise<void> {
     if (changes.length === 0) return;
     const ordered = orderChanges(changes);
-    this.#ancestor = applyChanges(this.#ancestor, ordered);
+    // In place: the session owns this map, and a copy per cycle would cost O(tree).
+    for (const change of ordered) {
+      if (change.new === undefined) this.#ancestor.delete(change.path);
+      else this.#ancestor.set(change.path, change.new);
+    }
     const updates: AncestorUpdate[] = ordered.map((c) => ({ path: c.path, entry: c.new }));
     await this.#o.store.updateAncestor(updates);
   }
 
-  #setSnapshots(local: Snapshot, remote: Snapshot): void {
-    this.#lastLocal = local;
-    this.#lastRemote = remote;
-    this.#summary = summarizeSnapshot(local);
+  /** Keeps the latest scans, and the local tallies for status (from its changes when known). */
+  #setSnapshots(local: ScanResult, remote: ScanResult): void {
+    this.#lastLocal = local.snapshot;
+    this.#lastRemote = remote.snapshot;
+    this.#summary =
+      local.changes === undefined
+        ? summarizeSnapshot(local.snapshot)
+        : updateSummary(this.#summary, local.changes, local.snapshot);
   }
 
   #onChange(): void {
@@ -760,6 +800,45 @@ const EMPTY_REPORT: CycleReport = {
 };
 
 const NOTHING_APPLIED = { applied: [], problems: [] };
+
+/**
+ * The paths the next reconcile must look at: those still pending from the previous cycle, those
+ * either side's scan reports changed since, and those with a scan problem now. Undefined (look at
+ * everything) when a side could not say what changed.
+ */
+function dirtyPaths(
+  pending: ReadonlySet<string>,
+  scans: readonly ScanResult[],
+  problems: readonly Problem[],
+): Set<string> | undefined {
+  const dirty = new Set(pending);
+  for (const scan of scans) {
+    if (scan.changes === undefined) return undefined;
+    for (const path of scan.changes.keys()) dirty.add(path);
+  }
+  for (const problem of problems) dirty.add(problem.path);
+  return dirty;
+}
+
+/**
+ * Of `paths`, those at which the three snapshots (ancestor, local, remote) do not all agree,
+ * plus the problem paths: what stays pending after a cycle. Every path outside `paths` agreed
+ * before the cycle and the cycle changed nothing there, so it still agrees.
+ */
+function unsettled(options: {
+  paths: Iterable<string>;
+  snapshots: readonly [Snapshot, Snapshot, Snapshot];
+  problems: readonly Problem[];
+}): Set<string> {
+  const [a, l, r] = options.snapshots;
+  const out = new Set<string>();
+  for (const path of options.paths) {
+    const entry = a.get(path);
+    if (!entriesEqual(entry, l.get(path)) || !entriesEqual(entry, r.get(path))) out.add(path);
+  }
+  for (const problem of options.problems) out.add(problem.path);
+  return out;
+}
 
 /** `problems` as reported by the endpoint on `side`. */
 function onSide(problems: readonly Problem[], side: 'local' | 'remote'): Problem[] {

@@ -18,6 +18,7 @@
 import { constants, readFileSync, rmSync } from 'node:fs';
 import {
   IGNORE_FILE,
+  SnapshotMirror,
   UserError,
   createIgnoreMatcher,
   parseIgnoreFile,
@@ -26,9 +27,11 @@ import {
   type Change,
   type ChangeListener,
   type Endpoint,
+  type Entry,
   type IgnoreMatcher,
   type ScanOptions,
   type ScanResult,
+  type SnapshotChanges,
   type StageRequest,
 } from '@ksync/core';
 import { applyChanges, type Owner } from './apply.ts';
@@ -39,6 +42,7 @@ import { scanDirty, scanFull, type ScanContext } from './scan.ts';
 import { Staging } from './staging.ts';
 import { recordMatches, type StatCache, type StatLookup } from './stat-cache.ts';
 import { encodeStatCache, readStatCacheFile, writeStatCacheFile } from './stat-cache-file.ts';
+import { TrackedStatCache } from './tracked-stat-cache.ts';
 import { createWatcher, type Watcher } from './watcher.ts';
 import { lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,7 +101,13 @@ export class LocalEndpoint implements Endpoint {
   readonly #listeners = new Set<ChangeListener>();
   #patterns: readonly string[] = [];
   #matcher: IgnoreMatcher;
-  #cache: StatCache | undefined;
+  #cache: TrackedStatCache | undefined;
+  /**
+   * The snapshot the last scan handed out, updated in place from the cache's touched paths, so
+   * a scan costs O(changes) and reports them; `#scanned` says whether one was handed out yet.
+   */
+  #mirror = new SnapshotMirror();
+  #scanned = false;
   #dirty = new Set<string>();
   #needsFull = true;
   #watcher: Watcher | undefined;
@@ -145,8 +155,7 @@ export class LocalEndpoint implements Endpoint {
       const full = options.full || this.#needsFull || cache === undefined || !watching;
       if (full || cache === undefined) {
         this.#needsFull = false;
-        cache = await scanFull(ctx, cache ?? (await this.#readSavedCache()));
-        this.#cache = cache;
+        cache = await this.#scanFull(ctx);
       } else {
         await scanDirty(ctx, cache, dirty);
       }
@@ -157,8 +166,19 @@ export class LocalEndpoint implements Endpoint {
         for (const path of temps) rmSync(path, { recursive: true, force: true });
         this.#cleanedTemps = true;
       }
+      let changes;
+      try {
+        changes = this.#updateMirror(cache);
+      } catch (error) {
+        // The cache's touched paths are gone with this scan: only a full one can catch up.
+        this.#needsFull = true;
+        throw error;
+      }
+      const first = !this.#scanned;
+      this.#scanned = true;
       return {
-        snapshot: cache.snapshot(),
+        snapshot: this.#mirror.snapshot,
+        ...(first ? {} : { changes }),
         problems: cache.problems(),
         ignore: this.#patterns,
       };
@@ -203,7 +223,7 @@ export class LocalEndpoint implements Endpoint {
   apply(changes: readonly Change[]): Promise<ApplyResult> {
     return this.#exclusive(async () => {
       this.#assertOpen();
-      this.#cache ??= await scanFull(this.#scanContext(), await this.#readSavedCache());
+      this.#cache ??= await this.#scanFull(this.#scanContext());
       const result = await applyChanges(
         {
           root: this.root,
@@ -276,6 +296,34 @@ export class LocalEndpoint implements Endpoint {
     this.#saving = this.#saving
       .then(() => writeStatCacheFile(file, encoded))
       .catch((error: unknown) => this.#warn(`cannot save the stat cache: ${String(error)}`));
+  }
+
+  /**
+   * Walks the whole tree into a fresh cache (reusing the old one's digests, or for the first
+   * scan those the last process saved) and keeps it.
+   */
+  async #scanFull(ctx: ScanContext): Promise<TrackedStatCache> {
+    const fresh = new TrackedStatCache();
+    await scanFull(ctx, this.#cache ?? (await this.#readSavedCache()), fresh);
+    this.#cache = fresh;
+    return fresh;
+  }
+
+  /**
+   * Brings the mirror up to the cache: the paths the cache touched since the previous scan (by
+   * scanning or applying) are the only ones that can differ. Returns what changed.
+   */
+  #updateMirror(cache: TrackedStatCache): SnapshotChanges {
+    const touched = cache.takeTouched();
+    if (touched === 'all') return this.#mirror.replace(cache.snapshot());
+    const upserts: [string, Entry][] = [];
+    const removals: string[] = [];
+    for (const path of touched) {
+      const record = cache.get(path);
+      if (record === undefined) removals.push(path);
+      else upserts.push([path, record.entry]);
+    }
+    return this.#mirror.update(upserts, removals);
   }
 
   #scanContext(): ScanContext {

@@ -4,6 +4,7 @@
  * headers) into its message; nothing from it is ever shown as is. Every failure becomes one of:
  * - `KubeNotFoundError`: the object does not exist (callers branch on it, e.g. uninstall);
  * - `KubeForbiddenError`: RBAC said no; the message names the verb and resource that are missing;
+ * - `KubeConflictError`: 409, the object changed since the version a write was based on;
  * - `KubeUnreachableError`: no answer from the API server (refused, DNS, TLS, timeout);
  * - any other `UserError`: the API server answered with an error we show in one line.
  */
@@ -34,6 +35,9 @@ export class KubeForbiddenError extends UserError {
     this.action = action;
   }
 }
+
+/** The object changed since the version a write was based on (409 Conflict). */
+export class KubeConflictError extends UserError {}
 
 /** The API server did not answer at all. */
 export class KubeUnreachableError extends UserError {}
@@ -84,6 +88,10 @@ export function fromStatus(answer: StatusAnswer): UserError {
       return new KubeForbiddenError(action, forbiddenUser(body?.message));
     case 404:
       return new KubeNotFoundError(`${what} not found${inNamespace(action.namespace)}`);
+    case 409:
+      return new KubeConflictError(
+        `cannot ${action.verb} ${what}${inNamespace(action.namespace)}: ${oneLine(body?.message ?? 'conflict')}`,
+      );
     default: {
       const detail = oneLine(body?.message ?? body?.reason ?? `HTTP ${status}`);
       return new UserError(
