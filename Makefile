@@ -41,6 +41,6 @@ cluster-up:
 cluster-down:
 	./scripts/cluster/down.sh
 
-## bench: the full benchmark run (~20 min; BENCH_ARGS="--rounds 1 ..." to change it), see docs/benchmarks.md.
+## bench: the full benchmark run (~40 min with the 300k-file scaling point; BENCH_ARGS="--rounds 1 ..." to change it), see docs/benchmarks.md.
 bench:
 	$(ENV) node bench/run.ts --profile $(BENCH_ARGS)

@@ -402,7 +402,7 @@ export async function writeReport(results: Results, dir: string): Promise<string
     '',
     '## Run it',
     '',
-    '- `make bench`: the full run (`node bench/run.ts --profile`; about 20–30 min on 2 cores). Pass',
+    '- `make bench`: the full run (`node bench/run.ts --profile`; about 40 min on 2 cores with the 300k-file point). Pass',
     '  `BENCH_ARGS="--rounds 2 --large-rounds 1 --scaling 1000,10000 …"` to change sizes and rounds.',
     '- `node bench/run.ts --quick --out DIR`: tiny sizes, 1–2 min (CI runs it in',
     '  `test/integration/bench-harness.test.ts`).',
