@@ -4,10 +4,12 @@ ENV := source scripts/env.sh &&
 
 .PHONY: setup test lint typecheck unit integration e2e cluster-up cluster-down bench fuzz
 
-## setup: install the pinned Node when the system one is too old, then the dependencies.
+## setup: install the pinned Node when the system one is too old, the dependencies, then the build
+## bin/ksync and bin/ksync-agent run (packages/cli/dist; they rebuild it after a source edit).
 setup:
 	./scripts/setup-node.sh
 	$(ENV) npm ci --no-fund --no-audit
+	./scripts/ensure-built.sh
 
 ## test: lint, typecheck and every test tier (e2e brings the local cluster up and always down).
 test: lint typecheck unit integration e2e
@@ -39,6 +41,6 @@ cluster-up:
 cluster-down:
 	./scripts/cluster/down.sh
 
-## bench: the full benchmark run (~20 min; BENCH_ARGS="--rounds 1 ..." to change it), see docs/benchmarks.md.
+## bench: the full benchmark run (~40 min with the 300k-file scaling point; BENCH_ARGS="--rounds 1 ..." to change it), see docs/benchmarks.md.
 bench:
 	$(ENV) node bench/run.ts --profile $(BENCH_ARGS)

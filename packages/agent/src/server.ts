@@ -14,7 +14,9 @@
  * connection can make the agent hold.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
@@ -40,7 +42,7 @@ import {
   type WireEntry,
   type WireError,
 } from '@ksync/core';
-import { openLocalEndpoint } from '@ksync/fs';
+import { hashFile, openLocalEndpoint } from '@ksync/fs';
 import { errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 import { AgentMetrics } from './metrics.ts';
@@ -65,6 +67,12 @@ export interface AgentServerOptions {
    * server starts (leftovers of a crash) and when it closes.
    */
   readonly stagingDir: string;
+  /**
+   * A directory the agent keeps across its restarts (never emptied): one stat cache file per
+   * served root path (stat-cache-file.ts says why that is safe); files not written for a week
+   * are removed at start. Without it every connection hashes its root again.
+   */
+  readonly stateDir?: string;
   /** WebSocket ping interval; a peer that misses two pongs is dropped (default 5000 ms). */
   readonly pingIntervalMs?: number;
   /** Replaces `openLocalEndpoint` (tests). */
@@ -86,6 +94,7 @@ export interface AgentServer {
 export async function serveAgent(options: AgentServerOptions): Promise<AgentServer> {
   await rm(options.stagingDir, { recursive: true, force: true });
   await mkdir(options.stagingDir, { recursive: true, mode: 0o700 });
+  if (options.stateDir !== undefined) await pruneStateDir(options.stateDir);
   const connections = new Set<AgentConnection>();
   const metrics = new AgentMetrics();
   const http: Server = createServer((req, res) => answerHttp(req, res, metrics));
@@ -135,6 +144,32 @@ export async function serveAgent(options: AgentServerOptions): Promise<AgentServ
       await rm(options.stagingDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The stat cache file of one served root path (a `/proc/<pid>/root/...` path for a container). */
+function statCacheFileOf(stateDir: string, root: string): string {
+  return join(
+    stateDir,
+    `${createHash('sha256').update(root).digest('hex').slice(0, 32)}${STAT_CACHE_SUFFIX}`,
+  );
+}
+
+const STAT_CACHE_SUFFIX = '.stat-cache';
+/** Stat caches not written for this long belong to containers long gone. */
+const STATE_MAX_AGE_MS = 7 * 24 * 3600_000;
+
+/** Creates the state directory and removes stat caches (and leftover temp files) of the past. */
+async function pruneStateDir(stateDir: string): Promise<void> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const now = Date.now();
+  for (const name of await readdir(stateDir)) {
+    const path = join(stateDir, name);
+    const stats = await stat(path).catch(() => undefined);
+    const stale = stats !== undefined && now - stats.mtimeMs > STATE_MAX_AGE_MS;
+    if (name.endsWith('.tmp') || (name.endsWith(STAT_CACHE_SUFFIX) && stale)) {
+      await rm(path, { force: true });
+    }
+  }
 }
 
 function answerHttp(req: IncomingMessage, res: ServerResponse, metrics: AgentMetrics): void {
@@ -433,6 +468,13 @@ class AgentConnection {
           // The client sends the complete rules; the container's copy of the file never decides.
           ignoreFile: false,
           stagingDir: this.#o.stagingDir,
+          hasher: (absolute, stats) => {
+            this.#metrics.addHashed();
+            return hashFile(absolute, stats);
+          },
+          ...(this.#o.stateDir === undefined
+            ? {}
+            : { statCacheFile: statCacheFileOf(this.#o.stateDir, served.root) }),
           onWarning: (warning) => this.#log.warn(warning),
         });
     this.#endpoint = endpoint;

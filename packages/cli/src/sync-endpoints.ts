@@ -28,6 +28,8 @@ export interface RemoteEndpoint extends Endpoint {
 export interface EndpointHooks {
   /** A directory the owner empties at its start and stop (`HomePaths.staging`). */
   readonly stagingDir: string;
+  /** Where the local side keeps its stat cache across restarts (`HomePaths.statCacheFile`). */
+  readonly statCacheFile?: string;
   readonly onWarning?: (message: string) => void;
   /** The agent connection dropped (once per endpoints; the owner opens new ones). */
   readonly onLost?: (reason: string) => void;
@@ -145,6 +147,7 @@ export async function openEndpointsVia(
     root: spec.local,
     ignore: spec.ignore,
     stagingDir: hooks.stagingDir,
+    ...(hooks.statCacheFile === undefined ? {} : { statCacheFile: hooks.statCacheFile }),
     ...(hooks.onWarning === undefined ? {} : { onWarning: hooks.onWarning }),
   });
   return { local, remote };

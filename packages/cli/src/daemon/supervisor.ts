@@ -419,6 +419,7 @@ export class Supervisor implements Backend {
     const stored = await readStatusFile(this.#o.home.statusFile(spec.name));
     const endpoints = await this.#o.openEndpoints(spec, {
       stagingDir: this.#o.home.staging,
+      statCacheFile: this.#o.home.statCacheFile(spec.name),
       onWarning: (m) => this.#o.log?.('warn', `${spec.name}: ${m}`),
     });
     try {
