@@ -367,10 +367,10 @@ function withApplyHook(
     scan: (options) => remote.scan(options),
     watch: (listener) => remote.watch(listener),
     readContent: (path, digest) => remote.readContent(path, digest),
+    readContents: (files) => remote.readContents(files),
     missingContent: (digests) => remote.missingContent(digests),
-    stageContent: (request) => remote.stageContent(request),
-    apply: async (changes) => {
-      const result = await remote.apply(changes);
+    apply: async (changes, content) => {
+      const result = await remote.apply(changes, content);
       if (result.applied.length > 0 && wanted()) {
         clearTimeout(timer);
         timer = setTimeout(onApplied, RELOAD_DEBOUNCE_MS);
