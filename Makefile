@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: setup test lint typecheck unit integration e2e cluster-up cluster-down bench
+.PHONY: setup test lint typecheck unit integration e2e cluster-up cluster-down bench fuzz
 
 ## setup: install the pinned Node when the system one is too old, then the dependencies.
 setup:
@@ -27,6 +27,11 @@ integration:
 # NODES=2 adds a second node on this machine (docs/cluster.md); e2e runs with 2 by default.
 e2e:
 	KSYNC_NODES=$(NODES) ./scripts/e2e.sh
+
+## fuzz: the agent protocol fuzzer for DURATION seconds (default 600; the integration tier runs it for 60),
+## SEED=<n> to replay a run; see docs/reliability-hostile.md.
+fuzz:
+	$(ENV) KSYNC_FUZZ_SECONDS=$(or $(DURATION),600) $(if $(SEED),KSYNC_FUZZ_SEED=$(SEED)) node --test --test-timeout=0 --test-reporter=spec test/integration/agent-fuzz.test.ts
 
 cluster-up:
 	KSYNC_NODES=$(NODES) ./scripts/cluster/up.sh

@@ -42,6 +42,7 @@ import { openLocalEndpoint } from '@ksync/fs';
 import { errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 import { AgentMetrics } from './metrics.ts';
+import { METRICS_CONTENT_TYPE } from './prometheus.ts';
 import type { RootResolver, ServedRoot } from './roots/resolver.ts';
 import { CreditSender, StreamReceiver, framesOf } from './streams.ts';
 import { tokensMatch } from './token.ts';
@@ -141,7 +142,7 @@ function answerHttp(req: IncomingMessage, res: ServerResponse, metrics: AgentMet
     return;
   }
   if (req.method === 'GET' && req.url === '/metrics') {
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
     res.end(metrics.render());
     return;
   }
@@ -304,22 +305,11 @@ class AgentConnection {
       case 'open':
         this.#open(message);
         return;
-      case 'credit':
-        if (this.#phase === 'ready') this.#reads.get(message.id)?.grant(message.bytes);
-        return;
-      case 'end':
-        if (this.#phase === 'ready') this.#incoming.get(message.id)?.end();
-        return;
-      case 'abort': {
-        if (this.#phase !== 'ready') return;
-        const error = new Error(`aborted by the client: ${message.error.message}`);
-        this.#incoming.get(message.id)?.fail(error);
-        this.#reads.get(message.id)?.abort(error);
-        return;
-      }
       default:
         break;
     }
+    // Stream control and requests need an open connection; anything earlier means the peer
+    // does not follow the protocol (no stream can exist yet), so it is refused, not ignored.
     if (this.#phase !== 'ready') {
       this.refuse(
         wireError(
@@ -328,6 +318,23 @@ class AgentConnection {
         ),
       );
       return;
+    }
+    switch (message.type) {
+      // Stream control for a stream that already ended is dropped: it was in flight.
+      case 'credit':
+        this.#reads.get(message.id)?.grant(message.bytes);
+        return;
+      case 'end':
+        this.#incoming.get(message.id)?.end();
+        return;
+      case 'abort': {
+        const error = new Error(`aborted by the client: ${message.error.message}`);
+        this.#incoming.get(message.id)?.fail(error);
+        this.#reads.get(message.id)?.abort(error);
+        return;
+      }
+      default:
+        break;
     }
     if (this.#inFlight.has(message.id)) {
       this.#fail(
