@@ -15,7 +15,13 @@
  * - Cycles never overlap: `cycle`, `resolve`, `reset` and friends run one at a time.
  */
 import type { ApplyResult, Change, Problem } from './change.ts';
-import type { Endpoint, ScanResult } from './endpoint.ts';
+import {
+  ContentStreamMeter,
+  INLINE_CONTENT_BYTES,
+  singleContent,
+  type ContentRequest,
+} from './content-stream.ts';
+import type { ApplyContent, Endpoint, ScanResult } from './endpoint.ts';
 import { createIgnoreMatcher, ignoredPaths, samePatterns } from './ignore.ts';
 import { entriesEqual, type Entry, type FileEntry } from './entry.ts';
 import { InternalError, UserError } from './errors.ts';
@@ -67,8 +73,6 @@ export interface SessionOptions {
   readonly debounceMs?: number;
   /** A full rescan runs at least this often as a safety net (default 10 minutes). */
   readonly fullRescanMs?: number;
-  /** Content transfers in flight at once (default 8). */
-  readonly transferConcurrency?: number;
   readonly onStatus?: (status: SessionStatus) => void;
   /** Called after each cycle that completed, with its report and duration (for metrics). */
   readonly onCycle?: (report: CycleReport, durationMs: number) => void;
@@ -417,18 +421,17 @@ export class Session {
     }
     await this.#dropStaleBlocked(result.conflicts);
 
-    this.#setState('transferring');
     this.#cycleFiles = 0;
     this.#cycleBytes = 0;
     this.#progress = { files: 0, bytes: 0, doneFiles: 0, doneBytes: 0 };
     const [toLocal, toRemote] = await Promise.all([
-      this.#transfer(result.localChanges, { from: remote, to: local, side: 'local' }, problems),
-      this.#transfer(remoteChanges, { from: local, to: remote, side: 'remote' }, problems),
+      this.#planContent(result.localChanges, { from: remote, to: local }),
+      this.#planContent(remoteChanges, { from: local, to: remote }),
     ]);
-    this.#setState('applying');
+    this.#setState(this.#progress.files > 0 ? 'transferring' : 'applying');
     const [appliedLocal, appliedRemote] = await Promise.all([
-      toLocal.length > 0 ? local.apply(toLocal) : NOTHING_APPLIED,
-      toRemote.length > 0 ? remote.apply(toRemote) : NOTHING_APPLIED,
+      result.localChanges.length > 0 ? local.apply(result.localChanges, toLocal) : NOTHING_APPLIED,
+      remoteChanges.length > 0 ? remote.apply(remoteChanges, toRemote) : NOTHING_APPLIED,
     ]);
     problems.push(
       ...onSide(appliedLocal.problems, 'local'),
@@ -507,75 +510,69 @@ export class Session {
   }
 
   /**
-   * Makes sure `to` can provide the content of every file the changes create: asks which digests
-   * it lacks and streams those from `from`. Changes whose content could not be staged are dropped
-   * (with a problem) and come back next cycle.
+   * Plans the content that travels with an apply to `to`: for each new content (first change
+   * that needs it), small files always (asking first would cost a round trip more than sending
+   * them, so a small edit is one `apply`), larger ones only when `to` cannot find them in its own
+   * root (renames, copies and branch switches move no bytes). The stream comes from `from`, with
+   * its progress counted as it flows. Undefined when nothing needs to move.
    */
-  async #transfer(
+  async #planContent(
     changes: readonly Change[],
-    { from, to, side }: { from: Endpoint; to: Endpoint; side: Side },
-    problems: Problem[],
-  ): Promise<readonly Change[]> {
-    const sources = new Map<string, { path: string; entry: FileEntry }>();
-    for (const c of changes) {
-      if (c.new?.kind === 'file' && !sources.has(c.new.digest)) {
-        sources.set(c.new.digest, { path: c.path, entry: c.new });
-      }
-    }
-    if (sources.size === 0) return changes;
-    const missing = await to.missingContent([...sources.keys()]);
-    for (const digest of missing) {
-      this.#progress.files++;
-      this.#progress.bytes += sources.get(digest)?.entry.size ?? 0;
-    }
-    const failed = new Set<string>();
-    await forEachLimited(missing, this.#o.transferConcurrency ?? 8, async (digest) => {
-      const source = sources.get(digest);
-      if (source === undefined)
-        throw new InternalError(`endpoint asked for unknown digest ${digest}`);
-      const streamed = { bytes: 0 };
-      try {
-        await to.stageContent({
-          digest,
-          size: source.entry.size,
-          chunks: this.#counted(from.readContent(source.path, digest), streamed),
-        });
-        this.#cycleFiles++;
-        this.#cycleBytes += source.entry.size;
-        this.#transferredFiles++;
-        this.#transferredBytes += source.entry.size;
-        this.#progress.doneFiles++;
-        this.#o.onStatus?.(this.status());
-      } catch (error) {
-        this.#progress.doneBytes -= streamed.bytes;
-        failed.add(digest);
-        // Reported on the receiving side: staging there is what fails (a full disk, mostly).
-        problems.push({
-          path: source.path,
-          message: `transfer failed: ${errorMessage(error)}`,
-          side,
-        });
-      }
+    { from, to }: { from: Endpoint; to: Endpoint },
+  ): Promise<ApplyContent | undefined> {
+    const first = new Map<string, number>();
+    changes.forEach((c, i) => {
+      if (c.new?.kind !== 'file' || first.has(c.new.digest)) return;
+      // A change of the executable bit alone is a chmod: no content.
+      if (c.old?.kind === 'file' && c.old.digest === c.new.digest) return;
+      first.set(c.new.digest, i);
     });
-    if (failed.size === 0) return changes;
-    return changes.filter((c) => !(c.new?.kind === 'file' && failed.has(c.new.digest)));
+    const large = [...first].filter(([, i]) => fileOf(changes[i]).size > INLINE_CONTENT_BYTES);
+    const missing = new Set(
+      large.length > 0 ? await to.missingContent(large.map(([digest]) => digest)) : [],
+    );
+    const indexes = [...first]
+      .filter(
+        ([digest, i]) => fileOf(changes[i]).size <= INLINE_CONTENT_BYTES || missing.has(digest),
+      )
+      .map(([, i]) => i)
+      .sort((a, b) => a - b);
+    if (indexes.length === 0) return undefined;
+    const files: ContentRequest[] = indexes.map((i) => {
+      const change = changes[i] as Change;
+      const { digest, size } = fileOf(change);
+      return { path: change.path, digest, size };
+    });
+    for (const file of files) {
+      this.#progress.files++;
+      this.#progress.bytes += file.size;
+    }
+    return { indexes, stream: this.#counted(from.readContents(files), files) };
   }
 
-  /** Passes `chunks` through, counting their bytes into the cycle's progress as they flow. */
+  /** Passes a content stream through, counting its files and bytes into the progress. */
   async *#counted(
-    chunks: AsyncIterable<Uint8Array>,
-    streamed: { bytes: number },
+    stream: AsyncIterable<Uint8Array>,
+    files: readonly ContentRequest[],
   ): AsyncGenerator<Uint8Array> {
-    for await (const chunk of chunks) {
-      streamed.bytes += chunk.length;
-      this.#progress.doneBytes += chunk.length;
+    const meter = new ContentStreamMeter(files.map((f) => f.size));
+    for await (const chunk of stream) {
+      const done = meter.feed(chunk);
+      this.#progress.doneBytes += done.bytes;
+      this.#progress.doneFiles += done.present + done.missing;
+      this.#cycleFiles += done.present;
+      this.#transferredFiles += done.present;
+      this.#cycleBytes += done.bytes;
+      this.#transferredBytes += done.bytes;
       const now = this.#o.clock.now();
-      if (now - this.#progressSentAt >= 250) {
+      const moved = done.bytes > 0 || done.present + done.missing > 0;
+      if (moved && now - this.#progressSentAt >= 250) {
         this.#progressSentAt = now;
         this.#o.onStatus?.(this.status());
       }
       yield chunk;
     }
+    this.#o.onStatus?.(this.status());
   }
 
   /**
@@ -722,14 +719,18 @@ export class Session {
       const next = target.get(p);
       if (!entriesEqual(old, next)) changes.push({ path: p, old, new: next });
     }
-    for (const { path, entry } of kept) {
-      await this.#o.local.stageContent({
-        digest: entry.digest,
-        size: entry.size,
-        chunks: this.#o.conflictContent.read(conflict.id, path),
-      });
+    const ordered = orderChanges(changes);
+    const saved = new Map(kept.map((k) => [k.path, k.entry]));
+    const indexes = ordered.flatMap((c, i) =>
+      saved.has(c.path) && c.new?.kind === 'file' ? [i] : [],
+    );
+    const conflictContent = this.#o.conflictContent;
+    async function* stream(): AsyncGenerator<Uint8Array> {
+      for (const i of indexes) {
+        yield* singleContent(conflictContent.read(conflict.id, (ordered[i] as Change).path));
+      }
     }
-    const result = await this.#o.local.apply(orderChanges(changes));
+    const result = await this.#o.local.apply(ordered, { indexes, stream: stream() });
     if (result.problems.length > 0) {
       const first = result.problems[0] as Problem;
       throw new UserError(
@@ -875,17 +876,10 @@ function placeEntry(tree: Map<string, Entry>, path: string, entry: Entry): void 
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+/** The new file entry of a change the caller knows creates a file. */
+function fileOf(change: Change | undefined): FileEntry {
+  if (change?.new?.kind !== 'file') throw new InternalError('expected a change to a file');
+  return change.new;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
