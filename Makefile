@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: setup test lint typecheck unit integration e2e cluster-up cluster-down bench
+.PHONY: setup test lint typecheck unit integration e2e soak cluster-up cluster-down bench
 
 ## setup: install the pinned Node when the system one is too old, then the dependencies.
 setup:
@@ -27,6 +27,10 @@ integration:
 # NODES=2 adds a second node on this machine (docs/cluster.md); e2e runs with 2 by default.
 e2e:
 	KSYNC_NODES=$(NODES) ./scripts/e2e.sh
+
+## soak: the reliability suite (fault matrix, then an hour's soak) alone; see docs/reliability.md.
+soak:
+	KSYNC_NODES=$(NODES) KSYNC_SOAK_MINUTES=$${KSYNC_SOAK_MINUTES:-60} ./scripts/e2e.sh test/e2e/reliability.test.ts
 
 cluster-up:
 	KSYNC_NODES=$(NODES) ./scripts/cluster/up.sh

@@ -23,7 +23,7 @@ import type { SyncMode } from './mode.ts';
 import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
 import { rebaseAncestor } from './rebase.ts';
 import { applyChanges, orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
-import type { ReconcileConflict } from './reconcile.ts';
+import type { ReconcileConflict, ReconcileResult } from './reconcile.ts';
 import { checkSafety, describeHalt, type HaltDetail, type HaltReason } from './safety.ts';
 import {
   summarizeSnapshot,
@@ -59,6 +59,11 @@ export interface SessionOptions {
   readonly clock: Clock;
   /** Most files one cycle may delete across both sides before it halts (default 1000). */
   readonly deletionBound?: number;
+  /**
+   * How long deletions wait for a rescan that confirms no more are coming before they are
+   * propagated (default 2000 ms; 0 propagates them at once). See the deletion hold in `#cycle`.
+   */
+  readonly deletionHoldMs?: number;
   /**
    * Extra wait after a change event before a cycle starts (default 0: endpoints already batch
    * their watcher events).
@@ -347,27 +352,34 @@ export class Session {
     this.#setState(halted ?? 'scanning');
     const fullScan = full || this.#needFull;
     this.#dirty = false;
-    const [localScan, remoteScan] = await this.#scanBoth(fullScan);
+    let [localScan, remoteScan] = await this.#scanBoth(fullScan);
     this.#needFull = false;
-    this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
-    const problems: Problem[] = [
-      ...onSide(localScan.problems, 'local'),
-      ...onSide(remoteScan.problems, 'remote'),
-    ];
-    const result = reconcile({
-      ancestor: this.#ancestor,
-      local: localScan.snapshot,
-      remote: remoteScan.snapshot,
-      mode,
-      problemPaths: new Set(problems.map((p) => p.path)),
-      blockedPaths: new Set(
-        [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
-      ),
-    });
+    let { result, problems } = this.#reconcileScans(localScan, remoteScan, mode);
 
     // A halt is sticky: only resume or reset lift it. Otherwise a container that writes one
     // file into its emptied root would make the next cycle propagate the emptying.
     const sticky = isHalted(this.#state) ? haltReasonOf(this.#state) : undefined;
+
+    // The deletion hold. A deletion is propagated only after a rescan `deletionHoldMs` later finds
+    // no new deletions; while they keep coming (an `rm -rf` or a cleanup loop under way, a
+    // container's root being emptied file by file), the cycle keeps waiting, up to
+    // MAX_DELETION_HOLDS rounds. The ancestor does not move meanwhile, so when the side ends up
+    // emptied the safety check below compares it with everything that was synced and halts
+    // before a single deletion crosses over. Without the hold, each cycle would propagate the few
+    // files gone so far (each a synced deletion, well under the bound), the ancestor would shrink
+    // with the side, and the emptied-root halt would never fire.
+    const holdMs = this.#o.deletionHoldMs ?? DEFAULT_DELETION_HOLD_MS;
+    let held = deletionKeys(result);
+    for (let round = 0; sticky === undefined && holdMs > 0 && held.size > 0; round++) {
+      if (round === MAX_DELETION_HOLDS) break;
+      await this.#o.clock.sleep(holdMs);
+      [localScan, remoteScan] = await this.#scanBoth(false);
+      ({ result, problems } = this.#reconcileScans(localScan, remoteScan, mode));
+      const next = deletionKeys(result);
+      if (![...next].some((key) => !held.has(key))) break;
+      held = next;
+    }
+    this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
     const safety = {
       ancestor: this.#ancestor,
       local: localScan.snapshot,
@@ -441,6 +453,29 @@ export class Session {
   #progress: Mutable<TransferProgress> = { files: 0, bytes: 0, doneFiles: 0, doneBytes: 0 };
   /** When a status was last sent for streamed bytes (progress is reported at most 4 times a second). */
   #progressSentAt = Number.NEGATIVE_INFINITY;
+
+  /** Reconciles two scans against the ancestor; the problems are the scans', each with its side. */
+  #reconcileScans(
+    localScan: ScanResult,
+    remoteScan: ScanResult,
+    mode: SyncMode,
+  ): { result: ReconcileResult; problems: Problem[] } {
+    const problems: Problem[] = [
+      ...onSide(localScan.problems, 'local'),
+      ...onSide(remoteScan.problems, 'remote'),
+    ];
+    const result = reconcile({
+      ancestor: this.#ancestor,
+      local: localScan.snapshot,
+      remote: remoteScan.snapshot,
+      mode,
+      problemPaths: new Set(problems.map((p) => p.path)),
+      blockedPaths: new Set(
+        [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
+      ),
+    });
+    return { result, problems };
+  }
 
   /**
    * Scans both sides under the same ignore rules. The local side reads the rules (its root's
@@ -744,6 +779,24 @@ export class Session {
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** The default deletion hold: long enough for a scripted `rm` to finish between two scans. */
+const DEFAULT_DELETION_HOLD_MS = 2000;
+/** At most this many holds in one cycle, so a side that never stops deleting still syncs. */
+const MAX_DELETION_HOLDS = 15;
+
+/** The deletions a reconcile result would make, as `side:path` keys. */
+function deletionKeys(result: ReconcileResult): Set<string> {
+  const keys = new Set<string>();
+  for (const [side, changes] of [
+    ['local', result.localChanges],
+    ['remote', result.remoteChanges],
+  ] as const) {
+    for (const c of changes)
+      if (c.old !== undefined && c.new === undefined) keys.add(`${side}:${c.path}`);
+  }
+  return keys;
 }
 
 const EMPTY_REPORT: CycleReport = {
