@@ -63,9 +63,11 @@ describe('reliability on the real cluster', { timeout: (40 + SOAK_MINUTES * 1.5)
   it(
     'the fault matrix: every fault recovers and loses no edit',
     { timeout: 40 * 60_000 },
-    async () => {
+    async (t) => {
       for (const [index, fault] of faults.entries()) {
-        matrix.push(await runPhase(ctx, { fault, index, warmupMs: 5000, afterMs: 5000 }));
+        const phase = await runPhase(ctx, { fault, index, warmupMs: 5000, afterMs: 5000 });
+      t.diagnostic(JSON.stringify(phase));
+      matrix.push(phase);
       }
       const failed = matrix.filter(
         (p) => p.lost > 0 || p.diverged > 0 || p.recoveryMs === undefined,

@@ -186,6 +186,7 @@ export async function closeRun(ctx: RunContext): Promise<void> {
   await deleteNamespace(ctx.namespace);
   await execFileAsync('umount', [ctx.localBase]).catch(() => undefined);
   await rm(ctx.localBase, { recursive: true, force: true });
+  await rm(ctx.home, { recursive: true, force: true });
 }
 
 /** The conflicts ksync holds, with the digests of what each saved aside. */
@@ -261,7 +262,10 @@ export async function measureRecovery(
   return Date.now() - t0;
 }
 
-/** Flushes until both sides' trees agree under `prefix` (or the time is up). */
+/**
+ * Flushes until both sides' trees agree under `prefix`, apart from paths under a conflict (a
+ * blocked conflict leaves each side's version in place), or the time is up.
+ */
 export async function converge(
   ctx: RunContext,
   prefix: string,
@@ -270,11 +274,18 @@ export async function converge(
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     await ctx.ksync(['flush', SYNC, '--timeout', '60s'], 90_000);
-    const [l, r] = await Promise.all([
+    const [l, r, conflicts] = await Promise.all([
       ctx.local.readTree(),
       ctx.remote.readTree().catch(() => undefined),
+      readConflicts(ctx).catch(() => []),
     ]);
-    if (r !== undefined && sameTree(underPrefix(l, prefix), underPrefix(r, prefix))) return;
+    const settled = (tree: ReadonlyMap<string, string>) =>
+      new Map(
+        [...underPrefix(tree, prefix)].filter(
+          ([path]) => !conflicts.some((c) => path === c.path || path.startsWith(`${c.path}/`)),
+        ),
+      );
+    if (r !== undefined && sameTree(settled(l), settled(r))) return;
     await sleep(2000);
   }
 }
