@@ -5,7 +5,8 @@
 //
 // KSYNC_SOAK_MINUTES sets the soak's length (10 by default, 60 by `make soak`),
 // KSYNC_REL_FAULTS a comma-separated subset of the matrix (all by default), KSYNC_REL_SEED the
-// edits' seed, KSYNC_REL_STOP_S the SIGSTOP fault's length (60 s by default).
+// edits' seed, KSYNC_REL_STOP_S the SIGSTOP fault's length (60 s by default). One part alone:
+// --test-name-pattern="fault matrix|whole run" (or "soak|whole run").
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -20,7 +21,11 @@ import {
   type PhaseResult,
   type RunContext,
 } from '../reliability/harness.ts';
-import { writeReliabilityDoc, type ReliabilityResults } from '../reliability/report.ts';
+import {
+  writeReliabilityDoc,
+  type ReliabilityResults,
+  type RunInfo,
+} from '../reliability/report.ts';
 import { growth, runSoak, type SoakResult } from '../reliability/soak.ts';
 
 const SOAK_MINUTES = Number(process.env['KSYNC_SOAK_MINUTES'] ?? 10);
@@ -34,7 +39,7 @@ describe('reliability on the real cluster', { timeout: (40 + SOAK_MINUTES * 1.5)
   let remoteSentinels: Map<string, string>;
   const matrix: PhaseResult[] = [];
   let soak: SoakResult | undefined;
-  let overall: ReliabilityResults['overall'];
+  let overall: Omit<NonNullable<ReliabilityResults['overall']>, keyof RunInfo> | undefined;
 
   before(async () => {
     ctx = await openRun({ seed: SEED });
@@ -44,20 +49,24 @@ describe('reliability on the real cluster', { timeout: (40 + SOAK_MINUTES * 1.5)
   after(async () => {
     if (ctx === undefined) return;
     await closeRun(ctx);
-    // The figures of a complete run only: a subset or a failed run leaves the document alone.
-    if (ONLY === undefined && overall !== undefined && matrix.length === FAULTS.length) {
-      await writeReliabilityDoc(
-        {
-          date: new Date().toISOString(),
-          nodes: readClusterInfo().nodes.length,
-          seed: SEED,
-          matrix,
-          ...(soak === undefined ? {} : { soak }),
-          overall,
-        },
-        join(REPO_ROOT, 'docs'),
-      );
-    }
+    // The parts that ran in full replace the last runs' figures, failures included (the
+    // document tells what happened); a subset of the matrix leaves the matrix figures alone.
+    const info = {
+      date: new Date().toISOString(),
+      nodes: readClusterInfo().nodes.length,
+      seed: SEED,
+    };
+    if (overall === undefined) return;
+    await writeReliabilityDoc(
+      {
+        ...(ONLY === undefined && matrix.length === FAULTS.length
+          ? { matrix: { ...info, phases: matrix } }
+          : {}),
+        ...(soak === undefined ? {} : { soak: { ...info, ...soak } }),
+        overall: { ...info, ...overall },
+      },
+      join(REPO_ROOT, 'docs'),
+    );
   });
 
   it(
@@ -66,8 +75,8 @@ describe('reliability on the real cluster', { timeout: (40 + SOAK_MINUTES * 1.5)
     async (t) => {
       for (const [index, fault] of faults.entries()) {
         const phase = await runPhase(ctx, { fault, index, warmupMs: 5000, afterMs: 5000 });
-      t.diagnostic(JSON.stringify(phase));
-      matrix.push(phase);
+        t.diagnostic(JSON.stringify(phase));
+        matrix.push(phase);
       }
       const failed = matrix.filter(
         (p) => p.lost > 0 || p.diverged > 0 || p.recoveryMs === undefined,
@@ -108,6 +117,7 @@ describe('reliability on the real cluster', { timeout: (40 + SOAK_MINUTES * 1.5)
       lost: verdict.lost.length,
       diverged: verdict.diverged.length,
       outside: touched,
+      staged: await ctx.remote.stagedFiles(),
     };
     assert.deepEqual(touched, [], 'written beside the sync roots');
     assert.deepEqual(

@@ -3,8 +3,9 @@
  * gone. Processes are found by what this run started (the daemon's pid file, the containers of
  * this run's pods by their ids in /proc/<pid>/cgroup) and signalled by pid, never by name.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { TEMP_PREFIX } from '@ksync/core';
 import { AGENT_NAME, NAMESPACE } from '@ksync/kube';
 import { REPO_ROOT, kubectl, waitFor } from '../e2e/helpers/cluster.ts';
 import { runProgram } from '../integration/helpers/cli-process.ts';
@@ -48,33 +49,41 @@ async function containerBack(ctx: RunContext, restarts: number): Promise<void> {
   });
 }
 
-/** Starts the watch daemon again (after it was killed) and waits until it answers. */
-async function restartDaemon(ctx: RunContext): Promise<void> {
-  await ctx.ksyncOk(['watch', '--daemon']);
-}
-
-/** Polls the sync's view until a target is in one of `states`; returns the state it saw. */
-async function awaitState(ctx: RunContext, states: readonly string[], timeoutMs: number) {
-  let seen = '';
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const view = await ctx.view().catch(() => undefined);
-    seen = view?.targets?.[0]?.state ?? view?.state ?? seen;
-    if (states.includes(seen)) return seen;
-    await sleep(100);
+/**
+ * Waits (polling the local disk, which costs nothing) until `seen()` says the daemon is in the
+ * middle of what the fault wants to interrupt, then SIGKILLs it and starts it again.
+ */
+async function killDaemonWhen(
+  ctx: RunContext,
+  what: string,
+  seen: () => Promise<boolean>,
+): Promise<string> {
+  const pid = await ctx.daemonPid();
+  const deadline = Date.now() + 120_000;
+  let caught = await seen();
+  while (!caught && Date.now() < deadline) {
+    await sleep(10);
+    caught = await seen();
   }
-  return seen;
+  process.kill(pid, 'SIGKILL');
+  await sleep(1000);
+  await ctx.ksyncOk(['watch', '--daemon']);
+  return caught ? `killed ${what}` : `did not see it ${what} within 120 s; killed anyway`;
 }
 
-/** Kills the daemon with SIGKILL once a target is in `state`, then starts it again. */
-async function killDaemonIn(ctx: RunContext, state: string): Promise<string> {
-  const seen = await awaitState(ctx, [state], 60_000);
-  process.kill(await ctx.daemonPid(), 'SIGKILL');
-  await sleep(1000);
-  await restartDaemon(ctx);
-  return seen === state
-    ? `killed while ${state}`
-    : `did not see ${state} in 60 s; killed while ${seen}`;
+/** Sizes of the files in the local root's staging directory (content arriving from the pod). */
+async function stagedSizes(ctx: RunContext): Promise<number[]> {
+  const dir = join(ctx.localRoot, `${TEMP_PREFIX}staging`);
+  const names = await readdir(dir).catch(() => []);
+  const sizes = await Promise.all(
+    names.map((n) =>
+      stat(join(dir, n)).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    ),
+  );
+  return sizes;
 }
 
 /** The lines of the daemon's log written since `from` (a length from an earlier read). */
@@ -97,16 +106,19 @@ async function diskFull(
 ): Promise<string> {
   const logFrom = await logLength(ctx);
   await options.fill();
-  await sleep(options.ms);
-  const view = await ctx.view();
+  let shown: string | undefined;
+  const until = Date.now() + options.ms;
+  while (Date.now() < until) {
+    const view = await ctx.view().catch(() => undefined);
+    const p = view?.problems.find((x) => /space|ENOSPC/i.test(x.message));
+    shown ??= p === undefined ? undefined : `${p.side ?? ''} ${p.path}: ${p.message}`;
+    await sleep(2000);
+  }
   const told = (await logSince(ctx, logFrom)).filter((l) => /space|ENOSPC/i.test(l));
-  const shown = view.problems.find((p) => /space|ENOSPC/i.test(p.message));
   await options.free();
-  return `${options.side} disk full: the daemon log said so ${told.length} time(s)${
-    told[0] === undefined ? '' : ` ("${told[0].replace(/^.*?(sync )/, '$1').slice(0, 160)}")`
-  }; ksync get showed ${
-    shown === undefined ? 'no such problem' : `"${shown.path}: ${shown.message.slice(0, 120)}"`
-  } (state ${view.targets?.[0]?.state ?? view.state})`;
+  return `${options.side} disk full: the daemon's log said so ${told.length} time(s)${
+    told[0] === undefined ? '' : ` ("${told[0].replace(/^\S+ /, '').slice(0, 200)}")`
+  }; ksync get listed ${shown === undefined ? 'no such problem' : `"${shown.slice(0, 160)}"`}`;
 }
 
 /** How long the daemon stays stopped in the SIGSTOP fault (KSYNC_REL_STOP_S, default 60). */
@@ -191,11 +203,21 @@ export const FAULTS: readonly Fault[] = [
   },
   {
     name: 'daemon-killed-transfer',
-    title: 'CLI daemon SIGKILLed mid-transfer (a 40 MB file), then restarted',
+    title: 'CLI daemon SIGKILLed mid-transfer (a 40 MiB file from the container), then restarted',
     async inject(ctx) {
-      const big = 'x'.repeat(1024).repeat(40 * 1024);
-      void ctx.editor.write('local', `${ctx.editor.prefix}/big.bin`, big);
-      return killDaemonIn(ctx, 'transferring');
+      const path = `${ctx.editor.prefix}/big.bin`;
+      const start = ctx.log.now();
+      const r = await ctx.remote.sh(
+        'dd if=/dev/urandom of="$1" bs=1M count=40 2>/dev/null && sha256sum "$1"',
+        `/data/app/${path}`,
+      );
+      const digest = /^[0-9a-f]{64}/.exec(r.stdout)?.[0];
+      if (!r.ok || digest === undefined) throw new Error('could not write big.bin in the pod');
+      ctx.log.record({ side: 'remote', path, content: { digest }, landed: true, start });
+      const size = 40 * 1024 * 1024;
+      return killDaemonWhen(ctx, 'with part of the file staged locally', async () =>
+        (await stagedSizes(ctx)).some((s) => s > 0 && s < size),
+      );
     },
   },
   {
@@ -217,7 +239,10 @@ export const FAULTS: readonly Fault[] = [
           start,
         });
       }
-      return killDaemonIn(ctx, 'applying');
+      return killDaemonWhen(ctx, 'with some of the 1,500 files in place locally', async () => {
+        const n = (await readdir(join(ctx.localRoot, dir)).catch(() => [])).length;
+        return n > 0 && n < 1500;
+      });
     },
   },
   {
@@ -233,7 +258,7 @@ export const FAULTS: readonly Fault[] = [
   },
   {
     name: 'container-disk-full',
-    title: "the container's disk full (64 MiB tmpfs emptyDir filled), then freed",
+    title: "the container's disk full (160 MiB tmpfs emptyDir filled), then freed",
     async inject(ctx) {
       return diskFull(ctx, {
         side: 'container',
@@ -246,7 +271,7 @@ export const FAULTS: readonly Fault[] = [
   },
   {
     name: 'local-disk-full',
-    title: 'the local disk full (the local root on a 96 MiB tmpfs, filled), then freed',
+    title: 'the local disk full (the local root on a 192 MiB tmpfs, filled), then freed',
     async inject(ctx) {
       const fill = join(ctx.localBase, 'fill');
       return diskFull(ctx, {

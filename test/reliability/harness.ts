@@ -107,7 +107,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export async function openRun(options: { seed: number }): Promise<RunContext> {
   const home = await mkdtemp(join(tmpdir(), 'ksync-rel-home-'));
   const localBase = await mkdtemp(join(tmpdir(), 'ksync-rel-local-'));
-  await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=96m', 'tmpfs', localBase]);
+  await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=192m', 'tmpfs', localBase]);
   const localRoot = join(localBase, 'root');
   await mkdir(join(localBase, 'sentinel', 'deep'), { recursive: true });
   await mkdir(localRoot);

@@ -44,7 +44,8 @@ export async function degradedPath(ctx: RunContext): Promise<DegradedPath> {
   const inNs = (...args: string[]) => run('ip', ['netns', 'exec', ns, ...args]);
 
   await ip('netns', 'add', ns);
-  await inNs('ip', 'link', 'set', 'lo', 'up');
+  // An Ethernet-sized MTU: loopback's 64 KiB packets would never fit the token bucket's burst.
+  await inNs('ip', 'link', 'set', 'lo', 'mtu', '1500', 'up');
   const relays: ChildProcess[] = [
     spawn(process.execPath, [relay, 'unix-to-tcp', socket, apiserver], { stdio: 'ignore' }),
   ];

@@ -85,13 +85,14 @@ export class WriteLog {
   }
 
   /**
-   * Records that `side` wrote `content` to `path` (or deleted it, for undefined), having issued
-   * the write at `start` (default: now, for a write that returned at once).
+   * Records that `side` wrote `content` to `path` (or deleted it, for undefined; or wrote content
+   * of a known digest, made where it was written), having issued the write at `start` (default:
+   * now, for a write that returned at once).
    */
   record(options: {
     side: Side;
     path: string;
-    content: string | undefined;
+    content: string | { digest: string } | undefined;
     landed: boolean;
     start?: number;
   }): void {
@@ -100,7 +101,12 @@ export class WriteLog {
     this.#records.push({
       side,
       path,
-      digest: content === undefined ? undefined : digestOf(content),
+      digest:
+        typeof content === 'object'
+          ? content.digest
+          : content === undefined
+            ? undefined
+            : digestOf(content),
       start: options.start ?? end,
       end,
       landed,

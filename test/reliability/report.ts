@@ -11,19 +11,28 @@ import { escapeXml, svg } from '../../bench/report.ts';
 import type { PhaseResult } from './harness.ts';
 import { growth, type SoakResult } from './soak.ts';
 
-/** One run's results, as the e2e suite collects them. */
-export interface ReliabilityResults {
+/** When and where a part of the results was measured. */
+export interface RunInfo {
   readonly date: string;
   readonly nodes: number;
   readonly seed: number;
-  readonly matrix: readonly PhaseResult[];
-  readonly soak?: SoakResult;
-  /** The whole run's oracle over every write, and what was touched beside the roots. */
-  readonly overall?: {
+}
+
+/**
+ * The figures docs/reliability.md shows. Each part comes from the last run that ran all of it
+ * (a run may run the matrix alone, or the soak alone, under the cluster's time limit per hold).
+ */
+export interface ReliabilityResults {
+  readonly matrix?: RunInfo & { readonly phases: readonly PhaseResult[] };
+  readonly soak?: RunInfo & SoakResult;
+  /** That run's oracle over every write, and what was touched beside the roots. */
+  readonly overall?: RunInfo & {
     written: number;
     lost: number;
     diverged: number;
     outside: readonly string[];
+    /** Staged files the agent still held in the container root at the end (ksync's own temp files). */
+    staged: number;
   };
 }
 
@@ -35,24 +44,28 @@ const seconds = (ms: number | undefined): string =>
 
 /** The generated part of the document. */
 export function renderFigures(r: ReliabilityResults): string {
-  const lines = [
-    BEGIN,
-    '',
-    `Last run: ${r.date}, ${r.nodes} node(s), seed ${r.seed} (\`KSYNC_REL_SEED\` repeats it).`,
-    '',
-    '### The fault matrix',
-    '',
-    '| fault | edits written | lost | diverged | recovery | kept by a conflict | uncertain |',
-    '| --- | --: | --: | --: | --: | --: | --: |',
-    ...r.matrix.map(
-      (p) =>
-        `| ${p.title} | ${p.written} | ${p.lost} | ${p.diverged} | ${seconds(p.recoveryMs)} | ${p.savedByConflict} | ${p.uncertain} |`,
-    ),
-    '',
-    ...r.matrix.filter((p) => p.note !== undefined).map((p) => `- **${p.name}**: ${p.note ?? ''}`),
-    ...r.matrix.flatMap((p) => p.details.slice(0, 10).map((d) => `- **${p.name}** ${d}`)),
-    '',
-  ];
+  const lines = [BEGIN, ''];
+  if (r.matrix !== undefined) {
+    const m = r.matrix;
+    lines.push(
+      '### The fault matrix',
+      '',
+      `${describeRun(m)}. Recovery: from the cause gone to a fresh edit seen across both ways.`,
+      '',
+      '| fault | edits written | lost | diverged | recovery | kept by a conflict | uncertain |',
+      '| --- | --: | --: | --: | --: | --: | --: |',
+      ...m.phases.map(
+        (p) =>
+          `| ${p.title} | ${p.written} | ${p.lost} | ${p.diverged} | ${seconds(p.recoveryMs)} | ${p.savedByConflict} | ${p.uncertain} |`,
+      ),
+      '',
+      ...m.phases
+        .filter((p) => p.note !== undefined)
+        .map((p) => `- **${p.name}**: ${p.note ?? ''}`),
+      ...m.phases.flatMap((p) => p.details.slice(0, 10).map((d) => `- **${p.name}** ${d}`)),
+      '',
+    );
+  }
   if (r.soak !== undefined) {
     const s = r.soak;
     const daemon = s.samples.flatMap((x) => (x.daemonMiB === undefined ? [] : [x.daemonMiB]));
@@ -63,7 +76,7 @@ export function renderFigures(r: ReliabilityResults): string {
     lines.push(
       '### The soak',
       '',
-      `${s.minutes} minutes, ${s.written} edits, ${s.faults.length} faults (${[...new Set(s.faults.map((f) => f.name))].join(', ')}); ` +
+      `${describeRun(s)}: ${s.minutes} minutes, ${s.written} edits, ${s.faults.length} faults (${[...new Set(s.faults.map((f) => f.name))].join(', ')}); ` +
         `**${s.lost} lost**, ${s.diverged} diverged, ${s.savedByConflict} kept by a conflict, ${s.uncertain} uncertain. ` +
         `Recovery after a fault: median ${seconds(median(recovered))}, worst ${seconds(recovered.length === 0 ? undefined : Math.max(...recovered))}` +
         `${s.faults.some((f) => f.recoveryMs === undefined) ? `, ${s.faults.filter((f) => f.recoveryMs === undefined).length} never` : ''}.`,
@@ -82,12 +95,16 @@ export function renderFigures(r: ReliabilityResults): string {
     lines.push(
       '### The whole run',
       '',
-      `The oracle over all ${o.written} writes of the run: ${o.lost} lost, ${o.diverged} diverged. Beside the roots (the sentinel trees on both sides, and the local tmpfs): ${o.outside.length === 0 ? 'nothing touched' : o.outside.join(', ')}.`,
+      `${describeRun(o)}: the oracle over all ${o.written} writes of the run: ${o.lost} lost, ${o.diverged} diverged. Beside the roots (the sentinel trees on both sides, and the local tmpfs): ${o.outside.length === 0 ? 'nothing touched' : o.outside.join(', ')}. Staged files the agent held in the container root at the end (its own temp files, removed when the connection closes): ${o.staged}.`,
       '',
     );
   }
   lines.push(END);
   return lines.join('\n');
+}
+
+function describeRun(r: RunInfo): string {
+  return `Run ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.nodes} node(s), seed ${r.seed}`;
 }
 
 function fmt(n: number | undefined): string {
@@ -158,18 +175,26 @@ export function soakPlot(s: SoakResult): string {
   return svg(`Resident memory during a ${s.minutes}-minute soak`, out, { width: W, height: H });
 }
 
-/** Writes the figures into `docsDir`/reliability.md, the plot and the raw results. */
-export async function writeReliabilityDoc(r: ReliabilityResults, docsDir: string): Promise<void> {
+/**
+ * Merges `next` over the results of earlier runs (docs/reliability-results.json) and writes the
+ * document's figures, the soak plot and the merged results.
+ */
+export async function writeReliabilityDoc(
+  next: ReliabilityResults,
+  docsDir: string,
+): Promise<void> {
+  const json = join(docsDir, 'reliability-results.json');
+  const previous = JSON.parse(await readFile(json, 'utf8').catch(() => '{}')) as ReliabilityResults;
+  const r: ReliabilityResults = { ...previous, ...next };
   const path = join(docsDir, 'reliability.md');
   const doc = await readFile(path, 'utf8');
   const a = doc.indexOf(BEGIN);
   const b = doc.indexOf(END);
   if (a < 0 || b < a) throw new Error(`${path} lacks the ${BEGIN} ... ${END} markers`);
-  const next = doc.slice(0, a) + renderFigures(r) + doc.slice(b + END.length);
+  const text = doc.slice(0, a) + renderFigures(r) + doc.slice(b + END.length);
   const options = (await resolveConfig(path)) ?? {};
-  await writeFile(path, await format(next, { ...options, filepath: path }));
+  await writeFile(path, await format(text, { ...options, filepath: path }));
   if (r.soak !== undefined)
     await writeFile(join(docsDir, 'reliability-soak.svg'), soakPlot(r.soak));
-  const json = join(docsDir, 'reliability-results.json');
   await writeFile(json, await format(JSON.stringify(r), { ...options, filepath: json }));
 }

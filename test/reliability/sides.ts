@@ -190,13 +190,19 @@ export class PodSide implements EditSide {
     return this.#digests(this.#root);
   }
 
+  /** How many of ksync's own temp files (staged content) are under the root. */
+  async stagedFiles(): Promise<number> {
+    const r = await this.sh(`find "$1" -path '*/${TEMP_PREFIX}*' -type f | wc -l`, this.#root);
+    return Number(r.stdout.trim());
+  }
+
   readSentinels(): Promise<Map<string, string>> {
     return this.#digests(this.#sentinel);
   }
 
   async #digests(dir: string): Promise<Map<string, string>> {
     const r = await this.sh(
-      `cd "$1" && find . -type f ! -name '${TEMP_PREFIX}*' -exec sha256sum {} +`,
+      `cd "$1" && find . -name '${TEMP_PREFIX}*' -prune -o -type f -exec sha256sum {} +`,
       dir,
     );
     if (!r.ok) throw new Error(`cannot read ${dir} in the container`);

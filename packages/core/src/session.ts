@@ -239,7 +239,6 @@ export class Session {
   async run(): Promise<void> {
     let backoff = 0;
     let problemBackoff = 0;
-    let warned: string | undefined;
     while (!this.#stopped) {
       if (this.#state === 'paused' || isHalted(this.#state)) {
         // Change events cannot lift a pause or halt; only resume, reset or stop do (they call
@@ -250,14 +249,9 @@ export class Session {
       }
       let retryMs: number | undefined;
       try {
+        // What failed is the status's to tell (`problems`): the watch logs it once per cause.
         const report = await this.cycle();
         backoff = 0;
-        // Tell the watch's log what failed, once per change of the failures (not every retry).
-        const failures = describeProblems(report.problems);
-        if (failures !== undefined && failures !== warned) {
-          this.#o.log?.warn(`sync ${this.#o.name}: ${failures}`);
-        }
-        warned = failures;
         // Paths that failed (a full disk, a permission) are retried on a timer as well, so the
         // sync recovers by itself once the cause is gone, even if no file event says so.
         if (report.problems.length > 0) {

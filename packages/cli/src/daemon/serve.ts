@@ -68,7 +68,9 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
       view.state === 'watching'
         ? `watching ${view.files} ${view.bytes} ${view.transferredFiles} ${view.transferredBytes}`
         : view.state === 'problems'
-          ? `problems ${JSON.stringify(view.problems)}`
+          ? // Once per cause, not per path: a full disk under a stream of edits fails a new path
+            // every cycle, and the user needs to hear about it once, not twice a second.
+            `problems ${[...new Set(view.problems.map((p) => `${p.side ?? ''} ${p.message}`))].sort().join('\n')}`
           : view.state;
     if (logged.get(view.name) === key) return;
     if (view.state === 'watching') {
