@@ -48,7 +48,10 @@ describe('reliability on the real cluster', { timeout: (40 + SOAK_MINUTES * 1.5)
   });
   after(async () => {
     if (ctx === undefined) return;
-    await closeRun(ctx);
+    // A failed run keeps its KSYNC_HOME (the watch log, the conflict store) to look into.
+    const clean = overall !== undefined && overall.lost === 0 && overall.diverged === 0;
+    await closeRun(ctx, { keepHome: !clean });
+    if (!clean) process.stderr.write(`reliability: KSYNC_HOME kept in ${ctx.home}\n`);
     // The parts that ran in full replace the last runs' figures, failures included (the
     // document tells what happened); a subset of the matrix leaves the matrix figures alone.
     const info = {

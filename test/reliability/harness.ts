@@ -179,14 +179,14 @@ export async function openRun(options: { seed: number }): Promise<RunContext> {
   };
 }
 
-/** Stops the daemon, deletes the namespace and unmounts the tmpfs. */
-export async function closeRun(ctx: RunContext): Promise<void> {
+/** Stops the daemon, deletes the namespace and unmounts the tmpfs; keeps KSYNC_HOME if asked. */
+export async function closeRun(ctx: RunContext, options: { keepHome: boolean }): Promise<void> {
   await ctx.editor.stop();
   await ctx.ksync(['stop']);
   await deleteNamespace(ctx.namespace);
   await execFileAsync('umount', [ctx.localBase]).catch(() => undefined);
   await rm(ctx.localBase, { recursive: true, force: true });
-  await rm(ctx.home, { recursive: true, force: true });
+  if (!options.keepHome) await rm(ctx.home, { recursive: true, force: true });
 }
 
 /** The conflicts ksync holds, with the digests of what each saved aside. */
