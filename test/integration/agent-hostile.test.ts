@@ -127,6 +127,29 @@ describe('agent: hostile input', () => {
         (c) => c.send({ type: 'scan', id: 1, full: true }),
         /scan before hello, auth and open/,
       ],
+      // Found by the fuzzer: stream control before open used to be ignored in silence.
+      ['credit before hello', (c) => c.send({ type: 'credit', id: 1, bytes: 1 }), /credit before/],
+      [
+        'end before open',
+        (c) => {
+          c.send({ type: 'hello', id: 1, version: KSYNC_VERSION, protocol: PROTOCOL_VERSION });
+          c.send({ type: 'auth', id: 2, token: fixture.token });
+          c.send({ type: 'end', id: 2 });
+        },
+        /end before hello, auth and open/,
+      ],
+      [
+        'abort before auth',
+        (c) => {
+          c.send({ type: 'hello', id: 1, version: KSYNC_VERSION, protocol: PROTOCOL_VERSION });
+          c.send({
+            type: 'abort',
+            id: 1,
+            error: { code: 'aborted', message: 'x', retryable: false },
+          });
+        },
+        /abort before hello, auth and open/,
+      ],
       [
         'open before auth',
         (c) => {

@@ -3,12 +3,13 @@
  * WebSocket to the node agent (which serves a `LocalEndpoint`). The session controller cannot
  * tell it from a local one.
  *
- * Connection life: `connectRemoteEndpoint` makes the first connection (hello → auth → open) and
- * fails with a one-line `UserError` when that does not work. Afterwards a dropped connection is
- * re-made in the background with backoff (250 ms doubling to 10 s). While disconnected every
- * call fails at once with a retryable `RemoteError`; the controller retries its cycle later. On
- * reconnecting, the watch listeners fire once so that the controller rescans: the sync is
- * state-based, so nothing needs replaying.
+ * Connection life: one client is one connection. `connectRemoteEndpoint` dials and runs hello →
+ * auth → open, and fails with a one-line `UserError` when that does not work. When the
+ * connection drops later, the client stays down: `onLost` fires once with the reason, and every
+ * call fails at once with a retryable `RemoteError`. The client never re-dials by itself;
+ * reconnecting belongs to one owner, the CLI's `SyncRunner` (see docs/architecture.md), which
+ * opens a new client and a new session over the same durable state. The sync is state-based, so
+ * nothing needs replaying.
  */
 import type { Socket } from 'node:net';
 import WebSocket, { type RawData } from 'ws';
@@ -29,7 +30,7 @@ import {
   entryFromWire,
   parseServerMessage,
   splitBatches,
-  validateSnapshot,
+  SnapshotMirror,
   wireError,
   type ApplyResult,
   type Change,
@@ -71,16 +72,12 @@ export interface RemoteEndpointOptions {
   readonly target?: ContainerTarget;
   /** User ignore patterns, applied on the agent side too. */
   readonly ignore: readonly string[];
-  /** Called when the connection drops (with the reason) and when it is back. */
-  readonly onConnectionChange?: (connected: boolean, error?: string) => void;
+  /** Called once when the open connection drops, with the reason; not called by `close()`. */
+  readonly onLost?: (reason: string) => void;
   /** Ping interval; the agent is considered gone after two missed pongs (default 5000 ms). */
   readonly pingIntervalMs?: number;
   /** Longest wait for the connection and handshake (default 10000 ms). */
   readonly handshakeTimeoutMs?: number;
-  /** First reconnect delay, doubled after each failure up to `maxBackoffMs` (default 250). */
-  readonly minBackoffMs?: number;
-  /** Longest reconnect delay (default 10000 ms). */
-  readonly maxBackoffMs?: number;
 }
 
 /** An endpoint on the other side of the agent connection. */
@@ -120,9 +117,8 @@ type Pending =
     }
   | {
       readonly kind: 'scan';
-      readonly entries: Map<string, Entry>;
-      readonly problems: Problem[];
-      readonly resolve: (result: ScanResult) => void;
+      readonly pages: ScanPages;
+      readonly resolve: (pages: ScanPages) => void;
       readonly reject: (error: Error) => void;
     }
   | { readonly kind: 'read'; readonly receiver: StreamReceiver }
@@ -132,6 +128,17 @@ type Pending =
       readonly resolve: () => void;
       readonly reject: (error: Error) => void;
     };
+
+/** What the scan pages of one answer carried, and how scan-done described them. */
+interface ScanPages {
+  readonly entries: [string, Entry][];
+  readonly removed: string[];
+  readonly problems: Problem[];
+  /** The result's number on the connection (absent from an agent that does not number them). */
+  generation?: number;
+  /** True when the pages hold only the changes since the base the scan named. */
+  delta: boolean;
+}
 
 /** One WebSocket connection and the requests in flight on it. */
 class Connection {
@@ -144,6 +151,11 @@ class Connection {
   /** The reason the agent gave when it refused the connection. */
   refusal: WireError | undefined;
   lostReason: string | undefined;
+  /**
+   * The generation of the agent's scan result that the client's snapshot copy holds, on this
+   * connection (undefined: none, so the next scan asks for the whole snapshot).
+   */
+  scanBase: number | undefined;
   readonly #onChanged: () => void;
   readonly #onLost: (connection: Connection) => void;
 
@@ -297,21 +309,18 @@ class Connection {
         return;
       case 'scan-page':
         if (pending.kind !== 'scan') return this.#violation(`unexpected scan-page for ${id}`);
-        for (const [path, entry] of message.entries)
-          pending.entries.set(path, entryFromWire(entry) as Entry);
-        for (const p of message.problems) pending.problems.push(p);
+        for (const [path, entry] of message.entries) {
+          pending.pages.entries.push([path, entryFromWire(entry) as Entry]);
+        }
+        for (const path of message.removed ?? []) pending.pages.removed.push(path);
+        for (const p of message.problems) pending.pages.problems.push(p);
         return;
       case 'scan-done':
         if (pending.kind !== 'scan') return this.#violation(`unexpected scan-done for ${id}`);
         this.pending.delete(id);
-        try {
-          validateSnapshot(pending.entries);
-          pending.resolve({ snapshot: pending.entries, problems: pending.problems });
-        } catch (error) {
-          pending.reject(
-            new RemoteError(wireError('bad-message', `agent scan: ${errorMessage(error)}`, true)),
-          );
-        }
+        if (message.generation !== undefined) pending.pages.generation = message.generation;
+        pending.pages.delta = message.delta === true;
+        pending.resolve(pending.pages);
         return;
       case 'ok':
         if (pending.kind === 'stage') {
@@ -355,18 +364,18 @@ class RemoteClient implements RemoteEndpoint {
   readonly #listeners = new Set<ChangeListener>();
   #connection: Connection | undefined;
   #closed = false;
-  #backoff: number;
-  #reconnectTimer: NodeJS.Timeout | undefined;
   readonly #dial: Dial;
   agent: AgentInfo = { version: '', node: undefined };
-  /** The ignore rules the agent scans with: the open's, then those of the latest scan. */
-  #ignore: string[];
+  /**
+   * The remote snapshot as of the last scan, kept up to date by the agent's deltas.
+   * `#scanned` says whether a scan result was handed out yet.
+   */
+  #mirror = new SnapshotMirror();
+  #scanned = false;
 
   constructor(options: RemoteEndpointOptions) {
     this.#o = options;
     this.#dial = options.dial ?? dialTcp(options.url);
-    this.#ignore = [...options.ignore];
-    this.#backoff = options.minBackoffMs ?? 250;
   }
 
   get connected(): boolean {
@@ -385,28 +394,53 @@ class RemoteClient implements RemoteEndpoint {
   async scan(options: ScanOptions): Promise<ScanResult> {
     const connection = this.#require();
     const id = connection.nextId();
-    return new Promise((resolve, reject) => {
+    const base = connection.scanBase;
+    // Until this answer is applied the copy matches no generation: a scan that fails or is
+    // lost makes the next one ask for the whole snapshot.
+    connection.scanBase = undefined;
+    const pages = await new Promise<ScanPages>((resolve, reject) => {
       connection.pending.set(id, {
         kind: 'scan',
-        entries: new Map(),
-        problems: [],
+        pages: { entries: [], removed: [], problems: [], delta: false },
         resolve,
         reject,
       });
       try {
-        // The rules go with every scan, and a reconnect re-opens with the latest ones.
-        if (options.ignore !== undefined) this.#ignore = [...options.ignore];
+        // The rules go with every scan, so edits of `.ksyncignore` reach the agent.
         connection.send({
           type: 'scan',
           id,
           full: options.full,
           ...(options.ignore === undefined ? {} : { ignore: [...options.ignore] }),
+          ...(base === undefined ? {} : { base }),
         });
       } catch (error) {
         connection.pending.delete(id);
         reject(asError(error));
       }
     });
+    if (pages.delta && base === undefined) {
+      throw new RemoteError(wireError('bad-message', 'agent scan: a delta without a base', true));
+    }
+    let changes;
+    try {
+      changes = pages.delta
+        ? this.#mirror.update(pages.entries, pages.removed)
+        : this.#mirror.replace(pages.entries);
+    } catch (error) {
+      // The mirror kept its previous state, which no longer matches the agent's: start over.
+      this.#mirror = new SnapshotMirror();
+      this.#scanned = false;
+      throw new RemoteError(wireError('bad-message', `agent scan: ${errorMessage(error)}`, true));
+    }
+    connection.scanBase = pages.generation;
+    const first = !this.#scanned;
+    this.#scanned = true;
+    return {
+      snapshot: this.#mirror.snapshot,
+      problems: pages.problems,
+      ...(first ? {} : { changes }),
+    };
   }
 
   watch(listener: ChangeListener): () => void {
@@ -521,7 +555,6 @@ class RemoteClient implements RemoteEndpoint {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
-    clearTimeout(this.#reconnectTimer);
     const connection = this.#connection;
     this.#connection = undefined;
     if (connection?.open) {
@@ -540,7 +573,7 @@ class RemoteClient implements RemoteEndpoint {
     if (this.#closed) throw new RemoteError(wireError('closed', 'the remote endpoint is closed'));
     if (connection === undefined || !connection.open) {
       throw new RemoteError(
-        wireError('closed', `not connected to the agent at ${this.#o.url} (reconnecting)`, true),
+        wireError('closed', `not connected to the agent at ${this.#o.url}`, true),
       );
     }
     return connection;
@@ -608,7 +641,7 @@ class RemoteClient implements RemoteEndpoint {
           type: 'open',
           id: connection.nextId(),
           root: this.#o.root,
-          ignore: this.#ignore,
+          ignore: [...this.#o.ignore],
           ...(this.#o.target !== undefined && { target: this.#o.target }),
         },
         'ok',
@@ -633,35 +666,7 @@ class RemoteClient implements RemoteEndpoint {
 
   #onLost(connection: Connection): void {
     if (this.#closed || connection !== this.#connection) return;
-    this.#o.onConnectionChange?.(false, connection.lostError().message);
-    this.#scheduleReconnect();
-  }
-
-  #scheduleReconnect(): void {
-    if (this.#closed || this.#reconnectTimer !== undefined) return;
-    const delay = this.#backoff;
-    this.#backoff = Math.min(this.#backoff * 2, this.#o.maxBackoffMs ?? 10_000);
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      this.#connect().then(
-        (connection) => {
-          if (this.#closed) {
-            connection.close(1000);
-            return;
-          }
-          this.#connection = connection;
-          this.#backoff = this.#o.minBackoffMs ?? 250;
-          this.#o.onConnectionChange?.(true);
-          // The agent's side may have changed while we were away: make the controller rescan.
-          this.#fire();
-        },
-        (error: unknown) => {
-          if (this.#closed) return;
-          this.#o.onConnectionChange?.(false, errorMessage(error));
-          this.#scheduleReconnect();
-        },
-      );
-    }, delay);
+    this.#o.onLost?.(connection.lostError().message);
   }
 
   #fire(): void {

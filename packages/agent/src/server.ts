@@ -14,7 +14,9 @@
  * connection can make the agent hold.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
@@ -28,7 +30,6 @@ import {
   checkVersions,
   decodeChunkFrame,
   encodeChunkFrame,
-  entryToWire,
   parseClientMessage,
   splitBatches,
   wireError,
@@ -36,13 +37,16 @@ import {
   type ClientMessage,
   type Endpoint,
   type NodeFacts,
+  type ScanResult,
   type ServerMessage,
+  type WireEntry,
   type WireError,
 } from '@ksync/core';
-import { openLocalEndpoint } from '@ksync/fs';
+import { hashFile, openLocalEndpoint } from '@ksync/fs';
 import { errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 import { AgentMetrics } from './metrics.ts';
+import { METRICS_CONTENT_TYPE } from './prometheus.ts';
 import type { RootResolver, ServedRoot } from './roots/resolver.ts';
 import { CreditSender, StreamReceiver, sliceChunk } from './streams.ts';
 import { tokensMatch } from './token.ts';
@@ -63,6 +67,12 @@ export interface AgentServerOptions {
    * server starts (leftovers of a crash) and when it closes.
    */
   readonly stagingDir: string;
+  /**
+   * A directory the agent keeps across its restarts (never emptied): one stat cache file per
+   * served root path (stat-cache-file.ts says why that is safe); files not written for a week
+   * are removed at start. Without it every connection hashes its root again.
+   */
+  readonly stateDir?: string;
   /** WebSocket ping interval; a peer that misses two pongs is dropped (default 5000 ms). */
   readonly pingIntervalMs?: number;
   /** Replaces `openLocalEndpoint` (tests). */
@@ -84,6 +94,7 @@ export interface AgentServer {
 export async function serveAgent(options: AgentServerOptions): Promise<AgentServer> {
   await rm(options.stagingDir, { recursive: true, force: true });
   await mkdir(options.stagingDir, { recursive: true, mode: 0o700 });
+  if (options.stateDir !== undefined) await pruneStateDir(options.stateDir);
   const connections = new Set<AgentConnection>();
   const metrics = new AgentMetrics();
   const http: Server = createServer((req, res) => answerHttp(req, res, metrics));
@@ -135,6 +146,32 @@ export async function serveAgent(options: AgentServerOptions): Promise<AgentServ
   };
 }
 
+/** The stat cache file of one served root path (a `/proc/<pid>/root/...` path for a container). */
+function statCacheFileOf(stateDir: string, root: string): string {
+  return join(
+    stateDir,
+    `${createHash('sha256').update(root).digest('hex').slice(0, 32)}${STAT_CACHE_SUFFIX}`,
+  );
+}
+
+const STAT_CACHE_SUFFIX = '.stat-cache';
+/** Stat caches not written for this long belong to containers long gone. */
+const STATE_MAX_AGE_MS = 7 * 24 * 3600_000;
+
+/** Creates the state directory and removes stat caches (and leftover temp files) of the past. */
+async function pruneStateDir(stateDir: string): Promise<void> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const now = Date.now();
+  for (const name of await readdir(stateDir)) {
+    const path = join(stateDir, name);
+    const stats = await stat(path).catch(() => undefined);
+    const stale = stats !== undefined && now - stats.mtimeMs > STATE_MAX_AGE_MS;
+    if (name.endsWith('.tmp') || (name.endsWith(STAT_CACHE_SUFFIX) && stale)) {
+      await rm(path, { force: true });
+    }
+  }
+}
+
 function answerHttp(req: IncomingMessage, res: ServerResponse, metrics: AgentMetrics): void {
   if (req.method === 'GET' && req.url === '/healthz') {
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -142,7 +179,7 @@ function answerHttp(req: IncomingMessage, res: ServerResponse, metrics: AgentMet
     return;
   }
   if (req.method === 'GET' && req.url === '/metrics') {
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
     res.end(metrics.render());
     return;
   }
@@ -172,6 +209,8 @@ class AgentConnection {
   readonly #ping: NodeJS.Timeout;
   #alive = true;
   #missed = 0;
+  /** The number of the last scan result sent (0: none yet); see `#sendScan`. */
+  #generation = 0;
   readonly closed: Promise<void>;
 
   constructor(ws: WebSocket, options: AgentServerOptions, log: Logger, metrics: AgentMetrics) {
@@ -304,22 +343,11 @@ class AgentConnection {
       case 'open':
         this.#open(message);
         return;
-      case 'credit':
-        if (this.#phase === 'ready') this.#reads.get(message.id)?.grant(message.bytes);
-        return;
-      case 'end':
-        if (this.#phase === 'ready') this.#stages.get(message.id)?.end();
-        return;
-      case 'abort': {
-        if (this.#phase !== 'ready') return;
-        const error = new Error(`aborted by the client: ${message.error.message}`);
-        this.#stages.get(message.id)?.fail(error);
-        this.#reads.get(message.id)?.abort(error);
-        return;
-      }
       default:
         break;
     }
+    // Stream control and requests need an open connection; anything earlier means the peer
+    // does not follow the protocol (no stream can exist yet), so it is refused, not ignored.
     if (this.#phase !== 'ready') {
       this.refuse(
         wireError(
@@ -328,6 +356,23 @@ class AgentConnection {
         ),
       );
       return;
+    }
+    switch (message.type) {
+      // Stream control for a stream that already ended is dropped: it was in flight.
+      case 'credit':
+        this.#reads.get(message.id)?.grant(message.bytes);
+        return;
+      case 'end':
+        this.#stages.get(message.id)?.end();
+        return;
+      case 'abort': {
+        const error = new Error(`aborted by the client: ${message.error.message}`);
+        this.#stages.get(message.id)?.fail(error);
+        this.#reads.get(message.id)?.abort(error);
+        return;
+      }
+      default:
+        break;
     }
     if (this.#inFlight.has(message.id)) {
       this.#fail(
@@ -423,6 +468,13 @@ class AgentConnection {
           // The client sends the complete rules; the container's copy of the file never decides.
           ignoreFile: false,
           stagingDir: this.#o.stagingDir,
+          hasher: (absolute, stats) => {
+            this.#metrics.addHashed();
+            return hashFile(absolute, stats);
+          },
+          ...(this.#o.stateDir === undefined
+            ? {}
+            : { statCacheFile: statCacheFileOf(this.#o.stateDir, served.root) }),
           onWarning: (warning) => this.#log.warn(warning),
         });
     this.#endpoint = endpoint;
@@ -441,24 +493,7 @@ class AgentConnection {
           full: message.full,
           ...(message.ignore === undefined ? {} : { ignore: message.ignore }),
         });
-        const entries = [...result.snapshot].map(
-          ([path, entry]) => [path, entryToWire(entry)] as const,
-        );
-        const entryPages = splitBatches(entries, BATCH_TARGET_BYTES);
-        const problemPages = splitBatches(result.problems, BATCH_TARGET_BYTES);
-        const pages = Math.max(entryPages.length, problemPages.length);
-        for (let i = 0; i < pages; i++) {
-          this.#send({
-            type: 'scan-page',
-            id: message.id,
-            entries: (entryPages[i] ?? []) as [
-              string,
-              NonNullable<ReturnType<typeof entryToWire>>,
-            ][],
-            problems: [...(problemPages[i] ?? [])],
-          });
-        }
-        this.#send({ type: 'scan-done', id: message.id });
+        this.#sendScan(message.id, result, message.base);
         return;
       }
       case 'missing': {
@@ -502,6 +537,43 @@ class AgentConnection {
       default:
         return;
     }
+  }
+
+  /**
+   * Sends a scan result: only its changes when the client holds the previous result (its `base`
+   * is the last generation sent on this connection) and the endpoint says what changed since;
+   * the whole snapshot otherwise. Either way the result gets the next generation number.
+   */
+  #sendScan(id: number, result: ScanResult, base: number | undefined): void {
+    const delta = base !== undefined && base === this.#generation && result.changes !== undefined;
+    this.#generation = this.#generation >= 0xffff_ffff ? 1 : this.#generation + 1;
+    const { snapshot } = result;
+    const entries: [string, WireEntry][] = [];
+    const removed: string[] = [];
+    if (delta) {
+      for (const path of result.changes?.keys() ?? []) {
+        const entry = snapshot.get(path);
+        if (entry === undefined) removed.push(path);
+        else entries.push([path, entry]);
+      }
+    } else {
+      for (const item of snapshot) entries.push(item);
+    }
+    const entryPages = splitBatches(entries, BATCH_TARGET_BYTES);
+    const removedPages = splitBatches(removed, BATCH_TARGET_BYTES);
+    const problemPages = splitBatches(result.problems, BATCH_TARGET_BYTES);
+    const pages = Math.max(entryPages.length, removedPages.length, problemPages.length);
+    for (let i = 0; i < pages; i++) {
+      const gone = removedPages[i];
+      this.#send({
+        type: 'scan-page',
+        id,
+        entries: entryPages[i] ?? [],
+        ...(gone === undefined ? {} : { removed: gone }),
+        problems: [...(problemPages[i] ?? [])],
+      });
+    }
+    this.#send({ type: 'scan-done', id, generation: this.#generation, delta });
   }
 
   async #read(endpoint: Endpoint, id: number, path: string, digest: string): Promise<void> {

@@ -7,11 +7,23 @@
  */
 import type { ApplyResult, Change, Problem } from './change.ts';
 import type { Snapshot } from './snapshot.ts';
+import type { SnapshotChanges } from './snapshot-mirror.ts';
 
-/** What a scan found. */
+/**
+ * What a scan found. A result is valid until the endpoint's next scan: an endpoint may hand out
+ * the same map every time, updated in place (see snapshot-mirror.ts), so that a scan costs
+ * O(changes) and not a copy of the tree.
+ */
 export interface ScanResult {
   /** The side's state. No `''` key means the root does not exist. */
   readonly snapshot: Snapshot;
+  /**
+   * Exactly the paths whose entry differs from this endpoint's previous scan result, each with
+   * the entry it had there (undefined: absent). Absent when the endpoint cannot tell (its first
+   * scan, a reconnect, an endpoint that does not track it): the controller then compares every
+   * path. With it, the controller reconciles only what changed.
+   */
+  readonly changes?: SnapshotChanges;
   /** Paths that could not be read or are not synchronizable; they are absent from `snapshot`. */
   readonly problems: readonly Problem[];
   /**

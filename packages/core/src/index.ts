@@ -5,6 +5,7 @@ export * from './errors.ts';
 export * from './ignore.ts';
 export * from './path.ts';
 export * from './snapshot.ts';
+export * from './snapshot-mirror.ts';
 export * from './store.ts';
 export * from './mode.ts';
 export * from './reconcile.ts';

@@ -22,11 +22,12 @@ import { InternalError, UserError } from './errors.ts';
 import type { SyncMode } from './mode.ts';
 import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
 import { rebaseAncestor } from './rebase.ts';
-import { applyChanges, orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
+import { orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
 import type { ReconcileConflict, ReconcileResult } from './reconcile.ts';
 import { checkSafety, describeHalt, type HaltDetail, type HaltReason } from './safety.ts';
 import {
   summarizeSnapshot,
+  updateSummary,
   validateSnapshot,
   type Snapshot,
   type SnapshotStats,
@@ -74,6 +75,8 @@ export interface SessionOptions {
   /** Content transfers in flight at once (default 8). */
   readonly transferConcurrency?: number;
   readonly onStatus?: (status: SessionStatus) => void;
+  /** Called after each cycle that completed, with its report and duration (for metrics). */
+  readonly onCycle?: (report: CycleReport, durationMs: number) => void;
   readonly log?: SessionLogger;
 }
 
@@ -142,6 +145,14 @@ export class Session {
   #lastLocal: Snapshot = new Map();
   #summary: SnapshotStats = summarizeSnapshot(new Map());
   #lastRemote: Snapshot = new Map();
+  /**
+   * The paths at which the ancestor and the last scans of both sides may disagree; at every
+   * other path all three agree. With the scans' change sets it tells the next cycle which paths
+   * to reconcile (see `reconcile`'s `dirty`). Undefined when unknown: the next cycle then
+   * reconciles every path. Anything that consumes scan results or edits the ancestor outside a
+   * cycle's bookkeeping leaves it undefined.
+   */
+  #pending: Set<string> | undefined;
   /** The ignore rules both sides scan with, learned from the local side's scans. */
   #ignore: readonly string[] | undefined;
   #transferredFiles = 0;
@@ -207,7 +218,12 @@ export class Session {
 
   /** Runs one cycle (a full rescan when asked, or when due). */
   cycle(options: { full?: boolean } = {}): Promise<CycleReport> {
-    return this.#exclusive(() => this.#cycle(options.full === true));
+    return this.#exclusive(async () => {
+      const started = this.#o.clock.now();
+      const report = await this.#cycle(options.full === true);
+      this.#o.onCycle?.(report, this.#o.clock.now() - started);
+      return report;
+    });
   }
 
   /**
@@ -235,9 +251,14 @@ export class Session {
     throw new UserError(`sync ${this.#o.name} did not settle after ${maxCycles} cycles`);
   }
 
-  /** Cycles whenever either side changes, until `stop`. Errors are reported and retried. */
+  /**
+   * Cycles whenever either side changes, until `stop`. A cycle that fails ends `run` with its
+   * error (the state is then `error`): the session does not retry failures itself, because its
+   * owner (the CLI's sync runner) is the one place that reconnects and retries, with one backoff
+   * policy. Per-path problems are not failures; they are retried here, on a timer, so the sync
+   * recovers once their cause is gone even if no file event says so.
+   */
   async run(): Promise<void> {
-    let backoff = 0;
     let problemBackoff = 0;
     while (!this.#stopped) {
       if (this.#state === 'paused' || isHalted(this.#state)) {
@@ -251,9 +272,6 @@ export class Session {
       try {
         // What failed is the status's to tell (`problems`): the watch logs it once per cause.
         const report = await this.cycle();
-        backoff = 0;
-        // Paths that failed (a full disk, a permission) are retried on a timer as well, so the
-        // sync recovers by itself once the cause is gone, even if no file event says so.
         if (report.problems.length > 0) {
           problemBackoff = Math.min(problemBackoff === 0 ? 1000 : problemBackoff * 2, 30_000);
           retryMs = problemBackoff;
@@ -261,15 +279,9 @@ export class Session {
           problemBackoff = 0;
         }
       } catch (error) {
-        backoff = Math.min(backoff === 0 ? 500 : backoff * 2, 30_000);
+        if (this.#stopped) return;
         this.#setState('error', errorMessage(error));
-        this.#o.log?.warn(
-          `sync ${this.#o.name}: ${errorMessage(error)}; retrying in ${backoff} ms`,
-        );
-        this.#needFull = true;
-        // An endpoint that reconnects fires its change listeners, which ends the wait early.
-        await this.#waitForChange(backoff);
-        continue;
+        throw error;
       }
       const changed = await this.#waitForChange(retryMs ?? this.#o.fullRescanMs ?? 600_000);
       if (!changed && retryMs === undefined) this.#needFull = true;
@@ -309,6 +321,7 @@ export class Session {
     return this.#exclusive(async () => {
       await this.#o.store.clearAncestor();
       this.#ancestor = new Map();
+      this.#pending = undefined;
       this.#needFull = true;
       this.#setState('scanning');
       this.#wake?.();
@@ -346,9 +359,16 @@ export class Session {
     this.#setState(halted ?? 'scanning');
     const fullScan = full || this.#needFull;
     this.#dirty = false;
+    const pending = fullScan ? undefined : this.#pending;
     let [localScan, remoteScan] = await this.#scanBoth(fullScan);
     this.#needFull = false;
-    let { result, problems } = this.#reconcileScans(localScan, remoteScan, mode);
+    const scans: ScanResult[] = [localScan, remoteScan];
+    let { result, problems, dirty } = this.#reconcileScans({
+      localScan,
+      remoteScan,
+      scans,
+      pending,
+    });
 
     // A halt is sticky: only resume or reset lift it. Otherwise a container that writes one
     // file into its emptied root would make the next cycle propagate the emptying.
@@ -361,19 +381,25 @@ export class Session {
     // emptied the safety check below compares it with everything that was synced and halts
     // before a single deletion crosses over. Without the hold, each cycle would propagate the few
     // files gone so far (each a synced deletion, well under the bound), the ancestor would shrink
-    // with the side, and the emptied-root halt would never fire.
+    // with the side, and the emptied-root halt would never fire. The rescans are incremental; the
+    // paths they report changed join the cycle's dirty set.
     const holdMs = this.#o.deletionHoldMs ?? DEFAULT_DELETION_HOLD_MS;
     let held = deletionKeys(result);
     for (let round = 0; sticky === undefined && holdMs > 0 && held.size > 0; round++) {
       if (round === MAX_DELETION_HOLDS) break;
       await this.#o.clock.sleep(holdMs);
       [localScan, remoteScan] = await this.#scanBoth(false);
-      ({ result, problems } = this.#reconcileScans(localScan, remoteScan, mode));
+      scans.push(localScan, remoteScan);
+      ({ result, problems, dirty } = this.#reconcileScans({
+        localScan,
+        remoteScan,
+        scans,
+        pending,
+      }));
       const next = deletionKeys(result);
       if (![...next].some((key) => !held.has(key))) break;
       held = next;
     }
-    this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
     const safety = {
       ancestor: this.#ancestor,
       local: localScan.snapshot,
@@ -424,6 +450,15 @@ export class Session {
     await this.#recordAncestor([...appliedLocal.applied, ...appliedRemote.applied]);
     await this.#blockUnlanded(localKept, appliedRemote);
 
+    this.#pending = unsettled({
+      paths: dirty ?? [
+        ...this.#ancestor.keys(),
+        ...localScan.snapshot.keys(),
+        ...remoteScan.snapshot.keys(),
+      ],
+      snapshots: [this.#ancestor, localScan.snapshot, remoteScan.snapshot],
+      problems,
+    });
     const inSync =
       result.localChanges.length === 0 &&
       result.remoteChanges.length === 0 &&
@@ -448,27 +483,37 @@ export class Session {
   /** When a status was last sent for streamed bytes (progress is reported at most 4 times a second). */
   #progressSentAt = Number.NEGATIVE_INFINITY;
 
-  /** Reconciles two scans against the ancestor; the problems are the scans', each with its side. */
-  #reconcileScans(
-    localScan: ScanResult,
-    remoteScan: ScanResult,
-    mode: SyncMode,
-  ): { result: ReconcileResult; problems: Problem[] } {
+  /**
+   * Reconciles the latest scans against the ancestor. The problems are the latest scans', each
+   * with its side; the dirty paths (undefined after a full scan: look at everything) are those
+   * still pending from the previous cycle plus every path any of this cycle's scans reported
+   * changed.
+   */
+  #reconcileScans(options: {
+    localScan: ScanResult;
+    remoteScan: ScanResult;
+    scans: readonly ScanResult[];
+    pending: ReadonlySet<string> | undefined;
+  }): { result: ReconcileResult; problems: Problem[]; dirty: Set<string> | undefined } {
+    const { localScan, remoteScan, scans, pending } = options;
     const problems: Problem[] = [
       ...onSide(localScan.problems, 'local'),
       ...onSide(remoteScan.problems, 'remote'),
     ];
+    // A full scan is also a full reconcile: the net under the change bookkeeping.
+    const dirty = pending === undefined ? undefined : dirtyPaths(pending, scans, problems);
     const result = reconcile({
       ancestor: this.#ancestor,
       local: localScan.snapshot,
       remote: remoteScan.snapshot,
-      mode,
+      ...(dirty === undefined ? {} : { dirty }),
+      mode: this.#o.mode,
       problemPaths: new Set(problems.map((p) => p.path)),
       blockedPaths: new Set(
         [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
       ),
     });
-    return { result, problems };
+    return { result, problems, dirty };
   }
 
   /**
@@ -483,20 +528,28 @@ export class Session {
   async #scanBoth(full: boolean): Promise<[ScanResult, ScanResult]> {
     const { local, remote } = this.#o;
     const rules = this.#ignore;
+    // These scans move both sides' change sets on; only a cycle that reconciles what they report
+    // knows what is pending again.
+    this.#pending = undefined;
     const [localScan, remoteScan] = await Promise.all([
       local.scan({ full }),
       remote.scan({ full, ...(rules === undefined ? {} : { ignore: rules }) }),
     ]);
     const next = localScan.ignore;
     if (next === undefined || (rules !== undefined && samePatterns(next, rules))) {
+      this.#setSnapshots(localScan, remoteScan);
       return [localScan, remoteScan];
     }
     this.#ignore = next;
     const dropped = ignoredPaths(this.#ancestor, createIgnoreMatcher(next));
     await this.#recordAncestor(dropped.map((path) => ({ path, old: undefined, new: undefined })));
     // The endpoint rescans everything itself when its rules change, and only what is dirty when
-    // they do not (the first cycle, when the remote opened with the same rules).
-    return [localScan, await remote.scan({ full, ignore: next })];
+    // they do not (the first cycle, when the remote opened with the same rules). The first
+    // remote scan's changes are lost with it, so this remote result counts as unknown.
+    const rescan = await remote.scan({ full, ignore: next });
+    const rescanned: ScanResult = { snapshot: rescan.snapshot, problems: rescan.problems };
+    this.#setSnapshots(localScan, rescanned);
+    return [localScan, rescanned];
   }
 
   /**
@@ -676,9 +729,8 @@ export class Session {
    */
   async #resolve(path: string, keep: Side): Promise<void> {
     // Decide against the sides as they are now, not as the last cycle (if any) saw them.
-    const [localScan, remoteScan] = await this.#scanBoth(this.#needFull);
+    await this.#scanBoth(this.#needFull);
     this.#needFull = false;
-    this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
     const conflict = [...this.#conflicts.values()].find((c) => c.path === path);
     if (conflict === undefined) {
       throw new UserError(
@@ -735,15 +787,23 @@ export class Session {
   async #recordAncestor(changes: readonly Change[]): Promise<void> {
     if (changes.length === 0) return;
     const ordered = orderChanges(changes);
-    this.#ancestor = applyChanges(this.#ancestor, ordered);
+    // In place: the session owns this map, and a copy per cycle would cost O(tree).
+    for (const change of ordered) {
+      if (change.new === undefined) this.#ancestor.delete(change.path);
+      else this.#ancestor.set(change.path, change.new);
+    }
     const updates: AncestorUpdate[] = ordered.map((c) => ({ path: c.path, entry: c.new }));
     await this.#o.store.updateAncestor(updates);
   }
 
-  #setSnapshots(local: Snapshot, remote: Snapshot): void {
-    this.#lastLocal = local;
-    this.#lastRemote = remote;
-    this.#summary = summarizeSnapshot(local);
+  /** Keeps the latest scans, and the local tallies for status (from its changes when known). */
+  #setSnapshots(local: ScanResult, remote: ScanResult): void {
+    this.#lastLocal = local.snapshot;
+    this.#lastRemote = remote.snapshot;
+    this.#summary =
+      local.changes === undefined
+        ? summarizeSnapshot(local.snapshot)
+        : updateSummary(this.#summary, local.changes, local.snapshot);
   }
 
   #onChange(): void {
@@ -775,6 +835,16 @@ export class Session {
   }
 }
 
+const EMPTY_REPORT: CycleReport = {
+  appliedLocal: 0,
+  appliedRemote: 0,
+  transferredFiles: 0,
+  transferredBytes: 0,
+  conflicts: [],
+  problems: [],
+  inSync: true,
+};
+
 /** The default deletion hold: long enough for a scripted `rm` to finish between two scans. */
 const DEFAULT_DELETION_HOLD_MS = 2000;
 /** At most this many holds in one cycle, so a side that never stops deleting still syncs. */
@@ -793,17 +863,46 @@ function deletionKeys(result: ReconcileResult): Set<string> {
   return keys;
 }
 
-const EMPTY_REPORT: CycleReport = {
-  appliedLocal: 0,
-  appliedRemote: 0,
-  transferredFiles: 0,
-  transferredBytes: 0,
-  conflicts: [],
-  problems: [],
-  inSync: true,
-};
-
 const NOTHING_APPLIED = { applied: [], problems: [] };
+
+/**
+ * The paths the next reconcile must look at: those still pending from the previous cycle, those
+ * either side's scan reports changed since, and those with a scan problem now. Undefined (look at
+ * everything) when a side could not say what changed.
+ */
+function dirtyPaths(
+  pending: ReadonlySet<string>,
+  scans: readonly ScanResult[],
+  problems: readonly Problem[],
+): Set<string> | undefined {
+  const dirty = new Set(pending);
+  for (const scan of scans) {
+    if (scan.changes === undefined) return undefined;
+    for (const path of scan.changes.keys()) dirty.add(path);
+  }
+  for (const problem of problems) dirty.add(problem.path);
+  return dirty;
+}
+
+/**
+ * Of `paths`, those at which the three snapshots (ancestor, local, remote) do not all agree,
+ * plus the problem paths: what stays pending after a cycle. Every path outside `paths` agreed
+ * before the cycle and the cycle changed nothing there, so it still agrees.
+ */
+function unsettled(options: {
+  paths: Iterable<string>;
+  snapshots: readonly [Snapshot, Snapshot, Snapshot];
+  problems: readonly Problem[];
+}): Set<string> {
+  const [a, l, r] = options.snapshots;
+  const out = new Set<string>();
+  for (const path of options.paths) {
+    const entry = a.get(path);
+    if (!entriesEqual(entry, l.get(path)) || !entriesEqual(entry, r.get(path))) out.add(path);
+  }
+  for (const problem of options.problems) out.add(problem.path);
+  return out;
+}
 
 /** `problems` as reported by the endpoint on `side`. */
 function onSide(problems: readonly Problem[], side: 'local' | 'remote'): Problem[] {

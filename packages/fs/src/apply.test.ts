@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   chmod,
   chown,
+  link,
   lstat,
   mkdir,
   readFile,
@@ -309,6 +310,25 @@ describe('apply', () => {
 });
 
 describe('confinement', () => {
+  it('never changes a hard-linked file in place: its other name may be outside the root', async () => {
+    await withEndpoint({}, async (endpoint, root, dir) => {
+      await writeFile(`${dir}/outside`, 'shared\n', { mode: 0o644 });
+      await link(`${dir}/outside`, `${root}/hard`);
+      await endpoint.scan({ full: true });
+      const result = await endpoint.apply([
+        { path: 'hard', old: fileEntry('shared\n'), new: fileEntry('shared\n', true) },
+      ]);
+      assert.deepEqual(result.problems, []);
+      assert.equal((await stat(`${root}/hard`)).mode & 0o777, 0o755);
+      assert.equal((await stat(`${root}/hard`)).nlink, 1);
+      const outside = await stat(`${dir}/outside`);
+      assert.equal(outside.mode & 0o777, 0o644, 'the outside name keeps its mode');
+      assert.equal(await readFile(`${dir}/outside`, 'utf8'), 'shared\n');
+      const { snapshot } = await endpoint.scan({ full: false });
+      assert.deepEqual(snapshot.get('hard'), fileEntry('shared\n', true));
+    });
+  });
+
   it('refuses hostile paths and writes nothing outside the root', async () => {
     await withTempDir(async (dir) => {
       const root = `${dir}/root`;

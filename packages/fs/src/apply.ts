@@ -32,6 +32,9 @@
  *    suppression, no time windows).
  * 6. Final files are never hard links to other files: staged content is renamed into place when
  *    this batch needs it once, and copied otherwise (a chmod on one name must not change another).
+ *    A file that already has other names (a hard link made on that side, perhaps to a file
+ *    outside the root) is never written in place either: its name is replaced, so the other
+ *    names keep their content and mode.
  */
 import {
   chmodSync,
@@ -247,8 +250,15 @@ async function applyOne(
     return;
   }
 
-  if (next.kind === 'file' && old?.kind === 'file' && old.digest === next.digest) {
-    // Only the executable bit changed: chmod in place after the check.
+  if (
+    next.kind === 'file' &&
+    old?.kind === 'file' &&
+    old.digest === next.digest &&
+    (current?.nlink ?? 1n) <= 1n
+  ) {
+    // Only the executable bit changed: chmod in place after the check. A file with other names
+    // (hard links, which may be outside the root) is never changed in place, since the chmod
+    // would change every name: it is copied and renamed into place like new content (below).
     chmodSync(absolute, fileMode(Number(current?.mode ?? 0o644), next.executable));
     if (current !== undefined)
       recordPath(ctx, path, absolute, next, { stats: current, at: checkedAt });

@@ -146,12 +146,17 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     ignore: z.array(text).max(MAX_IGNORE_PATTERNS),
     target: containerTarget.optional(),
   }),
-  /** Endpoint.scan; answered by scan-page messages, then scan-done. */
+  /**
+   * Endpoint.scan; answered by scan-page messages, then scan-done. `base` names the scan result
+   * (its `generation`) the client holds a copy of: the agent may then send only what changed
+   * since. Without it the answer is the whole snapshot.
+   */
   z.object({
     type: z.literal('scan'),
     id,
     full: z.boolean(),
     ignore: z.array(text).max(MAX_IGNORE_PATTERNS).optional(),
+    base: id.optional(),
   }),
   /** Endpoint.missingContent; answered by missing-result. */
   z.object({ type: z.literal('missing'), id, digests: z.array(digest).max(MAX_BATCH_ITEMS) }),
@@ -186,15 +191,28 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   }),
   /** Success without data (auth, open, stage, close). */
   z.object({ type: z.literal('ok'), id }),
-  /** Part of a scan: entries in any order, and problems. */
+  /**
+   * Part of a scan: entries in any order, paths that no longer exist (only in a delta), and
+   * problems (always all of them).
+   */
   z.object({
     type: z.literal('scan-page'),
     id,
     entries: z.array(z.tuple([syncPath, entry])).max(MAX_BATCH_ITEMS),
+    removed: z.array(syncPath).max(MAX_BATCH_ITEMS).optional(),
     problems: z.array(problem).max(MAX_BATCH_ITEMS),
   }),
-  /** The scan `id` is complete. */
-  z.object({ type: z.literal('scan-done'), id }),
+  /**
+   * The scan `id` is complete. `generation` numbers this result on the connection (the client
+   * names it as the next scan's `base`). With `delta` the pages held only the changes since the
+   * requested base; without it they held the whole snapshot.
+   */
+  z.object({
+    type: z.literal('scan-done'),
+    id,
+    generation: id.optional(),
+    delta: z.boolean().optional(),
+  }),
   /** Answer to missing: the digests the agent cannot provide. */
   z.object({
     type: z.literal('missing-result'),

@@ -37,6 +37,8 @@ export class MemoryEndpoint implements Endpoint {
   /** The rules of the latest scan, own or given. */
   scannedWith: readonly string[] = [];
   scans = 0;
+  /** The previous scan's snapshot, to report what changed since (none before the first scan). */
+  #lastScan: Snapshot | undefined;
 
   constructor(tree: Snapshot) {
     this.tree = new Map(tree);
@@ -59,9 +61,17 @@ export class MemoryEndpoint implements Endpoint {
     const snapshot = new Map(
       [...this.tree].filter(([p]) => !this.problemPaths.has(p) && !ignored.has(p)),
     );
+    // The paths that differ from the previous result, as the filesystem endpoint reports them.
+    const changes = new Map<string, Entry | undefined>();
+    const last = this.#lastScan;
+    for (const p of new Set([...(last?.keys() ?? []), ...snapshot.keys()])) {
+      if (!entriesEqual(last?.get(p), snapshot.get(p))) changes.set(p, last?.get(p));
+    }
+    this.#lastScan = snapshot;
     return {
       snapshot,
       problems,
+      ...(last === undefined ? {} : { changes }),
       ...(this.ownIgnore === undefined ? {} : { ignore: this.scannedWith }),
     };
   }
