@@ -353,7 +353,7 @@ export class Session {
   }
 
   async #cycle(full: boolean): Promise<CycleReport> {
-    const { local, remote, mode } = this.#o;
+    const { local, remote } = this.#o;
     if (this.#state === 'paused') throw new UserError(`sync ${this.#o.name} is paused`);
     const halted = isHalted(this.#state) ? this.#state : undefined;
     this.#setState(halted ?? 'scanning');
