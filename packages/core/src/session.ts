@@ -29,7 +29,7 @@ import type { SyncMode } from './mode.ts';
 import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
 import { rebaseAncestor } from './rebase.ts';
 import { orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
-import type { ReconcileConflict } from './reconcile.ts';
+import type { ReconcileConflict, ReconcileResult } from './reconcile.ts';
 import { checkSafety, describeHalt, type HaltDetail, type HaltReason } from './safety.ts';
 import {
   summarizeSnapshot,
@@ -66,6 +66,11 @@ export interface SessionOptions {
   readonly clock: Clock;
   /** Most files one cycle may delete across both sides before it halts (default 1000). */
   readonly deletionBound?: number;
+  /**
+   * How long deletions wait for a rescan that confirms no more are coming before they are
+   * propagated (default 2000 ms; 0 propagates them at once). See the deletion hold in `#cycle`.
+   */
+  readonly deletionHoldMs?: number;
   /**
    * Extra wait after a change event before a cycle starts (default 0: endpoints already batch
    * their watcher events).
@@ -259,7 +264,6 @@ export class Session {
    */
   async run(): Promise<void> {
     let problemBackoff = 0;
-    let warned: string | undefined;
     while (!this.#stopped) {
       if (this.#state === 'paused' || isHalted(this.#state)) {
         // Change events cannot lift a pause or halt; only resume, reset or stop do (they call
@@ -270,13 +274,8 @@ export class Session {
       }
       let retryMs: number | undefined;
       try {
+        // What failed is the status's to tell (`problems`): the watch logs it once per cause.
         const report = await this.cycle();
-        // Tell the watch's log what failed, once per change of the failures (not every retry).
-        const failures = describeProblems(report.problems);
-        if (failures !== undefined && failures !== warned) {
-          this.#o.log?.warn(`sync ${this.#o.name}: ${failures}`);
-        }
-        warned = failures;
         if (report.problems.length > 0) {
           problemBackoff = Math.min(problemBackoff === 0 ? 1000 : problemBackoff * 2, 30_000);
           retryMs = problemBackoff;
@@ -358,39 +357,53 @@ export class Session {
   }
 
   async #cycle(full: boolean): Promise<CycleReport> {
-    const { local, remote, mode } = this.#o;
+    const { local, remote } = this.#o;
     if (this.#state === 'paused') throw new UserError(`sync ${this.#o.name} is paused`);
     const halted = isHalted(this.#state) ? this.#state : undefined;
     this.#setState(halted ?? 'scanning');
     const fullScan = full || this.#needFull;
     this.#dirty = false;
-    const pending = this.#pending;
-    const [localScan, remoteScan] = await this.#scanBoth(fullScan);
+    const pending = fullScan ? undefined : this.#pending;
+    let [localScan, remoteScan] = await this.#scanBoth(fullScan);
     this.#needFull = false;
-    const problems: Problem[] = [
-      ...onSide(localScan.problems, 'local'),
-      ...onSide(remoteScan.problems, 'remote'),
-    ];
-    // A full scan is also a full reconcile: the net under the change bookkeeping.
-    const dirty =
-      fullScan || pending === undefined
-        ? undefined
-        : dirtyPaths(pending, [localScan, remoteScan], problems);
-    const result = reconcile({
-      ancestor: this.#ancestor,
-      local: localScan.snapshot,
-      remote: remoteScan.snapshot,
-      ...(dirty === undefined ? {} : { dirty }),
-      mode,
-      problemPaths: new Set(problems.map((p) => p.path)),
-      blockedPaths: new Set(
-        [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
-      ),
+    const scans: ScanResult[] = [localScan, remoteScan];
+    let { result, problems, dirty } = this.#reconcileScans({
+      localScan,
+      remoteScan,
+      scans,
+      pending,
     });
 
     // A halt is sticky: only resume or reset lift it. Otherwise a container that writes one
     // file into its emptied root would make the next cycle propagate the emptying.
     const sticky = isHalted(this.#state) ? haltReasonOf(this.#state) : undefined;
+
+    // The deletion hold. A deletion is propagated only after a rescan `deletionHoldMs` later finds
+    // no new deletions; while they keep coming (an `rm -rf` or a cleanup loop under way, a
+    // container's root being emptied file by file), the cycle keeps waiting, up to
+    // MAX_DELETION_HOLDS rounds. The ancestor does not move meanwhile, so when the side ends up
+    // emptied the safety check below compares it with everything that was synced and halts
+    // before a single deletion crosses over. Without the hold, each cycle would propagate the few
+    // files gone so far (each a synced deletion, well under the bound), the ancestor would shrink
+    // with the side, and the emptied-root halt would never fire. The rescans are incremental; the
+    // paths they report changed join the cycle's dirty set.
+    const holdMs = this.#o.deletionHoldMs ?? DEFAULT_DELETION_HOLD_MS;
+    let held = deletionKeys(result);
+    for (let round = 0; sticky === undefined && holdMs > 0 && held.size > 0; round++) {
+      if (round === MAX_DELETION_HOLDS) break;
+      await this.#o.clock.sleep(holdMs);
+      [localScan, remoteScan] = await this.#scanBoth(false);
+      scans.push(localScan, remoteScan);
+      ({ result, problems, dirty } = this.#reconcileScans({
+        localScan,
+        remoteScan,
+        scans,
+        pending,
+      }));
+      const next = deletionKeys(result);
+      if (![...next].some((key) => !held.has(key))) break;
+      held = next;
+    }
     const safety = {
       ancestor: this.#ancestor,
       local: localScan.snapshot,
@@ -472,6 +485,39 @@ export class Session {
   #progress: Mutable<TransferProgress> = { files: 0, bytes: 0, doneFiles: 0, doneBytes: 0 };
   /** When a status was last sent for streamed bytes (progress is reported at most 4 times a second). */
   #progressSentAt = Number.NEGATIVE_INFINITY;
+
+  /**
+   * Reconciles the latest scans against the ancestor. The problems are the latest scans', each
+   * with its side; the dirty paths (undefined after a full scan: look at everything) are those
+   * still pending from the previous cycle plus every path any of this cycle's scans reported
+   * changed.
+   */
+  #reconcileScans(options: {
+    localScan: ScanResult;
+    remoteScan: ScanResult;
+    scans: readonly ScanResult[];
+    pending: ReadonlySet<string> | undefined;
+  }): { result: ReconcileResult; problems: Problem[]; dirty: Set<string> | undefined } {
+    const { localScan, remoteScan, scans, pending } = options;
+    const problems: Problem[] = [
+      ...onSide(localScan.problems, 'local'),
+      ...onSide(remoteScan.problems, 'remote'),
+    ];
+    // A full scan is also a full reconcile: the net under the change bookkeeping.
+    const dirty = pending === undefined ? undefined : dirtyPaths(pending, scans, problems);
+    const result = reconcile({
+      ancestor: this.#ancestor,
+      local: localScan.snapshot,
+      remote: remoteScan.snapshot,
+      ...(dirty === undefined ? {} : { dirty }),
+      mode: this.#o.mode,
+      problemPaths: new Set(problems.map((p) => p.path)),
+      blockedPaths: new Set(
+        [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
+      ),
+    });
+    return { result, problems, dirty };
+  }
 
   /**
    * Scans both sides under the same ignore rules. The local side reads the rules (its root's
@@ -799,6 +845,24 @@ const EMPTY_REPORT: CycleReport = {
   problems: [],
   inSync: true,
 };
+
+/** The default deletion hold: long enough for a scripted `rm` to finish between two scans. */
+const DEFAULT_DELETION_HOLD_MS = 2000;
+/** At most this many holds in one cycle, so a side that never stops deleting still syncs. */
+const MAX_DELETION_HOLDS = 15;
+
+/** The deletions a reconcile result would make, as `side:path` keys. */
+function deletionKeys(result: ReconcileResult): Set<string> {
+  const keys = new Set<string>();
+  for (const [side, changes] of [
+    ['local', result.localChanges],
+    ['remote', result.remoteChanges],
+  ] as const) {
+    for (const c of changes)
+      if (c.old !== undefined && c.new === undefined) keys.add(`${side}:${c.path}`);
+  }
+  return keys;
+}
 
 const NOTHING_APPLIED = { applied: [], problems: [] };
 
