@@ -68,8 +68,9 @@ export interface ReconcileConflict {
   readonly state: ConflictState;
   /**
    * Remote files that the remote changes overwrite or remove although the ancestor does not prove
-   * them synced. The controller saves their content before applying anything (empty when the
-   * conflict is blocked, since then nothing at this path changes).
+   * them synced. The controller saves their content before applying anything. A blocked conflict
+   * changes nothing at its path, but lists the same files: a container's files die with its pod,
+   * and the saved copies outlive it.
    */
   readonly keep: readonly { readonly path: string; readonly entry: FileEntry }[];
 }
@@ -177,7 +178,7 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
     const r = remoteDiff.get(path);
     // At least one side changed: if neither did, both would equal the ancestor here and agree.
     if (input.blockedPaths?.has(path) === true) {
-      conflicts.push(conflictAt(path, 'blocked', []));
+      conflicts.push(conflictAt(path, 'blocked', unsyncedRemoteFiles(path)));
       return;
     }
     if (mode === 'one-way-replica') {
@@ -215,7 +216,8 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
       propagate(path, local, remote, remoteChanges);
       return;
     }
-    if (mode === 'two-way-safe') conflicts.push(conflictAt(path, 'blocked', []));
+    if (mode === 'two-way-safe')
+      conflicts.push(conflictAt(path, 'blocked', unsyncedRemoteFiles(path)));
     else overwriteRemote(path, true);
   };
 

@@ -443,7 +443,12 @@ describe('session', () => {
     const conflicts = t.session.conflicts();
     assert.equal(conflicts.length, 1, 'recorded once');
     assert.equal(conflicts[0]?.state, 'blocked');
-    assert.equal(t.conflictContent.files.size, 0, 'nothing was overwritten, so nothing is saved');
+    // Nothing was overwritten, but the remote version is saved too: it outlives its container.
+    assert.deepEqual(
+      conflicts[0]?.kept.map((k) => k.path),
+      ['m/a'],
+    );
+    assert.equal(t.conflictContent.files.size, 1);
     assert.deepEqual(view(t.local.tree), view(snapshotOf({ m: 'L' })));
     assert.deepEqual(view(t.remote.tree), view(snapshotOf({ 'm/a': 'edit', 'm/sock': 's' })));
   });

@@ -625,14 +625,15 @@ export class Session {
    * A local-wins conflict whose overwrite of the remote did not land at all (the remote could not
    * take it: a directory holding content that is not synced, say) touched nothing, so nothing
    * was overwritten: it becomes a blocked conflict, which moves nothing until it is resolved,
-   * instead of being decided (and failing) again every cycle. Its saved copy is not needed.
+   * instead of being decided (and failing) again every cycle. It keeps the copy of the remote
+   * version saved before the overwrite was tried: the remote still holds that version in place,
+   * but a container's files die with its pod, and the saved copy outlives it.
    */
   async #blockUnlanded(records: readonly Conflict[], remote: ApplyResult): Promise<void> {
     for (const record of records) {
       const within = (c: { path: string }): boolean => isWithin(c.path, record.path);
       if (!remote.problems.some(within) || remote.applied.some(within)) continue;
-      const blocked: Conflict = { ...record, state: 'blocked', kept: [] };
-      await this.#o.conflictContent.remove(record.id);
+      const blocked: Conflict = { ...record, state: 'blocked' };
       await this.#o.store.saveConflict(blocked);
       this.#conflicts.set(record.id, blocked);
       this.#o.log?.warn(
