@@ -569,6 +569,6 @@ function conflictView(
     local: describeEntry(c.local),
     remote: describeEntry(c.remote),
     detectedAt: new Date(c.detectedAt).toISOString(),
-    ...(c.state === 'local-kept' && c.kept.length > 0 ? { savedIn } : {}),
+    ...(c.kept.length > 0 ? { savedIn } : {}),
   };
 }
