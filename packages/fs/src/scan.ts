@@ -36,7 +36,13 @@ import {
 } from '@ksync/core';
 import type { FileHasher } from './hash.ts';
 import { resolveConfined } from './safe-path.ts';
-import { StatCache, makeRecord, wallClockNs, type StatRecord } from './stat-cache.ts';
+import {
+  StatCache,
+  makeRecord,
+  wallClockNs,
+  type StatLookup,
+  type StatRecord,
+} from './stat-cache.ts';
 
 /** What a scan needs to know. */
 export interface ScanContext {
@@ -51,12 +57,13 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 const YIELD_EVERY_MS = 8;
 
 /**
+/**
  * Walks the whole tree into `cache` (fresh by default); digests of unchanged files come from
- * `previous`.
+ * `previous` (the last cache, or the one saved by the last process).
  */
 export async function scanFull(
   ctx: ScanContext,
-  previous: StatCache | undefined,
+  previous: StatLookup | undefined,
   cache = new StatCache(),
 ): Promise<StatCache> {
   const walker = new Walker(ctx, cache, previous);
@@ -98,10 +105,10 @@ function isSyncPath(path: string): boolean {
 class Walker {
   readonly #ctx: ScanContext;
   readonly #cache: StatCache;
-  readonly #previous: StatCache | undefined;
+  readonly #previous: StatLookup | undefined;
   #lastYield = performance.now();
 
-  constructor(ctx: ScanContext, cache: StatCache, previous: StatCache | undefined) {
+  constructor(ctx: ScanContext, cache: StatCache, previous: StatLookup | undefined) {
     this.#ctx = ctx;
     this.#cache = cache;
     this.#previous = previous;
