@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: setup test lint typecheck unit integration e2e cluster-up cluster-down bench fuzz
+.PHONY: setup test lint typecheck unit integration e2e soak cluster-up cluster-down bench fuzz
 
 ## setup: install the pinned Node when the system one is too old, the dependencies, then the build
 ## bin/ksync and bin/ksync-agent run (packages/cli/dist; they rebuild it after a source edit).
@@ -29,6 +29,10 @@ integration:
 # NODES=2 adds a second node on this machine (docs/cluster.md); e2e runs with 2 by default.
 e2e:
 	KSYNC_NODES=$(NODES) ./scripts/e2e.sh
+
+## soak: the reliability suite (fault matrix, then an hour's soak) alone; see docs/reliability.md.
+soak:
+	KSYNC_NODES=$(NODES) KSYNC_SOAK_MINUTES=$${KSYNC_SOAK_MINUTES:-60} ./scripts/e2e.sh test/e2e/reliability.test.ts
 
 ## fuzz: the agent protocol fuzzer for DURATION seconds (default 600; the integration tier runs it for 60),
 ## SEED=<n> to replay a run; see docs/reliability-hostile.md.

@@ -263,7 +263,8 @@ function cell(row: Row, s: Stats | undefined): string {
   return `${fmt(s.median)} ${row.unit} (${range}, n=${s.n}${partText})`;
 }
 
-function escapeXml(text: string): string {
+/** `text` with XML's special characters escaped, for SVG text. */
+export function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
@@ -358,7 +359,8 @@ function ratioChart(bars: { label: string; ratio: number; better: boolean }[]): 
   return svg('ksync relative to Mutagen, medians', out, { width: right + 10, height });
 }
 
-function svg(title: string, body: string[], size = { width: W, height: H }): string {
+/** An SVG document of `body` elements on a white background under a centred `title`. */
+export function svg(title: string, body: string[], size = { width: W, height: H }): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${size.width}" height="${size.height}" viewBox="0 0 ${size.width} ${size.height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,

@@ -21,15 +21,14 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
   BATCH_TARGET_BYTES,
+  CHUNK_HEADER_BYTES,
   KSYNC_VERSION,
-  MAX_CHUNK_BYTES,
   MAX_FRAME_BYTES,
   MAX_IN_FLIGHT,
   PROTOCOL_VERSION,
   changeFromWire,
   checkVersions,
   decodeChunkFrame,
-  encodeChunkFrame,
   parseClientMessage,
   splitBatches,
   wireError,
@@ -48,7 +47,7 @@ import type { Logger } from './log.ts';
 import { AgentMetrics } from './metrics.ts';
 import { METRICS_CONTENT_TYPE } from './prometheus.ts';
 import type { RootResolver, ServedRoot } from './roots/resolver.ts';
-import { CreditSender, StreamReceiver, sliceChunk } from './streams.ts';
+import { CreditSender, StreamReceiver, framesOf } from './streams.ts';
 import { tokensMatch } from './token.ts';
 
 /** How to run the agent server. */
@@ -204,7 +203,8 @@ class AgentConnection {
   #unwatch: (() => void) | undefined;
   /** Requests in flight by id (including open content streams). */
   readonly #inFlight = new Set<number>();
-  readonly #stages = new Map<number, StreamReceiver>();
+  /** Content streams the client sends with its applies, by request id. */
+  readonly #incoming = new Map<number, StreamReceiver>();
   readonly #reads = new Map<number, CreditSender>();
   readonly #ping: NodeJS.Timeout;
   #alive = true;
@@ -233,9 +233,9 @@ class AgentConnection {
     this.#phase = 'closed';
     clearInterval(this.#ping);
     const lost = new Error('connection closed');
-    for (const receiver of this.#stages.values()) receiver.fail(lost);
+    for (const receiver of this.#incoming.values()) receiver.fail(lost);
     for (const sender of this.#reads.values()) sender.abort(lost);
-    this.#stages.clear();
+    this.#incoming.clear();
     this.#reads.clear();
     this.#unwatch?.();
     const endpoint = this.#endpoint;
@@ -326,7 +326,7 @@ class AgentConnection {
       return;
     }
     // Chunks for a stream that already ended or failed are dropped: they were in flight.
-    const receiver = this.#stages.get(chunk.id);
+    const receiver = this.#incoming.get(chunk.id);
     if (receiver && !receiver.push(chunk.data)) {
       this.refuse(wireError('too-large', `stream ${chunk.id} sent more than its credit`));
     }
@@ -363,11 +363,11 @@ class AgentConnection {
         this.#reads.get(message.id)?.grant(message.bytes);
         return;
       case 'end':
-        this.#stages.get(message.id)?.end();
+        this.#incoming.get(message.id)?.end();
         return;
       case 'abort': {
         const error = new Error(`aborted by the client: ${message.error.message}`);
-        this.#stages.get(message.id)?.fail(error);
+        this.#incoming.get(message.id)?.fail(error);
         this.#reads.get(message.id)?.abort(error);
         return;
       }
@@ -502,17 +502,35 @@ class AgentConnection {
         return;
       }
       case 'read':
-        await this.#read(endpoint, message.id, message.path, message.digest);
+        if (
+          await this.#sendStream(message.id, endpoint.readContent(message.path, message.digest))
+        ) {
+          this.#metrics.addFiles('out', 1);
+          this.#send({ type: 'end', id: message.id });
+        }
         return;
-      case 'stage':
-        await this.#stage(endpoint, message.id, message.digest, message.size);
+      case 'read-contents':
+        if (await this.#sendStream(message.id, endpoint.readContents(message.files))) {
+          this.#metrics.addFiles('out', message.files.length);
+          this.#send({ type: 'end', id: message.id });
+        }
         return;
       case 'apply': {
         const changes = message.changes.map(changeFromWire);
         const started = performance.now();
-        const result = await endpoint.apply(changes);
+        const content = message.content === undefined ? undefined : this.#receive(message.id);
+        const result = await endpoint
+          .apply(changes, content && { indexes: message.content ?? [], stream: content })
+          .finally(() => this.#incoming.delete(message.id));
         this.#metrics.observeApply((performance.now() - started) / 1000, result.problems.length);
         this.#metrics.addFiles('in', result.applied.filter((c) => c.new?.kind === 'file').length);
+        const applied = indexesOf(changes, result.applied);
+        const carried = new Set(message.content);
+        for (const index of applied) {
+          const entry = changes[index]?.new;
+          if (carried.has(index) && entry?.kind === 'file')
+            this.#metrics.addBytes('in', entry.size);
+        }
         if (result.problems.length > 0) {
           this.#log.warn('changes did not land', {
             count: result.problems.length,
@@ -522,7 +540,7 @@ class AgentConnection {
         this.#send({
           type: 'apply-result',
           id: message.id,
-          applied: indexesOf(changes, result.applied),
+          applied,
           problems: [...result.problems],
         });
         return;
@@ -576,40 +594,37 @@ class AgentConnection {
     this.#send({ type: 'scan-done', id, generation: this.#generation, delta });
   }
 
-  async #read(endpoint: Endpoint, id: number, path: string, digest: string): Promise<void> {
+  /**
+   * Sends `stream` as chunk frames on stream `id` within the client's credit; returns false when
+   * the client cancelled it (it has forgotten the request already: nothing more is said).
+   */
+  async #sendStream(id: number, stream: AsyncIterable<Uint8Array>): Promise<boolean> {
     const sender = new CreditSender();
     this.#reads.set(id, sender);
     try {
-      for await (const chunk of endpoint.readContent(path, digest)) {
-        for (const piece of sliceChunk(chunk, MAX_CHUNK_BYTES)) {
-          await sender.take(piece.length);
-          await this.#sendBinary(encodeChunkFrame(id, piece));
-          this.#metrics.addBytes('out', piece.length);
-        }
+      for await (const frame of framesOf(id, stream)) {
+        const bytes = frame.length - CHUNK_HEADER_BYTES;
+        await sender.take(bytes);
+        await this.#sendBinary(frame);
+        this.#metrics.addBytes('out', bytes);
       }
-      this.#metrics.addFiles('out', 1);
-      this.#send({ type: 'end', id });
+      return true;
     } catch (error) {
-      // A cancelled read needs no answer: the client has forgotten it already.
       if (!sender.aborted) throw error;
+      return false;
     } finally {
       this.#reads.delete(id);
     }
   }
 
-  async #stage(endpoint: Endpoint, id: number, digest: string, size: number): Promise<void> {
+  /** The content stream the client sends with request `id`, granting credit as it is read. */
+  #receive(id: number): StreamReceiver {
     const receiver = new StreamReceiver({
       grant: (bytes) => this.#send({ type: 'credit', id, bytes }),
       onCancel: () => undefined,
     });
-    this.#stages.set(id, receiver);
-    try {
-      await endpoint.stageContent({ digest, size, chunks: receiver });
-      this.#metrics.addBytes('in', size);
-      this.#send({ type: 'ok', id });
-    } finally {
-      this.#stages.delete(id);
-    }
+    this.#incoming.set(id, receiver);
+    return receiver;
   }
 }
 

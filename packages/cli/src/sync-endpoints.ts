@@ -57,8 +57,8 @@ export function hookApply<E extends Endpoint>(endpoint: E, hooks: ApplyHooks): E
   return new Proxy(endpoint, {
     get(target, key) {
       if (key === 'apply') {
-        return async (changes: Parameters<Endpoint['apply']>[0]) => {
-          const result = await target.apply(changes);
+        return async (...args: Parameters<Endpoint['apply']>) => {
+          const result = await target.apply(...args);
           await hooks.applied(result);
           return result;
         };

@@ -5,7 +5,7 @@ import { mkdir, readdir, rename, symlink, unlink, writeFile } from 'node:fs/prom
 import { entriesEqual, type Snapshot } from '@ksync/core';
 import { digestBytes, hashFile, type FileHasher } from './hash.ts';
 import { openLocalEndpoint, type LocalEndpoint } from './local-endpoint.ts';
-import { sleep, waitFor, withTempDir, writeTree } from './test-helpers.ts';
+import { contentFor, sleep, waitFor, withTempDir, writeTree } from './test-helpers.ts';
 
 interface Harness {
   readonly endpoint: LocalEndpoint;
@@ -171,13 +171,6 @@ describe('LocalEndpoint with a real watcher', () => {
   it('suppresses the echo of its own writes by state (at most one re-hash, of a racy record)', async () => {
     await withWatchedEndpoint({ d: {} }, async (h) => {
       const content = 'applied';
-      await h.endpoint.stageContent({
-        digest: digestBytes(content),
-        size: content.length,
-        chunks: (async function* () {
-          yield await Promise.resolve(Buffer.from(content));
-        })(),
-      });
       const entry = {
         kind: 'file',
         digest: digestBytes(content),
@@ -185,7 +178,8 @@ describe('LocalEndpoint with a real watcher', () => {
         size: 7,
       } as const;
       const initial = new Map((await h.endpoint.scan({ full: false })).snapshot);
-      const result = await h.endpoint.apply([{ path: 'd/f', old: undefined, new: entry }]);
+      const changes = [{ path: 'd/f', old: undefined, new: entry }];
+      const result = await h.endpoint.apply(changes, contentFor(changes, [content]));
       assert.deepEqual(result.problems, []);
       // The next scan reports what the apply wrote as a change, with nothing else.
       const before = new Map(await scanChanged(h, initial));

@@ -23,19 +23,21 @@ import {
   createIgnoreMatcher,
   parseIgnoreFile,
   samePatterns,
+  encodeContentStream,
+  type ApplyContent,
   type ApplyResult,
   type Change,
   type ChangeListener,
+  type ContentRequest,
   type Endpoint,
   type Entry,
   type IgnoreMatcher,
   type ScanOptions,
   type ScanResult,
   type SnapshotChanges,
-  type StageRequest,
 } from '@ksync/core';
 import { applyChanges, type Owner } from './apply.ts';
-import { readVerified } from './content-io.ts';
+import { readUnverified, readVerified } from './content-io.ts';
 import { hashFile, type FileHasher } from './hash.ts';
 import { resolveConfined } from './safe-path.ts';
 import { scanDirty, scanFull, type ScanContext } from './scan.ts';
@@ -201,6 +203,16 @@ export class LocalEndpoint implements Endpoint {
     yield* readVerified(resolved.absolute, digest, path);
   }
 
+  /** Streams files' contents back to back, unverified (the receiver verifies). */
+  readContents(files: readonly ContentRequest[]): AsyncGenerator<Uint8Array> {
+    return encodeContentStream(files, (file) => {
+      const resolved = resolveConfined(this.root, file.path);
+      if (!resolved.ok)
+        throw new UserError(`cannot read ${file.path}: ${resolved.problem.message}`);
+      return readUnverified(resolved.absolute, file.size);
+    });
+  }
+
   /** Digests that are neither staged nor available from an unchanged file in the root. */
   missingContent(digests: readonly string[]): Promise<string[]> {
     return this.#exclusive(() => {
@@ -213,14 +225,8 @@ export class LocalEndpoint implements Endpoint {
     });
   }
 
-  /** Receives content for a later apply (verified against digest and size). */
-  async stageContent(request: StageRequest): Promise<void> {
-    this.#assertOpen();
-    await this.#staging.stage(request);
-  }
-
-  /** Applies changes with the checks described in apply.ts. */
-  apply(changes: readonly Change[]): Promise<ApplyResult> {
+  /** Applies changes with the checks described in apply.ts, writing `content` as it arrives. */
+  apply(changes: readonly Change[], content?: ApplyContent): Promise<ApplyResult> {
     return this.#exclusive(async () => {
       this.#assertOpen();
       this.#cache ??= await this.#scanFull(this.#scanContext());
@@ -233,6 +239,7 @@ export class LocalEndpoint implements Endpoint {
           owner: this.#options.owner,
         },
         changes,
+        content,
       );
       await this.#staging.tidy();
       this.#saveLater(false);

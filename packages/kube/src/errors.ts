@@ -112,10 +112,12 @@ function forbiddenUser(message: string | undefined): string | undefined {
 
 function httpStatus(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
-  // client-node's ApiException carries the HTTP status as a numeric `code`; Node's system
-  // errors carry string codes (ECONNREFUSED), so the type tells them apart.
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'number' && code >= 400 ? code : undefined;
+  // client-node's ApiException carries the HTTP status as a numeric `code`, and its watch's
+  // error as `statusCode`; Node's system errors carry string codes (ECONNREFUSED), so the type
+  // tells them apart.
+  const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
+  const status = typeof code === 'number' ? code : statusCode;
+  return typeof status === 'number' && status >= 400 ? status : undefined;
 }
 
 function bodyOf(error: unknown): unknown {

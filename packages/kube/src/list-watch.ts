@@ -10,7 +10,7 @@
  *   the informer's own watch request times out after 30 s of quiet and reconnects, which counts
  *   as a sign of life, so only a really stuck informer is replaced.
  * Every change hands the caller the full current list, so the caller works from a state, not from
- * a stream of events.
+ * a stream of events. A list that failed is only an error: the caller keeps its last objects.
  */
 import { ListWatch, Watch } from '@kubernetes/client-node';
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
@@ -107,7 +107,12 @@ class ObjectWatcher<T extends KubernetesObject> implements ObjectWatch {
       this.#backoff = this.#o.minBackoffMs ?? 1000;
       this.#o.onObjects(informer.list());
     };
+    // The informer reports a failed list through `error` and then resolves `start` as if all
+    // went well, with no objects: that must not read as "everything is gone" (for pods, every
+    // sync would stop) nor clear the error.
+    let listFailed = false;
     const failed = (error: unknown): void => {
+      listFailed = true;
       if (!current()) return;
       this.#failing = true;
       this.#o.onError(toKubeError(error, action, target));
@@ -118,7 +123,9 @@ class ObjectWatcher<T extends KubernetesObject> implements ObjectWatch {
       if (current()) this.#lastHeard = Date.now();
     });
     informer.on('error', failed);
-    informer.start().then(changed, failed);
+    informer.start().then(() => {
+      if (!listFailed) changed();
+    }, failed);
   }
 
   async stop(): Promise<void> {

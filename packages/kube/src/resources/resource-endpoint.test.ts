@@ -4,7 +4,14 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { Endpoint, FileEntry } from '@ksync/core';
+import {
+  encodeContentStream,
+  type ApplyResult,
+  type Change,
+  type ContentRequest,
+  type Endpoint,
+  type FileEntry,
+} from '@ksync/core';
 import { fakeKubeTarget } from '../test-target.ts';
 import type { ApiKind } from './kinds.ts';
 import { openResourceEndpoint, type ResourceEndpointOptions } from './resource-endpoint.ts';
@@ -139,17 +146,32 @@ describe('the resource endpoint against a fake API server', () => {
     send(200, { apiVersion: 'v1', kind: 'ConfigMap', ...current });
   }
 
-  async function stage(ep: Endpoint, text: string): Promise<FileEntry> {
+  /** Content the next `applyWith` sends along, by digest. */
+  const staged = new Map<string, Buffer>();
+
+  function stage(text: string): FileEntry {
     const bytes = Buffer.from(text);
     const digest = createHash('sha256').update(bytes).digest('hex');
-    await ep.stageContent({
-      digest,
-      size: bytes.length,
-      chunks: (async function* () {
-        yield bytes;
-      })(),
-    });
+    staged.set(digest, bytes);
     return { kind: 'file', digest, executable: false, size: bytes.length };
+  }
+
+  /** Applies `changes`, sending the staged content of the files they create or edit. */
+  function applyWith(ep: Endpoint, changes: readonly Change[]): Promise<ApplyResult> {
+    const indexes: number[] = [];
+    const files: ContentRequest[] = [];
+    changes.forEach((change, i) => {
+      if (change.new?.kind !== 'file' || !staged.has(change.new.digest)) return;
+      indexes.push(i);
+      files.push({ path: change.path, digest: change.new.digest, size: change.new.size });
+    });
+    if (indexes.length === 0) return ep.apply(changes);
+    return ep.apply(changes, {
+      indexes,
+      stream: encodeContentStream(files, async function* (file) {
+        yield await Promise.resolve(staged.get(file.digest) ?? Buffer.alloc(0));
+      }),
+    });
   }
 
   async function text(ep: Endpoint, path: string, entry: FileEntry): Promise<string> {
@@ -186,11 +208,12 @@ describe('the resource endpoint against a fake API server', () => {
     const { snapshot } = await endpoint.scan({ full: true });
     const old = snapshot.get('ns/configmaps/app.yaml') as FileEntry;
     const baseRv = objects.get('app')?.metadata.resourceVersion;
-    const edited = await stage(
-      endpoint,
+    const edited = stage(
       (await text(endpoint, 'ns/configmaps/app.yaml', old)).replace('blue', 'green'),
     );
-    const result = await endpoint.apply([{ path: 'ns/configmaps/app.yaml', old, new: edited }]);
+    const result = await applyWith(endpoint, [
+      { path: 'ns/configmaps/app.yaml', old, new: edited },
+    ]);
     assert.deepEqual(result.problems, []);
     assert.deepEqual(
       writes.map((w) => [w.method, new URL(w.url, 'http://x').searchParams.get('dryRun'), w.body]),
@@ -209,11 +232,12 @@ describe('the resource endpoint against a fake API server', () => {
     const { snapshot } = await endpoint.scan({ full: true });
     const old = snapshot.get('ns/configmaps/app.yaml') as FileEntry;
     objects.set('app', cm('app', { mode: 'red' }));
-    const edited = await stage(
-      endpoint,
+    const edited = stage(
       (await text(endpoint, 'ns/configmaps/app.yaml', old)).replace('blue', 'green'),
     );
-    const result = await endpoint.apply([{ path: 'ns/configmaps/app.yaml', old, new: edited }]);
+    const result = await applyWith(endpoint, [
+      { path: 'ns/configmaps/app.yaml', old, new: edited },
+    ]);
     assert.deepEqual(result.applied, []);
     assert.match(
       result.problems[0]?.message ?? '',
@@ -227,11 +251,12 @@ describe('the resource endpoint against a fake API server', () => {
     const { snapshot } = await endpoint.scan({ full: true });
     const old = snapshot.get('ns/configmaps/app.yaml') as FileEntry;
     objects.set('app', cm('app', { mode: 'blue' }));
-    const edited = await stage(
-      endpoint,
+    const edited = stage(
       (await text(endpoint, 'ns/configmaps/app.yaml', old)).replace('blue', 'green'),
     );
-    const result = await endpoint.apply([{ path: 'ns/configmaps/app.yaml', old, new: edited }]);
+    const result = await applyWith(endpoint, [
+      { path: 'ns/configmaps/app.yaml', old, new: edited },
+    ]);
     assert.deepEqual(result.problems, []);
     assert.deepEqual(objects.get('app')?.data, { mode: 'green' });
   });
@@ -241,10 +266,10 @@ describe('the resource endpoint against a fake API server', () => {
     const { snapshot } = await endpoint.scan({ full: true });
     const old = snapshot.get('ns/configmaps/app.yaml') as FileEntry;
     const base = await text(endpoint, 'ns/configmaps/app.yaml', old);
-    const invalid = await stage(endpoint, base.replace('mode: blue', 'bad!: x'));
-    const broken = await stage(endpoint, base.replace('mode: blue', 'mode: [blue'));
-    const renamed = await stage(endpoint, base.replace('name: app', 'name: other'));
-    const result = await endpoint.apply([
+    const invalid = stage(base.replace('mode: blue', 'bad!: x'));
+    const broken = stage(base.replace('mode: blue', 'mode: [blue'));
+    const renamed = stage(base.replace('name: app', 'name: other'));
+    const result = await applyWith(endpoint, [
       { path: 'ns/configmaps/app.yaml', old, new: invalid },
       { path: 'ns/configmaps/app.yaml', old, new: broken },
       { path: 'ns/configmaps/app.yaml', old, new: renamed },
@@ -264,11 +289,10 @@ describe('the resource endpoint against a fake API server', () => {
   it('creates an object from a new file, in the namespace of its directory', async () => {
     endpoint = await openResourceEndpoint(options);
     await endpoint.scan({ full: true });
-    const entry = await stage(
-      endpoint,
+    const entry = stage(
       'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fresh\ndata:\n  a: "1"\n',
     );
-    const result = await endpoint.apply([
+    const result = await applyWith(endpoint, [
       { path: 'ns/configmaps/fresh.yaml', old: undefined, new: entry },
     ]);
     assert.deepEqual(result.problems, []);
@@ -281,13 +305,15 @@ describe('the resource endpoint against a fake API server', () => {
     const old = (await endpoint.scan({ full: true })).snapshot.get(
       'ns/configmaps/app.yaml',
     ) as FileEntry;
-    const kept = await endpoint.apply([{ path: 'ns/configmaps/app.yaml', old, new: undefined }]);
+    const kept = await applyWith(endpoint, [
+      { path: 'ns/configmaps/app.yaml', old, new: undefined },
+    ]);
     assert.match(kept.problems[0]?.message ?? '', /without --allow-delete/);
     assert.ok(objects.has('app'));
     await endpoint.close();
 
     endpoint = await openResourceEndpoint({ ...options, readOnly: true });
-    const ro = await endpoint.apply([{ path: 'ns/configmaps/app.yaml', old, new: undefined }]);
+    const ro = await applyWith(endpoint, [{ path: 'ns/configmaps/app.yaml', old, new: undefined }]);
     assert.match(ro.problems[0]?.message ?? '', /read-only mirror/);
     await endpoint.close();
 
@@ -295,7 +321,7 @@ describe('the resource endpoint against a fake API server', () => {
     const current = (await endpoint.scan({ full: true })).snapshot.get(
       'ns/configmaps/app.yaml',
     ) as FileEntry;
-    const gone = await endpoint.apply([
+    const gone = await applyWith(endpoint, [
       { path: 'ns/configmaps/app.yaml', old: current, new: undefined },
     ]);
     assert.deepEqual(gone.problems, []);
@@ -306,8 +332,8 @@ describe('the resource endpoint against a fake API server', () => {
   it('refuses files and directories outside the namespaces and kinds it mirrors', async () => {
     endpoint = await openResourceEndpoint(options);
     await endpoint.scan({ full: true });
-    const entry = await stage(endpoint, 'x: 1\n');
-    const result = await endpoint.apply([
+    const entry = stage('x: 1\n');
+    const result = await applyWith(endpoint, [
       { path: 'other', old: undefined, new: { kind: 'directory' } },
       { path: 'ns/configmaps/notes.txt', old: undefined, new: entry },
     ]);

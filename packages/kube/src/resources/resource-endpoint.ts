@@ -27,20 +27,23 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  ContentStreamReader,
   DIRECTORY,
   UserError,
+  encodeContentStream,
   createIgnoreMatcher,
   errorMessage,
   validatePath,
+  type ApplyContent,
   type ApplyResult,
   type Change,
   type ChangeListener,
+  type ContentRequest,
   type Endpoint,
   type Entry,
   type Problem,
   type ScanOptions,
   type ScanResult,
-  type StageRequest,
 } from '@ksync/core';
 import type { KubeTarget } from '../config.ts';
 import { KubeConflictError, KubeNotFoundError, type KubeAction } from '../errors.ts';
@@ -146,7 +149,15 @@ interface Rendered {
 interface Written {
   readonly before: string | undefined;
   readonly after: Rendered | undefined;
+  /** When it was written (ms since the epoch). */
+  readonly at: number;
 }
+
+/**
+ * How long a create is shown without the watch showing it. A watch delivers within seconds; an
+ * object it never shows was deleted again at once (by a controller, say), and is gone.
+ */
+const CREATE_OVERLAY_MS = 60_000;
 
 class ClusterEndpoint implements ResourceEndpoint {
   readonly connected = true;
@@ -159,7 +170,6 @@ class ClusterEndpoint implements ResourceEndpoint {
   #byDigest = new Map<string, Rendered>();
   /** Our writes the watch has not shown yet, by path. */
   readonly #written = new Map<string, Written>();
-  readonly #staged = new Map<string, Buffer>();
   #matcher = createIgnoreMatcher([]);
 
   constructor(
@@ -335,7 +345,11 @@ class ClusterEndpoint implements ResourceEndpoint {
       const name = path.slice(dir.length + 1, -'.yaml'.length);
       if (watched.has(name)) continue;
       // Created by us and not watched yet: show it; otherwise the watch has caught up.
-      if (written.before === undefined && written.after !== undefined)
+      if (
+        written.before === undefined &&
+        written.after !== undefined &&
+        Date.now() - written.at < CREATE_OVERLAY_MS
+      )
         byName.set(name, written.after);
       else this.#written.delete(path);
     }
@@ -360,36 +374,31 @@ class ClusterEndpoint implements ResourceEndpoint {
   }
 
   missingContent(digests: readonly string[]): Promise<string[]> {
-    return Promise.resolve(digests.filter((d) => !this.#staged.has(d) && !this.#byDigest.has(d)));
+    return Promise.resolve(digests.filter((d) => !this.#byDigest.has(d)));
   }
 
-  async stageContent(request: StageRequest): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of request.chunks) chunks.push(Buffer.from(chunk));
-    const bytes = Buffer.concat(chunks);
-    if (sha256(bytes) !== request.digest)
-      throw new UserError(`staged content does not match digest ${request.digest.slice(0, 12)}`);
-    this.#staged.set(request.digest, bytes);
+  readContents(files: readonly ContentRequest[]): AsyncIterable<Uint8Array> {
+    return encodeContentStream(files, (file) => this.readContent(file.path, file.digest));
   }
 
-  async apply(changes: readonly Change[]): Promise<ApplyResult> {
+  async apply(changes: readonly Change[], content?: ApplyContent): Promise<ApplyResult> {
+    const arrived =
+      content === undefined ? new Map<string, Buffer>() : await receive(changes, content);
     const applied: Change[] = [];
     const problems: Problem[] = [];
     for (const change of changes) {
       try {
-        await this.#applyOne(change);
+        await this.#applyOne(change, arrived);
         applied.push(change);
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         problems.push({ path: change.path, message: error.message });
       }
     }
-    for (const change of changes)
-      if (change.new?.kind === 'file') this.#staged.delete(change.new.digest);
     return { applied, problems };
   }
 
-  async #applyOne(change: Change): Promise<void> {
+  async #applyOne(change: Change, arrived: ReadonlyMap<string, Buffer>): Promise<void> {
     if (this.#o.readOnly) {
       throw new UserError(
         'not applied: this is a read-only mirror of the cluster (local edits stay local)',
@@ -426,6 +435,7 @@ class ClusterEndpoint implements ResourceEndpoint {
       return;
     }
     const object = this.#editedObject(
+      arrived,
       change.new.kind === 'file' ? change.new.digest : '',
       state.place,
       name,
@@ -450,9 +460,14 @@ class ClusterEndpoint implements ResourceEndpoint {
   }
 
   /** The edited file's object, checked against where it lies. */
-  #editedObject(digest: string, place: Place, name: string): JsonObject {
-    const bytes = this.#staged.get(digest) ?? this.#byDigest.get(digest)?.bytes;
-    if (bytes === undefined) throw new UserError('content was not staged; will retry');
+  #editedObject(
+    arrived: ReadonlyMap<string, Buffer>,
+    digest: string,
+    place: Place,
+    name: string,
+  ): JsonObject {
+    const bytes = arrived.get(digest) ?? this.#byDigest.get(digest)?.bytes;
+    if (bytes === undefined) throw new UserError('its content did not arrive; will retry');
     const parsed = parseObjectFile(bytes.toString('utf8'));
     if ('problem' in parsed) throw new UserError(`not applied: ${parsed.problem}`);
     const wants = `${apiVersionOf(place.kind)} ${place.kind.kind}`;
@@ -580,8 +595,8 @@ class ClusterEndpoint implements ResourceEndpoint {
   }
 
   /** Records a write so that scans show it before the watch does. */
-  #wrote(path: string, written: Written): void {
-    this.#written.set(path, written);
+  #wrote(path: string, written: Omit<Written, 'at'>): void {
+    this.#written.set(path, { ...written, at: Date.now() });
     const files = new Map(this.#files);
     if (written.after === undefined) files.delete(path);
     else files.set(path, written.after);
@@ -631,4 +646,30 @@ function render(name: string, object: JsonObject): Rendered {
 
 function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * The files `content` carries, by digest: each read whole (object files are small) and kept only
+ * when its bytes hash to the digest its change names; the others are left out, so their changes
+ * fail as content that did not arrive.
+ */
+async function receive(
+  changes: readonly Change[],
+  content: ApplyContent,
+): Promise<Map<string, Buffer>> {
+  const arrived = new Map<string, Buffer>();
+  const reader = new ContentStreamReader(content.stream);
+  for (const index of content.indexes) {
+    const entry = changes[index]?.new;
+    if (entry?.kind !== 'file')
+      throw new UserError(`content for change ${index}, which is not a file`);
+    const chunks = await reader.next(entry.size);
+    if (chunks === undefined) continue;
+    const parts: Buffer[] = [];
+    for await (const chunk of chunks) parts.push(Buffer.from(chunk));
+    const bytes = Buffer.concat(parts);
+    if (sha256(bytes) === entry.digest) arrived.set(entry.digest, bytes);
+  }
+  await reader.finish();
+  return arrived;
 }
