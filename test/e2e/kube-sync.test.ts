@@ -8,33 +8,19 @@ import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { V1Pod } from '@kubernetes/client-node';
 import {
   REPO_ROOT,
+  agentPodNames,
   createNamespace,
   deleteNamespace,
   kubectl,
   podFile,
+  runningPods,
   waitFor,
   waitPodFile,
 } from './helpers/cluster.ts';
-import { AGENT_SELECTOR, NAMESPACE } from '@ksync/kube';
+import { NAMESPACE } from '@ksync/kube';
 import { ksync, ksyncOk } from './helpers/ksync.ts';
-
-/** The pods of app=demo in `ns` whose container runs and that are not terminating. */
-async function runningPods(ns: string): Promise<string[]> {
-  const list = JSON.parse(
-    await kubectl(['-n', ns, 'get', 'pods', '-l', 'app=demo', '-o', 'json']),
-  ) as { items: V1Pod[] };
-  return list.items
-    .filter(
-      (p) =>
-        p.metadata?.deletionTimestamp === undefined &&
-        p.status?.containerStatuses?.[0]?.state?.running !== undefined,
-    )
-    .map((p) => p.metadata?.name ?? '')
-    .sort();
-}
 
 async function localTree(dir: string): Promise<Record<string, string>> {
   const tree: Record<string, string> = {};
@@ -223,17 +209,8 @@ describe('ksync syncing pods by selector', { timeout: 600_000 }, () => {
 
   it('the sync survives the agent pod being replaced, without a full re-transfer', async () => {
     const before = await getSync('demo');
-    const agents = await kubectl([
-      '-n',
-      NAMESPACE,
-      'get',
-      'pods',
-      '-l',
-      AGENT_SELECTOR,
-      '-o',
-      'jsonpath={.items[*].metadata.name}',
-    ]);
-    await kubectl(['-n', NAMESPACE, 'delete', 'pod', ...agents.split(' '), '--wait=true']);
+    const agents = await agentPodNames();
+    await kubectl(['-n', NAMESPACE, 'delete', 'pod', ...agents, '--wait=true']);
     await kubectl(
       ['-n', NAMESPACE, 'rollout', 'status', 'daemonset/ksync-agent', '--timeout=90s'],
       {

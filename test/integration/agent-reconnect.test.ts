@@ -1,10 +1,11 @@
 /**
  * Connection life of the remote endpoint against the real agent: a frozen agent is detected by
- * missed pings, calls fail fast (retryable) while disconnected, the client reconnects by itself
- * and fires its watch listeners once, and `close()` stops all of that.
+ * missed pings, the client reports the loss once and stays down (calls fail fast, retryable),
+ * and never dials again by itself; the CLI's `SyncRunner` is the one owner of reconnecting, and
+ * it comes back once the agent answers again.
  */
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectRemoteEndpoint, RemoteError } from '@ksync/agent';
@@ -14,6 +15,7 @@ import {
   type AgentFixture,
   type AgentProcess,
 } from './helpers/agent-process.ts';
+import { startAgentRunner } from './helpers/agent-session.ts';
 
 describe('agent: reconnecting', () => {
   let fixture: AgentFixture;
@@ -30,8 +32,8 @@ describe('agent: reconnecting', () => {
     await fixture.cleanup();
   });
 
-  it('detects a frozen agent by pings, fails calls fast, and comes back by itself', async () => {
-    const events: { connected: boolean; error?: string }[] = [];
+  it('detects a frozen agent by pings, fails calls fast, and stays down', async () => {
+    const lost: string[] = [];
     const remote = await connectRemoteEndpoint({
       url: agent.url,
       token: fixture.token,
@@ -39,53 +41,52 @@ describe('agent: reconnecting', () => {
       ignore: [],
       pingIntervalMs: 200,
       handshakeTimeoutMs: 1000,
-      onConnectionChange: (connected, error) =>
-        events.push(error === undefined ? { connected } : { connected, error }),
+      onLost: (reason) => lost.push(reason),
     });
-    let fired = 0;
-    remote.watch(() => fired++);
     try {
       const first = await remote.scan({ full: true });
       assert.ok(first.snapshot.has(''));
       agent.child.kill('SIGSTOP');
       await waitUntil(() => !remote.connected, 5000, 'missed pings to be noticed');
-      assert.match(events[0]?.error ?? '', /missed two pings/);
+      assert.deepEqual(lost.length, 1);
+      assert.match(lost[0] ?? '', /missed two pings/);
       await assert.rejects(remote.scan({ full: false }), (error) => {
         assert.ok(error instanceof RemoteError);
         assert.equal(error.code, 'closed');
         assert.equal(error.retryable, true);
         return true;
       });
-      fired = 0;
       agent.child.kill('SIGCONT');
-      await waitUntil(() => remote.connected, 20_000, 'reconnect');
-      assert.ok(events.some((e) => e.connected));
-      await waitUntil(() => fired >= 1, 5000, 'watch listeners after reconnect');
-      // The new connection serves the same root, with changes made meanwhile.
-      await writeFile(join(fixture.root, 'app/after.txt'), 'x');
-      const again = await remote.scan({ full: true });
-      assert.ok(again.snapshot.has('after.txt'));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.equal(remote.connected, false, 'the client does not re-dial by itself');
+      assert.equal(lost.length, 1);
     } finally {
       await remote.close();
     }
   });
 
-  it('stops reconnecting after close()', async () => {
-    const remote = await connectRemoteEndpoint({
-      url: agent.url,
-      token: fixture.token,
-      root: '/app',
-      ignore: [],
-      minBackoffMs: 50,
-    });
-    await agent.stop('SIGKILL');
-    await waitUntil(() => !remote.connected, 5000, 'disconnect');
-    await remote.close();
-    agent = await fixture.start({ port: agent.port });
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.equal(remote.connected, false);
-    assert.equal(agent.logs.filter((l) => l.msg === 'connection opened').length, 0);
-    await assert.rejects(remote.scan({ full: true }), /closed/);
+  it('the sync runner reconnects a frozen agent once it answers, and rescans', async () => {
+    const s = await startAgentRunner({ url: agent.url, token: fixture.token, remoteRoot: '/app' });
+    try {
+      await waitUntil(() => s.runner.view().state === 'watching', 20_000, 'first sync');
+      await agent.stop('SIGKILL');
+      await waitUntil(() => s.runner.view().state === 'connecting', 5000, 'connecting');
+      await writeFile(join(fixture.root, 'app/after.txt'), 'x');
+      agent = await fixture.start({ port: agent.port });
+      await waitUntil(
+        async () => (await readFile(join(s.local, 'after.txt'), 'utf8').catch(() => '')) === 'x',
+        20_000,
+        'the file written while away',
+      );
+      const view = s.runner.view();
+      assert.equal(view.state, 'watching');
+      assert.ok(view.reconnects >= 1, `reconnects ${view.reconnects}`);
+      assert.match(view.lastError ?? '', /^lost the agent .*; reconnecting$/);
+      // One owner: the runner logged the loss and its retries; nobody else retried.
+      assert.ok(s.logs.some((l) => /lost the agent/.test(l)));
+    } finally {
+      await s.stop();
+    }
   });
 
   it('the agent drops a client that stops answering pings', async () => {

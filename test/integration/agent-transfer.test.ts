@@ -17,7 +17,7 @@ import {
   type AgentFixture,
   type AgentProcess,
 } from './helpers/agent-process.ts';
-import { startAgentSession } from './helpers/agent-session.ts';
+import { startAgentRunner, startAgentSession } from './helpers/agent-session.ts';
 
 const MiB = 1024 * 1024;
 
@@ -132,7 +132,7 @@ describe('agent: killed mid-transfer', () => {
     async () => {
       await mkdir(join(fixture.root, 'app'));
       const remote = join(fixture.root, 'app');
-      const s = await startAgentSession({
+      const s = await startAgentRunner({
         url: agent.url,
         token: fixture.token,
         remoteRoot: '/app',
@@ -153,16 +153,16 @@ describe('agent: killed mid-transfer', () => {
         );
         const killed = await agent.stop('SIGKILL');
         assert.equal(killed.signal, 'SIGKILL');
-        await waitUntil(() => !s.remote.connected, 10_000, 'the client to notice');
         await waitUntil(
-          () => s.connectionEvents.some((e) => !e.connected),
+          () => s.runner.view().state === 'connecting',
           10_000,
-          'a disconnect event',
+          'the runner to notice',
         );
+        assert.match(s.runner.view().error ?? '', /^lost the agent .*; reconnecting$/);
         // Edits made while the agent is down are picked up after it is back.
         await writeFile(join(s.local, 'while-down.txt'), 'queued\n');
         agent = await fixture.start({ port: agent.port });
-        await waitUntil(() => s.remote.connected, 30_000, 'reconnect');
+        await waitUntil(() => s.runner.connected, 30_000, 'reconnect');
         const expected = await hashFileHex(join(s.local, 'big.bin'));
         await waitUntil(
           async () =>
@@ -177,10 +177,7 @@ describe('agent: killed mid-transfer', () => {
           20_000,
           'temp files to be cleaned',
         );
-        assert.ok(
-          s.connectionEvents.some((e) => e.connected),
-          'a reconnect event',
-        );
+        assert.ok(s.runner.view().reconnects >= 1, 'a reconnect counted');
       } finally {
         await s.stop();
       }

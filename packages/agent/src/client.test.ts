@@ -56,7 +56,7 @@ async function withFakeAgent(
   }
 }
 
-const options = { token: 't', root: '/app', ignore: [], minBackoffMs: 60_000 };
+const options = { token: 't', root: '/app', ignore: [] };
 const D = 'a'.repeat(64);
 
 describe('remote endpoint client against a hostile agent', () => {
@@ -208,7 +208,7 @@ describe('remote endpoint client against a hostile agent', () => {
 });
 
 describe('remote endpoint client transport', () => {
-  it('runs over any Duplex its dial makes, and dials again for every reconnect', async () => {
+  it('runs over any Duplex its dial makes; a dropped connection stays down and says so once', async () => {
     const opens: Record<string, unknown>[] = [];
     const target = {
       kind: 'container',
@@ -229,27 +229,36 @@ describe('remote endpoint client transport', () => {
           const socket = await dialTcp(url)();
           return Duplex.from({ readable: socket, writable: socket });
         };
-        const changes: boolean[] = [];
+        const lost: string[] = [];
         const remote = await connectRemoteEndpoint({
           ...options,
           url: 'ws://ksync-agent',
           dial,
           target,
-          minBackoffMs: 10,
-          onConnectionChange: (connected) => changes.push(connected),
+          onLost: (reason) => lost.push(reason),
         });
         assert.equal(dials, 1);
         assert.equal(remote.agent.node?.name, 'node-1');
         assert.deepEqual(opens[0]?.target, target);
-        // The agent drops the connection: the client dials a new stream and opens again.
+        // The agent drops the connection: the client reports it once and never dials again
+        // (reconnecting is its owner's job), and calls fail fast with a retryable error.
         dropAll();
-        for (let waited = 0; !(remote.connected && opens.length === 2); waited += 10) {
-          assert.ok(waited < 5000, 'no reconnect within 5 s');
+        for (let waited = 0; lost.length === 0; waited += 10) {
+          assert.ok(waited < 5000, 'no onLost within 5 s');
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
-        assert.deepEqual(changes, [false, true]);
-        assert.equal(dials, 2);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal(lost.length, 1);
+        assert.match(lost[0] ?? '', /lost the connection to the agent/);
+        assert.equal(remote.connected, false);
+        assert.equal(dials, 1);
+        await assert.rejects(remote.scan({ full: true }), (error) => {
+          assert.ok(error instanceof RemoteError);
+          assert.equal(error.retryable, true);
+          return true;
+        });
         await remote.close();
+        assert.equal(lost.length, 1);
       },
       (ws, m) => {
         if (m.type === 'open') opens.push(m);

@@ -3,12 +3,13 @@
  * WebSocket to the node agent (which serves a `LocalEndpoint`). The session controller cannot
  * tell it from a local one.
  *
- * Connection life: `connectRemoteEndpoint` makes the first connection (hello → auth → open) and
- * fails with a one-line `UserError` when that does not work. Afterwards a dropped connection is
- * re-made in the background with backoff (250 ms doubling to 10 s). While disconnected every
- * call fails at once with a retryable `RemoteError`; the controller retries its cycle later. On
- * reconnecting, the watch listeners fire once so that the controller rescans: the sync is
- * state-based, so nothing needs replaying.
+ * Connection life: one client is one connection. `connectRemoteEndpoint` dials and runs hello →
+ * auth → open, and fails with a one-line `UserError` when that does not work. When the
+ * connection drops later, the client stays down: `onLost` fires once with the reason, and every
+ * call fails at once with a retryable `RemoteError`. The client never re-dials by itself;
+ * reconnecting belongs to one owner, the CLI's `SyncRunner` (see docs/architecture.md), which
+ * opens a new client and a new session over the same durable state. The sync is state-based, so
+ * nothing needs replaying.
  */
 import type { Socket } from 'node:net';
 import WebSocket, { type RawData } from 'ws';
@@ -71,16 +72,12 @@ export interface RemoteEndpointOptions {
   readonly target?: ContainerTarget;
   /** User ignore patterns, applied on the agent side too. */
   readonly ignore: readonly string[];
-  /** Called when the connection drops (with the reason) and when it is back. */
-  readonly onConnectionChange?: (connected: boolean, error?: string) => void;
+  /** Called once when the open connection drops, with the reason; not called by `close()`. */
+  readonly onLost?: (reason: string) => void;
   /** Ping interval; the agent is considered gone after two missed pongs (default 5000 ms). */
   readonly pingIntervalMs?: number;
   /** Longest wait for the connection and handshake (default 10000 ms). */
   readonly handshakeTimeoutMs?: number;
-  /** First reconnect delay, doubled after each failure up to `maxBackoffMs` (default 250). */
-  readonly minBackoffMs?: number;
-  /** Longest reconnect delay (default 10000 ms). */
-  readonly maxBackoffMs?: number;
 }
 
 /** An endpoint on the other side of the agent connection. */
@@ -355,18 +352,12 @@ class RemoteClient implements RemoteEndpoint {
   readonly #listeners = new Set<ChangeListener>();
   #connection: Connection | undefined;
   #closed = false;
-  #backoff: number;
-  #reconnectTimer: NodeJS.Timeout | undefined;
   readonly #dial: Dial;
   agent: AgentInfo = { version: '', node: undefined };
-  /** The ignore rules the agent scans with: the open's, then those of the latest scan. */
-  #ignore: string[];
 
   constructor(options: RemoteEndpointOptions) {
     this.#o = options;
     this.#dial = options.dial ?? dialTcp(options.url);
-    this.#ignore = [...options.ignore];
-    this.#backoff = options.minBackoffMs ?? 250;
   }
 
   get connected(): boolean {
@@ -394,8 +385,7 @@ class RemoteClient implements RemoteEndpoint {
         reject,
       });
       try {
-        // The rules go with every scan, and a reconnect re-opens with the latest ones.
-        if (options.ignore !== undefined) this.#ignore = [...options.ignore];
+        // The rules go with every scan, so edits of `.ksyncignore` reach the agent.
         connection.send({
           type: 'scan',
           id,
@@ -521,7 +511,6 @@ class RemoteClient implements RemoteEndpoint {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
-    clearTimeout(this.#reconnectTimer);
     const connection = this.#connection;
     this.#connection = undefined;
     if (connection?.open) {
@@ -540,7 +529,7 @@ class RemoteClient implements RemoteEndpoint {
     if (this.#closed) throw new RemoteError(wireError('closed', 'the remote endpoint is closed'));
     if (connection === undefined || !connection.open) {
       throw new RemoteError(
-        wireError('closed', `not connected to the agent at ${this.#o.url} (reconnecting)`, true),
+        wireError('closed', `not connected to the agent at ${this.#o.url}`, true),
       );
     }
     return connection;
@@ -608,7 +597,7 @@ class RemoteClient implements RemoteEndpoint {
           type: 'open',
           id: connection.nextId(),
           root: this.#o.root,
-          ignore: this.#ignore,
+          ignore: [...this.#o.ignore],
           ...(this.#o.target !== undefined && { target: this.#o.target }),
         },
         'ok',
@@ -633,35 +622,7 @@ class RemoteClient implements RemoteEndpoint {
 
   #onLost(connection: Connection): void {
     if (this.#closed || connection !== this.#connection) return;
-    this.#o.onConnectionChange?.(false, connection.lostError().message);
-    this.#scheduleReconnect();
-  }
-
-  #scheduleReconnect(): void {
-    if (this.#closed || this.#reconnectTimer !== undefined) return;
-    const delay = this.#backoff;
-    this.#backoff = Math.min(this.#backoff * 2, this.#o.maxBackoffMs ?? 10_000);
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      this.#connect().then(
-        (connection) => {
-          if (this.#closed) {
-            connection.close(1000);
-            return;
-          }
-          this.#connection = connection;
-          this.#backoff = this.#o.minBackoffMs ?? 250;
-          this.#o.onConnectionChange?.(true);
-          // The agent's side may have changed while we were away: make the controller rescan.
-          this.#fire();
-        },
-        (error: unknown) => {
-          if (this.#closed) return;
-          this.#o.onConnectionChange?.(false, errorMessage(error));
-          this.#scheduleReconnect();
-        },
-      );
-    }, delay);
+    this.#o.onLost?.(connection.lostError().message);
   }
 
   #fire(): void {

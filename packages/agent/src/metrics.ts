@@ -1,9 +1,8 @@
 /**
- * The agent's Prometheus metrics, served as text at `/metrics` on its loopback listener. The
- * exposition format for a handful of counters, gauges and one histogram is a few lines, so it
- * is written here rather than pulling in prom-client (and its OpenTelemetry dependency) into
- * the single-file bundle.
+ * The agent's Prometheus metrics, served as text at `/metrics` on its loopback listener; the
+ * exposition itself is `prometheus.ts`, shared with the CLI daemon's metrics.
  */
+import { Histogram, renderMetrics, residentMemoryFamily } from './prometheus.ts';
 
 /** Which way bytes or files moved: `in` = written into the served root, `out` = read from it. */
 export type Direction = 'in' | 'out';
@@ -19,9 +18,7 @@ export class AgentMetrics {
   readonly #files: Record<Direction, number> = { in: 0, out: 0 };
   readonly #errors = new Map<string, number>();
   #applyProblems = 0;
-  readonly #applyBuckets = APPLY_BUCKETS.map(() => 0);
-  #applyCount = 0;
-  #applySum = 0;
+  readonly #apply = new Histogram(APPLY_BUCKETS);
 
   /** Counts content bytes moved. */
   addBytes(direction: Direction, bytes: number): void {
@@ -41,51 +38,46 @@ export class AgentMetrics {
   /** Records one apply: its duration and how many of its changes did not land. */
   observeApply(seconds: number, problems: number): void {
     this.#applyProblems += problems;
-    this.#applyCount++;
-    this.#applySum += seconds;
-    APPLY_BUCKETS.forEach((bound, i) => {
-      if (seconds <= bound) this.#applyBuckets[i] = (this.#applyBuckets[i] ?? 0) + 1;
-    });
+    this.#apply.observe(seconds);
   }
 
   /** The Prometheus text exposition (version 0.0.4) of every metric. */
   render(): string {
-    const lines: string[] = [];
-    const metric = (name: string, type: string, help: string, samples: string[]) => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
-    };
-    metric('ksync_agent_open_targets', 'gauge', 'Connections with an opened target.', [
-      `ksync_agent_open_targets ${this.openTargets}`,
+    const directions = (values: Record<Direction, number>) =>
+      (['in', 'out'] as const).map((d) => ({ labels: { direction: d }, value: values[d] }));
+    return renderMetrics([
+      {
+        name: 'ksync_agent_open_targets',
+        type: 'gauge',
+        help: 'Connections with an opened target.',
+        samples: [{ value: this.openTargets }],
+      },
+      {
+        name: 'ksync_agent_bytes_total',
+        type: 'counter',
+        help: 'File content bytes moved, by direction.',
+        samples: directions(this.#bytes),
+      },
+      {
+        name: 'ksync_agent_files_total',
+        type: 'counter',
+        help: 'Files moved, by direction.',
+        samples: directions(this.#files),
+      },
+      {
+        name: 'ksync_agent_request_errors_total',
+        type: 'counter',
+        help: 'Failed requests and refused opens, by request type.',
+        samples: [...this.#errors].map(([type, value]) => ({ labels: { type }, value })),
+      },
+      {
+        name: 'ksync_agent_apply_problems_total',
+        type: 'counter',
+        help: 'Changes an apply could not make.',
+        samples: [{ value: this.#applyProblems }],
+      },
+      this.#apply.family('ksync_agent_apply_duration_seconds', 'Time to apply one batch.'),
+      residentMemoryFamily(),
     ]);
-    metric('ksync_agent_bytes_total', 'counter', 'File content bytes moved, by direction.', [
-      `ksync_agent_bytes_total{direction="in"} ${this.#bytes.in}`,
-      `ksync_agent_bytes_total{direction="out"} ${this.#bytes.out}`,
-    ]);
-    metric('ksync_agent_files_total', 'counter', 'Files moved, by direction.', [
-      `ksync_agent_files_total{direction="in"} ${this.#files.in}`,
-      `ksync_agent_files_total{direction="out"} ${this.#files.out}`,
-    ]);
-    metric(
-      'ksync_agent_request_errors_total',
-      'counter',
-      'Failed requests and refused opens, by request type.',
-      [...this.#errors].map(([type, n]) => `ksync_agent_request_errors_total{type="${type}"} ${n}`),
-    );
-    metric('ksync_agent_apply_problems_total', 'counter', 'Changes an apply could not make.', [
-      `ksync_agent_apply_problems_total ${this.#applyProblems}`,
-    ]);
-    metric('ksync_agent_apply_duration_seconds', 'histogram', 'Time to apply one batch.', [
-      ...APPLY_BUCKETS.map(
-        (bound, i) =>
-          `ksync_agent_apply_duration_seconds_bucket{le="${bound}"} ${this.#applyBuckets[i] ?? 0}`,
-      ),
-      `ksync_agent_apply_duration_seconds_bucket{le="+Inf"} ${this.#applyCount}`,
-      `ksync_agent_apply_duration_seconds_sum ${this.#applySum}`,
-      `ksync_agent_apply_duration_seconds_count ${this.#applyCount}`,
-    ]);
-    metric('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [
-      `process_resident_memory_bytes ${process.memoryUsage.rss()}`,
-    ]);
-    return `${lines.join('\n')}\n`;
   }
 }

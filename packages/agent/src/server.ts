@@ -43,6 +43,7 @@ import { openLocalEndpoint } from '@ksync/fs';
 import { errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 import { AgentMetrics } from './metrics.ts';
+import { METRICS_CONTENT_TYPE } from './prometheus.ts';
 import type { RootResolver, ServedRoot } from './roots/resolver.ts';
 import { CreditSender, StreamReceiver, sliceChunk } from './streams.ts';
 import { tokensMatch } from './token.ts';
@@ -142,7 +143,7 @@ function answerHttp(req: IncomingMessage, res: ServerResponse, metrics: AgentMet
     return;
   }
   if (req.method === 'GET' && req.url === '/metrics') {
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
     res.end(metrics.render());
     return;
   }

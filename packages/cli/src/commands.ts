@@ -97,8 +97,17 @@ export const COMMANDS: readonly CommandDef[] = [
         description: 'run in the background; log to $KSYNC_HOME/watch.log',
         defaultValue: false,
       },
+      {
+        flags: '--metrics-addr <host:port>',
+        description: 'serve Prometheus metrics at http://HOST:PORT/metrics (off by default)',
+      },
     ],
-    examples: ['ksync watch', 'ksync watch --daemon && ksync get', 'ksync stop'],
+    examples: [
+      'ksync watch',
+      'ksync watch --daemon && ksync get',
+      'ksync watch --daemon --metrics-addr 127.0.0.1:9464',
+      'ksync stop',
+    ],
     load: () => import('./commands/watch.ts'),
   },
   {

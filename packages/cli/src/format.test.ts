@@ -62,6 +62,7 @@ describe('renderSyncTable', () => {
     problems: [],
     transferredFiles: 3,
     transferredBytes: 2048,
+    reconnects: 0,
   };
   const now = Date.parse('2026-01-01T00:00:05Z');
 
@@ -76,7 +77,22 @@ describe('renderSyncTable', () => {
       wide: true,
       now,
     });
-    assert.match(text, /ws:\/\/127\.0\.0\.1:7475\s+3 files, 2\.0 kB\s+agent unreachable/);
+    assert.match(
+      text,
+      /ws:\/\/127\.0\.0\.1:7475\s+3 files, 2\.0 kB\s+0\s+agent unreachable\s+-\n$/,
+    );
+  });
+
+  it('wide shows reconnects and the latest error after the sync recovered', () => {
+    const text = renderSyncTable(
+      [{ ...view, reconnects: 2, lastError: 'lost the agent (closed (1006)); reconnecting' }],
+      { wide: true, now },
+    );
+    assert.match(text, /RECONNECTS\s+DETAIL\s+LAST ERROR\n/);
+    assert.match(
+      text,
+      /3 files, 2\.0 kB\s+2\s+in sync, watching for changes\s+lost the agent \(closed \(1006\)\); reconnecting\n$/,
+    );
   });
 
   it('wide shows a running transfer as bytes done of the total', () => {
@@ -85,7 +101,7 @@ describe('renderSyncTable', () => {
       wide: true,
       now,
     });
-    assert.match(text, /transferring 120 MB of 400 MB \(3 of 10 files\)\n$/);
+    assert.match(text, /transferring 120 MB of 400 MB \(3 of 10 files\)\s+-\n$/);
   });
 });
 

@@ -88,7 +88,10 @@ export function renderTable(
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-/** The `ksync get` table; `wide` adds mode, URL, transfer totals and the state's detail. */
+/**
+ * The `ksync get` table; `wide` adds mode, URL, transfer totals, reconnects, the state's detail
+ * and the latest error (kept after the sync recovered).
+ */
 export function renderSyncTable(
   views: readonly SyncView[],
   options: { wide: boolean; now: number },
@@ -104,7 +107,8 @@ export function renderSyncTable(
     'CONFLICTS',
     'PROBLEMS',
   ];
-  if (options.wide) header.push('MODE', 'TARGET', 'TRANSFERRED', 'DETAIL');
+  if (options.wide)
+    header.push('MODE', 'TARGET', 'TRANSFERRED', 'RECONNECTS', 'DETAIL', 'LAST ERROR');
   const rows = views.map((v) => {
     const row = [
       v.name,
@@ -122,7 +126,9 @@ export function renderSyncTable(
         v.mode,
         v.url,
         `${v.transferredFiles} files, ${formatBytes(v.transferredBytes)}`,
+        String(v.reconnects),
         describeActivity(v),
+        v.lastError ?? '-',
       );
     }
     return row;
@@ -135,14 +141,15 @@ export function renderSyncTable(
 
 /**
  * The containers of Kubernetes syncs, one row each; a sync with none says what it waits for.
- * `wide` adds the last reload hook's outcome and the error.
+ * `wide` adds the last reload hook's outcome, reconnects, the error and the latest error (kept
+ * after the target recovered).
  */
 export function renderTargetTable(
   views: readonly SyncView[],
   options: { wide: boolean; now: number },
 ): string {
   const header = ['SYNC', 'POD', 'CONTAINER', 'NODE', 'STATE', 'LAST SYNC', 'CONFLICTS'];
-  if (options.wide) header.push('RELOAD', 'DETAIL');
+  if (options.wide) header.push('RELOAD', 'RECONNECTS', 'DETAIL', 'LAST ERROR');
   const rows: string[][] = [];
   for (const v of views) {
     const targets = v.targets ?? [];
@@ -155,7 +162,7 @@ export function renderTargetTable(
         v.state,
         '-',
         '-',
-        ...(options.wide ? ['-', v.error ?? v.description] : []),
+        ...(options.wide ? ['-', '-', v.error ?? v.description, '-'] : []),
       ]);
       continue;
     }
@@ -169,7 +176,9 @@ export function renderTargetTable(
         formatAgo(t.lastSync, options.now),
         String(t.conflicts),
       ];
-      if (options.wide) row.push(t.reload ?? '-', t.error ?? '');
+      if (options.wide) {
+        row.push(t.reload ?? '-', String(t.reconnects), t.error ?? '', t.lastError ?? '-');
+      }
       rows.push(row);
     }
   }
@@ -221,10 +230,13 @@ export function renderDescribe(v: SyncView, now: number): string {
 
 /** The `ksync conflicts` table. */
 export function renderConflictTable(views: readonly ConflictView[]): string {
+  // Kubernetes syncs name the container; one whose pod is gone says so.
+  const targets = views.some((c) => c.target !== undefined);
   return renderTable(
-    ['SYNC', 'PATH', 'STATE', 'LOCAL', 'REMOTE', 'DETECTED'],
+    ['SYNC', ...(targets ? ['TARGET'] : []), 'PATH', 'STATE', 'LOCAL', 'REMOTE', 'DETECTED'],
     views.map((c) => [
       c.sync,
+      ...(targets ? [`${c.target ?? '-'}${c.targetGone === true ? ' (gone)' : ''}`] : []),
       c.path === '' ? '/' : c.path,
       c.state,
       c.local,

@@ -20,7 +20,8 @@ export interface EndpointHooks {
   /** A directory the owner empties at its start and stop (`HomePaths.staging`). */
   readonly stagingDir: string;
   readonly onWarning?: (message: string) => void;
-  readonly onConnectionChange?: (connected: boolean, error?: string) => void;
+  /** The agent connection dropped (once per endpoints; the owner opens new ones). */
+  readonly onLost?: (reason: string) => void;
 }
 
 /** Both sides of a sync. */
@@ -78,7 +79,10 @@ export const openSyncEndpoints: OpenEndpoints = async (spec, hooks) => {
 /** How to reach an agent: its URL (for messages), token, and for Kubernetes a dial and target. */
 export type AgentReach = Pick<RemoteEndpointOptions, 'url' | 'token' | 'dial' | 'target'>;
 
-/** Connects the remote side through `reach`, then opens the local side. */
+/**
+ * Connects the remote side through `reach`, then opens the local side. Called again for every
+ * reconnect, so the token (and for Kubernetes the credentials and agent pod) are read afresh.
+ */
 export async function openEndpointsVia(
   spec: SyncSpec,
   hooks: EndpointHooks,
@@ -90,9 +94,7 @@ export async function openEndpointsVia(
     ...reach,
     root: spec.remote,
     ignore: await readRemoteIgnore(spec),
-    ...(hooks.onConnectionChange === undefined
-      ? {}
-      : { onConnectionChange: hooks.onConnectionChange }),
+    ...(hooks.onLost === undefined ? {} : { onLost: hooks.onLost }),
   });
   const local = openLocalEndpoint({
     root: spec.local,

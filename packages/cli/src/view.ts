@@ -32,6 +32,12 @@ export interface TargetView {
   readonly problems: number;
   /** The outcome of the last reload hook run in this container. */
   readonly reload?: string;
+  /** While content moves: how far this container's transfer is. */
+  readonly transfer?: SessionStatus['transfer'];
+  /** Connections made again after a drop or a failure since the watch started. */
+  readonly reconnects: number;
+  /** The latest failure, kept after the target recovered. */
+  readonly lastError?: string;
 }
 
 /**
@@ -62,6 +68,10 @@ export interface SyncView extends Pick<
   readonly error?: string;
   /** When both sides were last seen in sync (ISO 8601). */
   readonly lastSync?: string;
+  /** Connections made again after a drop or a failure since the watch started (summed over targets). */
+  readonly reconnects: number;
+  /** The latest failure, kept after the sync recovered (the newest over targets). */
+  readonly lastError?: string;
   /** Kubernetes syncs: the containers being synced. */
   readonly targets?: readonly TargetView[];
 }
@@ -71,6 +81,8 @@ export interface ConflictView {
   readonly sync: string;
   /** Kubernetes syncs: the container (`pod/container`) whose session holds the conflict. */
   readonly target?: string;
+  /** True when that container is gone (its pod was deleted); only `--keep local` settles it. */
+  readonly targetGone?: boolean;
   readonly id: string;
   /** The conflicting subtree's root, relative to the sync root ('' is the root itself). */
   readonly path: string;

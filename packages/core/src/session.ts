@@ -69,6 +69,8 @@ export interface SessionOptions {
   /** Content transfers in flight at once (default 8). */
   readonly transferConcurrency?: number;
   readonly onStatus?: (status: SessionStatus) => void;
+  /** Called after each cycle that completed, with its report and duration (for metrics). */
+  readonly onCycle?: (report: CycleReport, durationMs: number) => void;
   readonly log?: SessionLogger;
 }
 
@@ -202,7 +204,12 @@ export class Session {
 
   /** Runs one cycle (a full rescan when asked, or when due). */
   cycle(options: { full?: boolean } = {}): Promise<CycleReport> {
-    return this.#exclusive(() => this.#cycle(options.full === true));
+    return this.#exclusive(async () => {
+      const started = this.#o.clock.now();
+      const report = await this.#cycle(options.full === true);
+      this.#o.onCycle?.(report, this.#o.clock.now() - started);
+      return report;
+    });
   }
 
   /**
@@ -230,9 +237,14 @@ export class Session {
     throw new UserError(`sync ${this.#o.name} did not settle after ${maxCycles} cycles`);
   }
 
-  /** Cycles whenever either side changes, until `stop`. Errors are reported and retried. */
+  /**
+   * Cycles whenever either side changes, until `stop`. A cycle that fails ends `run` with its
+   * error (the state is then `error`): the session does not retry failures itself, because its
+   * owner (the CLI's sync runner) is the one place that reconnects and retries, with one backoff
+   * policy. Per-path problems are not failures; they are retried here, on a timer, so the sync
+   * recovers once their cause is gone even if no file event says so.
+   */
   async run(): Promise<void> {
-    let backoff = 0;
     let problemBackoff = 0;
     let warned: string | undefined;
     while (!this.#stopped) {
@@ -246,15 +258,12 @@ export class Session {
       let retryMs: number | undefined;
       try {
         const report = await this.cycle();
-        backoff = 0;
         // Tell the watch's log what failed, once per change of the failures (not every retry).
         const failures = describeProblems(report.problems);
         if (failures !== undefined && failures !== warned) {
           this.#o.log?.warn(`sync ${this.#o.name}: ${failures}`);
         }
         warned = failures;
-        // Paths that failed (a full disk, a permission) are retried on a timer as well, so the
-        // sync recovers by itself once the cause is gone, even if no file event says so.
         if (report.problems.length > 0) {
           problemBackoff = Math.min(problemBackoff === 0 ? 1000 : problemBackoff * 2, 30_000);
           retryMs = problemBackoff;
@@ -262,15 +271,9 @@ export class Session {
           problemBackoff = 0;
         }
       } catch (error) {
-        backoff = Math.min(backoff === 0 ? 500 : backoff * 2, 30_000);
+        if (this.#stopped) return;
         this.#setState('error', errorMessage(error));
-        this.#o.log?.warn(
-          `sync ${this.#o.name}: ${errorMessage(error)}; retrying in ${backoff} ms`,
-        );
-        this.#needFull = true;
-        // An endpoint that reconnects fires its change listeners, which ends the wait early.
-        await this.#waitForChange(backoff);
-        continue;
+        throw error;
       }
       const changed = await this.#waitForChange(retryMs ?? this.#o.fullRescanMs ?? 600_000);
       if (!changed && retryMs === undefined) this.#needFull = true;

@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig, loadYaml } from '@kubernetes/client-node';
-import type { V1PodSpec } from '@kubernetes/client-node';
+import { AGENT_SELECTOR, NAMESPACE } from '@ksync/kube';
+import type { V1Pod, V1PodSpec } from '@kubernetes/client-node';
 
 /** The repository root (test/e2e/helpers is three levels below it). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -226,6 +227,36 @@ export function startPortForward(
       reject(new Error(`kubectl port-forward ${target} exited ${String(code)}: ${out.trim()}`));
     });
   });
+}
+
+/** The pods of app=demo in `ns` whose container runs and that are not terminating. */
+export async function runningPods(ns: string): Promise<string[]> {
+  const list = JSON.parse(
+    await kubectl(['-n', ns, 'get', 'pods', '-l', 'app=demo', '-o', 'json']),
+  ) as { items: V1Pod[] };
+  return list.items
+    .filter(
+      (p) =>
+        p.metadata?.deletionTimestamp === undefined &&
+        p.status?.containerStatuses?.[0]?.state?.running !== undefined,
+    )
+    .map((p) => p.metadata?.name ?? '')
+    .sort();
+}
+
+/** The names of the ksync agent pods (the DaemonSet's), terminating ones included. */
+export async function agentPodNames(): Promise<string[]> {
+  const out = await kubectl([
+    '-n',
+    NAMESPACE,
+    'get',
+    'pods',
+    '-l',
+    AGENT_SELECTOR,
+    '-o',
+    'jsonpath={.items[*].metadata.name}',
+  ]);
+  return out.split(' ').filter((n) => n !== '');
 }
 
 /** A file in a pod's container, or undefined when it is not there. */

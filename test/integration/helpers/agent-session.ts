@@ -1,6 +1,8 @@
 /**
  * A real sync session for agent tests: a local `LocalEndpoint` temp dir on one side, the remote
- * endpoint through the real agent on the other, with file-backed stores.
+ * endpoint through the real agent on the other, with file-backed stores. `startAgentSession`
+ * holds one connection (a test that drops it sees the client stay down); `startAgentRunner`
+ * runs the same sync under the CLI's `SyncRunner`, the one owner of reconnecting.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +13,10 @@ import {
   type RemoteEndpoint,
   type RemoteEndpointOptions,
 } from '@ksync/agent/client';
+import { SyncRunner } from '../../../packages/cli/src/daemon/sync-runner.ts';
+import { resolveHome } from '../../../packages/cli/src/home.ts';
+import type { SyncSpec } from '../../../packages/cli/src/spec.ts';
+import { openEndpointsVia } from '../../../packages/cli/src/sync-endpoints.ts';
 import {
   openConflictContentStore,
   openLocalEndpoint,
@@ -25,8 +31,8 @@ export interface AgentSession {
   readonly remote: RemoteEndpoint;
   /** Resolves when `run` ends. */
   readonly running: Promise<void>;
-  /** Connection changes seen by the remote endpoint. */
-  readonly connectionEvents: { connected: boolean; error?: string }[];
+  /** Why the connection dropped, as the remote endpoint reported it. */
+  readonly lost: string[];
   stop(): Promise<void>;
 }
 
@@ -50,7 +56,7 @@ export async function startAgentSession(options: AgentSessionOptions): Promise<A
   const dir = await mkdtemp(join(tmpdir(), 'ksync-agent-session-'));
   const local = join(dir, 'local');
   await mkdir(local);
-  const connectionEvents: { connected: boolean; error?: string }[] = [];
+  const lost: string[] = [];
   const remote = await connectRemoteEndpoint({
     url: options.url,
     token: options.token,
@@ -58,8 +64,7 @@ export async function startAgentSession(options: AgentSessionOptions): Promise<A
     root: options.remoteRoot,
     ...(options.target !== undefined && { target: options.target }),
     ignore: options.ignore ?? [],
-    onConnectionChange: (connected, error) =>
-      connectionEvents.push(error === undefined ? { connected } : { connected, error }),
+    onLost: (reason) => lost.push(reason),
   });
   const localEndpoint = openLocalEndpoint({ root: local, ignore: options.ignore ?? [] });
   const session = await Session.open({
@@ -77,11 +82,60 @@ export async function startAgentSession(options: AgentSessionOptions): Promise<A
     session,
     remote,
     running,
-    connectionEvents,
+    lost,
     async stop() {
       session.stop();
       await running;
       await Promise.all([localEndpoint.close(), remote.close()]);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A sync between a local temp dir and an agent root, run by the CLI's `SyncRunner`. */
+export interface AgentRunner {
+  readonly local: string;
+  readonly runner: SyncRunner;
+  /** What the runner logged. */
+  readonly logs: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts a `SyncRunner` (direct mode) against the agent at `url`; the caller stops it. */
+export async function startAgentRunner(options: {
+  readonly url: string;
+  readonly token: string;
+  readonly remoteRoot: string;
+}): Promise<AgentRunner> {
+  const dir = await mkdtemp(join(tmpdir(), 'ksync-agent-runner-'));
+  const local = join(dir, 'local');
+  await mkdir(local);
+  const logs: string[] = [];
+  const spec: SyncSpec = {
+    name: 'agent-test',
+    local,
+    remote: options.remoteRoot,
+    target: { kind: 'direct', url: options.url, tokenFile: join(dir, 'unused-token') },
+    mode: 'two-way',
+    ignore: [],
+    paused: false,
+    createdAt: 0,
+  };
+  const runner = new SyncRunner(spec, {
+    home: resolveHome({ KSYNC_HOME: join(dir, 'home') }),
+    clock: systemClock,
+    openEndpoints: (s, hooks) =>
+      openEndpointsVia(s, hooks, { url: options.url, token: options.token }),
+    log: (level, message) => logs.push(`${level}: ${message}`),
+    onStatus: () => undefined,
+  });
+  runner.start();
+  return {
+    local,
+    runner,
+    logs,
+    async stop() {
+      await runner.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,8 +1,9 @@
-/** `ksync watch [--daemon]`. */
+/** `ksync watch [--daemon] [--metrics-addr HOST:PORT]`. */
 import { spawn } from 'node:child_process';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import type { CommandContext, CommandRun } from '../command.ts';
 import { pingWatch } from '../control-client.ts';
+import { parseMetricsAddr } from '../daemon/metrics.ts';
 import { serveSyncs } from '../daemon/serve.ts';
 import { isAlive } from '../daemon/lock.ts';
 import { UserError } from '../errors.ts';
@@ -10,11 +11,14 @@ import { sleepUnlessAborted } from '../sleep-unless-aborted.ts';
 
 /** Keeps every sync in sync, in the foreground or as a daemon. */
 export const run: CommandRun = async (ctx, input) => {
-  if (input.options.daemon === true) return startDaemon(ctx);
-  await serveSyncs(ctx, { role: 'watch' });
+  const addr = input.options.metricsAddr;
+  // Checked here too, so that a bad address fails the command rather than the daemon's start.
+  const metrics = typeof addr === 'string' ? parseMetricsAddr(addr) : undefined;
+  if (input.options.daemon === true) return startDaemon(ctx, addr as string | undefined);
+  await serveSyncs(ctx, { role: 'watch', ...(metrics === undefined ? {} : { metrics }) });
 };
 
-async function startDaemon(ctx: CommandContext): Promise<void> {
+async function startDaemon(ctx: CommandContext, metricsAddr: string | undefined): Promise<void> {
   const { home, output } = ctx;
   const running = await pingWatch(home);
   if (running !== undefined) {
@@ -25,7 +29,12 @@ async function startDaemon(ctx: CommandContext): Promise<void> {
   await mkdir(home.root, { recursive: true, mode: 0o700 });
   const log = await open(home.log, 'a', 0o600);
   const [node, ...rest] = ctx.self;
-  const child = spawn(node ?? process.execPath, [...rest, 'watch'], {
+  const args = [
+    ...rest,
+    'watch',
+    ...(metricsAddr === undefined ? [] : ['--metrics-addr', metricsAddr]),
+  ];
+  const child = spawn(node ?? process.execPath, args, {
     cwd: home.root,
     detached: true,
     stdio: ['ignore', log.fd, log.fd],

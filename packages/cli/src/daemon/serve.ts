@@ -13,8 +13,9 @@ import { UserError } from '../errors.ts';
 import { formatBytes, formatProblems, formatTransfer } from '../format.ts';
 import type { Progress } from '../output.ts';
 import { openSyncEndpoints } from '../sync-endpoints.ts';
-import type { SyncView } from '../view.ts';
+import type { SyncView, TargetView } from '../view.ts';
 import { serveControl } from './control-server.ts';
+import { DaemonMetrics, serveMetrics, type MetricsServer } from './metrics.ts';
 import { tryLock, type HeldLock } from './lock.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -24,6 +25,8 @@ export interface ServeOptions {
   readonly only?: string;
   /** `watch` or `run NAME`, for messages and ping. */
   readonly role: string;
+  /** Where to serve Prometheus metrics (`--metrics-addr`); none by default. */
+  readonly metrics?: { readonly host: string; readonly port: number };
 }
 
 /** Runs until stopped; resolves when everything is shut down. */
@@ -55,12 +58,22 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
       if (supervisor !== undefined) progress?.update(summarize(supervisor.liveViews()));
       return;
     }
-    if (view.transfer !== undefined) {
-      // A long transfer logs its progress every 10 s rather than staying silent until it ends.
+    // A long transfer logs its progress every 10 s rather than staying silent until it ends;
+    // a Kubernetes sync's containers each log their own.
+    const transfers = [
+      ...(view.transfer === undefined ? [] : [{ who: view.name, transfer: view.transfer }]),
+      ...(view.targets ?? []).flatMap((t) =>
+        t.transfer === undefined
+          ? []
+          : [{ who: `${view.name}@${t.pod}/${t.container}`, transfer: t.transfer }],
+      ),
+    ];
+    if (transfers.length > 0) {
       const at = Date.now();
-      if (at - (progressLoggedAt.get(view.name) ?? 0) >= 10_000) {
-        progressLoggedAt.set(view.name, at);
-        output.log(`${view.name}: ${formatTransfer(view.transfer)}`);
+      for (const { who, transfer } of transfers) {
+        if (at - (progressLoggedAt.get(who) ?? 0) < 10_000) continue;
+        progressLoggedAt.set(who, at);
+        output.log(`${who}: ${formatTransfer(transfer)}`);
       }
       return;
     }
@@ -85,10 +98,20 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
     }
   };
   let server: Awaited<ReturnType<typeof serveControl>> | undefined;
+  let metricsServer: MetricsServer | undefined;
+  const metrics = new DaemonMetrics();
   try {
     await writeFile(home.pid, `${process.pid}\n`);
     // Staging left by a crashed run is nobody's now (this process holds the lock).
     await rm(home.staging, { recursive: true, force: true });
+    // Listening first: a taken port fails the start before any sync begins.
+    if (options.metrics !== undefined) {
+      metricsServer = await serveMetrics({
+        ...options.metrics,
+        render: () => metrics.render(supervisor?.liveViews() ?? []),
+      });
+      output.log(`metrics at http://${metricsServer.address}/metrics`);
+    }
     supervisor = await Supervisor.open({
       home,
       live: true,
@@ -97,7 +120,9 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
       openEndpoints: openSyncEndpoints,
       log,
       onStatus,
+      metrics,
     });
+
     server = await serveControl({
       socketPath: home.socket,
       backend: supervisor,
@@ -120,6 +145,7 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
   } finally {
     progress?.stop();
     progress = undefined;
+    await metricsServer?.close();
     await server
       ?.close()
       .catch((e: unknown) => log('warn', `closing the control socket: ${errorMessage(e)}`));
@@ -152,11 +178,17 @@ async function waitForLock(ctx: CommandContext): Promise<HeldLock | undefined> {
   }
 }
 
-/** One spinner line for every sync. */
+/**
+ * One spinner line for every sync; a Kubernetes sync shows each container's own progress (its
+ * initial sync, files and bytes), since each target transfers on its own.
+ */
 export function summarize(views: readonly SyncView[]): string {
   if (views.length === 0) return 'no syncs yet; add one with ksync create';
   return views
     .map((v) => {
+      if (v.targets !== undefined && v.targets.length > 0) {
+        return `${v.name}: ${v.targets.map((t) => `${t.pod}/${t.container} ${describeTarget(t)}`).join(', ')}`;
+      }
       if (v.transfer !== undefined) return `${v.name}: ${formatTransfer(v.transfer)}`;
       if (v.state === 'watching')
         return `${v.name}: in sync (${v.files} files, ${formatBytes(v.bytes)})`;
@@ -167,4 +199,11 @@ export function summarize(views: readonly SyncView[]): string {
       return `${v.name}: ${v.state}${v.error === undefined ? '' : ` (${v.error})`}`;
     })
     .join(' | ');
+}
+
+/** What one container of a Kubernetes sync is doing, for the spinner line. */
+function describeTarget(t: TargetView): string {
+  if (t.transfer !== undefined) return formatTransfer(t.transfer);
+  if (t.state === 'watching') return `in sync (${t.files} files, ${formatBytes(t.bytes)})`;
+  return `${t.state}${t.error === undefined ? '' : ` (${t.error})`}`;
 }

@@ -17,25 +17,20 @@
  * image's copies of synced files produce no conflict records. A spec's very first target has no
  * ancestor to start from and syncs as any first sync does.
  *
- * Reconnecting: the watch restarts itself (pod-watch.ts); each target's remote client re-dials
- * a dropped connection. A container that went away is not retried: the pod watch reports its
- * replacement, and the target is replaced.
+ * Reconnecting: the watch restarts itself (pod-watch.ts); each target's `SyncRunner` re-dials
+ * a dropped connection (the one owner of reconnecting). A container that went away is not
+ * retried: the pod watch reports its replacement, and the target is replaced.
  */
 import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage, type ContainerTarget, type Snapshot } from '@ksync/core';
+import { openSessionStore } from '@ksync/fs';
 import type { KubeTarget, PodTarget, PodWatch, PodWatchOptions } from '@ksync/kube';
 import { describeTarget, type KubernetesTarget, type SyncSpec } from '../spec.ts';
 import type { RemoteEndpoint } from '../sync-endpoints.ts';
 import { openTargetEndpoints, readSpecCluster } from '../targets/kubernetes.ts';
 import { SYNC_STATES, type SyncState, type SyncView, type TargetView } from '../view.ts';
-import {
-  SyncRunner,
-  buildView,
-  openSyncState,
-  type DurableState,
-  type RunnerDeps,
-} from './sync-runner.ts';
+import { SyncRunner, buildView, type DurableState, type RunnerDeps } from './sync-runner.ts';
 import { runReloadHook } from './reload.ts';
 
 /** A live target: its container and its runner. */
@@ -66,6 +61,8 @@ export class SpecRunner {
   /** Pods that match but give no target, with why. */
   #idle: PodTarget[] = [];
   #error: string | undefined;
+  /** The latest spec-level failure (the pod watch, the cluster), kept after recovery. */
+  #lastError: string | undefined;
   #stopped = false;
   /** The last ancestor of a target that went away, to seed the next new one. */
   #seed: Snapshot | undefined;
@@ -104,6 +101,7 @@ export class SpecRunner {
         },
         onError: (error) => {
           this.#error = error === undefined ? undefined : `${error.message} (retrying)`;
+          this.#lastError = this.#error ?? this.#lastError;
           if (error !== undefined)
             this.#deps.log('warn', `${this.spec.name}: pod watch: ${error.message}; retrying`);
           this.#report();
@@ -124,6 +122,17 @@ export class SpecRunner {
     this.spec = { ...this.spec, paused: false };
     for (const t of this.#targets.values()) t.runner.resume();
     this.#report();
+  }
+
+  /**
+   * The pods the watch still knows: those of live targets, and matching pods whose container is
+   * between runs (not terminating). A target state of any other pod belongs to a pod that is gone.
+   */
+  knownPods(): Set<string> {
+    return new Set([
+      ...[...this.#targets.values()].map((t) => t.target.pod),
+      ...this.#idle.flatMap((p) => (!p.ok && p.reason !== 'terminating' ? [p.pod] : [])),
+    ]);
   }
 
   /** The runners of the live targets. */
@@ -160,6 +169,7 @@ export class SpecRunner {
     const waiting = `waiting for ${describeTarget(this.spec.target)}${idle === '' ? '' : ` (${idle})`}`;
     const error =
       this.#error ?? (state === 'waiting' ? waiting : views.find((v) => v.error)?.error);
+    const lastError = this.#lastError ?? views.find((v) => v.lastError)?.lastError;
     return {
       ...base,
       description: state === 'waiting' ? waiting : SYNC_STATES[state],
@@ -172,6 +182,8 @@ export class SpecRunner {
       problems: views.flatMap((v) => v.problems),
       transferredFiles: sum((v) => v.transferredFiles),
       transferredBytes: sum((v) => v.transferredBytes),
+      reconnects: sum((v) => v.reconnects),
+      ...(lastError === undefined ? {} : { lastError }),
       targets,
     };
   }
@@ -296,13 +308,20 @@ export class SpecRunner {
       if (ancestor.size > 0) return ancestor;
     }
     if (this.#seed !== undefined) return this.#seed;
-    // A watch started after the pods were replaced: the newest target state left on disk.
+    // A watch started after the pods were replaced: the newest target state left on disk. A
+    // live target's state is left alone: its runner's store is the only one that may open it
+    // (a second nedb instance would compact the file under the first one's appends).
+    const live = new Set(
+      [...this.#targets.values()].map((t) =>
+        targetKey(this.spec.name, t.target.pod, t.target.container),
+      ),
+    );
     const root = join(this.#deps.home.syncDir(this.spec.name), 'targets');
     const candidates: { key: string; at: number }[] = [];
     for (const pod of await readdir(root).catch(() => [] as string[])) {
       for (const container of await readdir(join(root, pod)).catch(() => [] as string[])) {
         const other = targetKey(this.spec.name, pod, container);
-        if (other === key) continue;
+        if (other === key || live.has(other)) continue;
         const at = await stat(join(this.#deps.home.syncDir(other), 'container.json')).then(
           (s) => s.mtimeMs,
           () => 0,
@@ -312,8 +331,8 @@ export class SpecRunner {
     }
     const newest = candidates.sort((a, b) => b.at - a.at)[0];
     if (newest === undefined) return undefined;
-    const state = await openSyncState(this.#deps.home, newest.key);
-    return state.store.loadAncestor();
+    // Read once and dropped: no conflict directory is made for it, and nothing is kept.
+    return (await openSessionStore(this.#deps.home.syncDir(newest.key))).loadAncestor();
   }
 
   /**
@@ -398,5 +417,8 @@ function targetView(live: LiveTarget, reload: string | undefined): TargetView {
     conflicts: v.conflicts,
     problems: v.problems.length,
     ...(reload === undefined ? {} : { reload }),
+    ...(v.transfer === undefined ? {} : { transfer: v.transfer }),
+    reconnects: v.reconnects,
+    ...(v.lastError === undefined ? {} : { lastError: v.lastError }),
   };
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Session, UserError, type Clock, type Conflict, type Side } from '@ksync/core';
 import type { Backend, DeleteTarget, FlushOptions } from '../backend.ts';
 import { formatDuration } from '../duration.ts';
-import { describeEntry, formatHalt } from '../format.ts';
+import { describeEntry, formatHalt, shellQuote } from '../format.ts';
 import type { HomePaths } from '../home.ts';
 import type { SyncSpec } from '../spec.ts';
 import { SpecStore } from '../spec-store.ts';
@@ -17,6 +17,7 @@ import type { OpenEndpoints } from '../sync-endpoints.ts';
 import type { ConflictView, FlushView, SyncView } from '../view.ts';
 import { readStatusFile, writeStatusFile } from './status-file.ts';
 import { SpecRunner, targetKey } from './spec-runner.ts';
+import type { DaemonMetrics } from './metrics.ts';
 import { SyncRunner, buildView, openSyncState, type RunnerLog } from './sync-runner.ts';
 
 /** How to build a supervisor. */
@@ -30,6 +31,8 @@ export interface SupervisorOptions {
   readonly openEndpoints: OpenEndpoints;
   readonly log?: RunnerLog;
   readonly onStatus?: (view: SyncView) => void;
+  /** What the runners count for `--metrics-addr`. */
+  readonly metrics?: DaemonMetrics;
   /** The environment Kubernetes specs resolve their kubeconfig in (default: this process's). */
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -38,6 +41,8 @@ export interface SupervisorOptions {
 interface SpecPart {
   readonly key: string;
   readonly runner?: SyncRunner;
+  /** A container the running watch no longer syncs (its pod is gone), kept for its conflicts. */
+  readonly gone?: { readonly pod: string; readonly container: string };
 }
 
 /** The state owner; see the module comment. */
@@ -147,8 +152,13 @@ export class Supervisor implements Backend {
         const runner = part.runner;
         const state = runner?.state ?? (await openSyncState(this.#o.home, part.key));
         const conflicts = runner?.session?.conflicts() ?? (await state.store.loadConflicts());
+        const target =
+          part.gone === undefined ? runner?.label : `@${part.gone.pod}/${part.gone.container}`;
         for (const c of conflicts) {
-          views.push(conflictView(spec.name, c, state.content.locate(c.id), runner?.label));
+          views.push({
+            ...conflictView(spec.name, c, state.content.locate(c.id), target),
+            ...(part.gone === undefined ? {} : { targetGone: true }),
+          });
         }
       }
     }
@@ -159,17 +169,21 @@ export class Supervisor implements Backend {
     const spec = await this.#specs.get(name);
     if (spec.target.kind === 'kubernetes') {
       // Every target whose session holds a conflict at this path resolves it the same way.
-      const sessions = (await this.#parts(spec)).flatMap((p) =>
+      const parts = await this.#parts(spec);
+      const sessions = parts.flatMap((p) =>
         p.runner?.session === undefined ? [] : [p.runner.session],
       );
-      if (sessions.length === 0) throw this.#notLive(spec.name, 'resolve');
+      if (!(this.#runners.get(name) instanceof SpecRunner)) throw this.#notLive(name, 'resolve');
       const holding = sessions.filter((s) => s.conflicts().some((c) => c.path === path));
-      if (holding.length === 0) {
+      const gone = await this.#goneHolding(parts, path);
+      if (holding.length === 0 && gone.length === 0) {
         throw new UserError(
           `sync ${name} has no conflict at ${path}; list them with: ksync conflicts ${name}`,
         );
       }
+      if (keep === 'remote' && gone.length > 0) throw goneRemote(name, path, gone);
       for (const session of holding) await session.resolve(path, keep);
+      for (const g of gone) await this.#forgetGone(g);
       return;
     }
     return this.#withSession(name, 'resolve', async (session, direct) => {
@@ -315,16 +329,46 @@ export class Supervisor implements Backend {
     if (spec.target.kind === 'direct') {
       return [{ key: spec.name, ...(runner instanceof SyncRunner ? { runner } : {}) }];
     }
-    if (runner instanceof SpecRunner)
-      return runner.runners().map((r) => ({ key: r.key, runner: r }));
+    const live = runner instanceof SpecRunner ? runner.runners() : [];
+    const parts: SpecPart[] = live.map((r) => ({ key: r.key, runner: r }));
+    const keys = new Set(parts.map((p) => p.key));
+    const known = runner instanceof SpecRunner ? runner.knownPods() : undefined;
+    // The state on disk: every container without a watch; with one, those it no longer syncs
+    // (a pod that went away keeps its state only while it holds conflicts).
     const root = join(this.#o.home.syncDir(spec.name), 'targets');
-    const parts: SpecPart[] = [];
     for (const pod of await readdir(root).catch(() => [] as string[])) {
       for (const container of await readdir(join(root, pod)).catch(() => [] as string[])) {
-        parts.push({ key: targetKey(spec.name, pod, container) });
+        const key = targetKey(spec.name, pod, container);
+        if (keys.has(key) || known?.has(pod) === true) continue;
+        parts.push({ key, ...(known === undefined ? {} : { gone: { pod, container } }) });
       }
     }
     return parts;
+  }
+
+  /** The conflicts at `path` held by containers that are gone (see `SpecPart.gone`). */
+  async #goneHolding(parts: readonly SpecPart[], path: string): Promise<GoneConflict[]> {
+    const found: GoneConflict[] = [];
+    for (const part of parts) {
+      if (part.gone === undefined) continue;
+      const state = await openSyncState(this.#o.home, part.key);
+      const conflict = (await state.store.loadConflicts()).find((c) => c.path === path);
+      if (conflict !== undefined) found.push({ part, state, conflict });
+    }
+    return found;
+  }
+
+  /**
+   * Keeps local for a gone container's conflict: local already holds the version it kept (or,
+   * when blocked, was never touched), and the container it disagreed with no longer exists, so
+   * the record and its saved copy go; the container's state goes with its last conflict.
+   */
+  async #forgetGone(g: GoneConflict): Promise<void> {
+    await g.state.store.removeConflict(g.conflict.id);
+    await g.state.content.remove(g.conflict.id);
+    if ((await g.state.store.loadConflicts()).length > 0) return;
+    await rm(this.#o.home.syncDir(g.part.key), { recursive: true, force: true });
+    await rm(this.#o.home.conflictDir(g.part.key), { recursive: true, force: true });
   }
 
   #notLive(name: string, what: string): UserError {
@@ -424,6 +468,7 @@ export class Supervisor implements Backend {
       openEndpoints: this.#o.openEndpoints,
       log: this.#o.log ?? (() => undefined),
       onStatus: this.#o.onStatus ?? (() => undefined),
+      ...(this.#o.metrics === undefined ? {} : { metrics: this.#o.metrics }),
     };
     const runner =
       spec.target.kind === 'kubernetes'
@@ -443,6 +488,30 @@ export class Supervisor implements Backend {
 }
 
 type FlushReport = Awaited<ReturnType<Session['flush']>>;
+
+/** A conflict of a container that is gone, with its state. */
+interface GoneConflict {
+  readonly part: SpecPart;
+  readonly state: Awaited<ReturnType<typeof openSyncState>>;
+  readonly conflict: Conflict;
+}
+
+/**
+ * `--keep remote` for a gone container: its version cannot be synced any more. Says where the
+ * saved copy is (local-kept conflicts keep one), and how to settle it.
+ */
+function goneRemote(name: string, path: string, gone: readonly GoneConflict[]): UserError {
+  const g = gone[0] as GoneConflict;
+  const where = `${g.part.gone?.pod ?? '?'}/${g.part.gone?.container ?? '?'}`;
+  const keepLocal = `ksync resolve ${shellQuote(name)} ${shellQuote(path === '' ? '/' : path)} --keep local`;
+  const saved =
+    g.conflict.state === 'local-kept' && g.conflict.kept.length > 0
+      ? `its saved version is in ${g.state.content.locate(g.conflict.id)}: copy what you need from there into the local directory, then run: ${keepLocal}`
+      : `its version was not saved, so local is all there is: run ${keepLocal}`;
+  return new UserError(
+    `${where} is gone, so its version of ${path || '/'} cannot be kept; ${saved}`,
+  );
+}
 
 /**
  * Flushes a running sync's session. When the agent goes away meanwhile, it waits for the

@@ -1,9 +1,13 @@
 /**
- * Runs one sync inside the watch: connects its endpoints (retrying with backoff while the agent
- * is unreachable), opens the session and cycles until stopped. Once connected, the remote client
- * reconnects by itself and the session retries failed cycles, so this loop only covers the
- * first connect. Pauses, halts, resumes and resets act on the running session: `Session.run`
- * waits through a pause or halt by itself.
+ * Runs one sync inside the watch: opens its endpoints, opens the session and cycles until
+ * stopped. This is the one place that reconnects (Mutagen's `controller.run`): the remote client
+ * makes one connection and stays down when it drops, and `Session.run` ends on a failed cycle.
+ * Either way this loop closes both endpoints, waits out one backoff (RECONNECT_MIN_MS doubling
+ * to RECONNECT_MAX_MS, reset by a cycle that succeeds), and opens everything again: a new dial
+ * (which re-reads the token and, for Kubernetes, the kubeconfig's credentials and the agent
+ * pod), and a new session over the same durable ancestor, whose first full scan finds what
+ * both sides already agree on, so no content is sent again. Pauses, halts, resumes and resets
+ * act on the running session: `Session.run` waits through a pause or halt by itself.
  */
 import { mkdir } from 'node:fs/promises';
 import {
@@ -23,7 +27,13 @@ import type { HomePaths } from '../home.ts';
 import { describeTarget, type SyncSpec } from '../spec.ts';
 import type { EndpointHooks, OpenEndpoints, SyncEndpoints } from '../sync-endpoints.ts';
 import { SYNC_STATES, type SyncView } from '../view.ts';
+import type { DaemonMetrics } from './metrics.ts';
 import { readStatusFile, writeStatusFile, type StoredStatus } from './status-file.ts';
+
+/** The first wait before opening the endpoints again after a failure. */
+export const RECONNECT_MIN_MS = 250;
+/** The longest wait between two attempts. */
+export const RECONNECT_MAX_MS = 10_000;
 
 /** Where a runner reports. */
 export interface RunnerLog {
@@ -37,6 +47,8 @@ export interface RunnerDeps {
   readonly openEndpoints: OpenEndpoints;
   readonly log: RunnerLog;
   readonly onStatus: (view: SyncView) => void;
+  /** Counters for `--metrics-addr`, when served. */
+  readonly metrics?: DaemonMetrics;
 }
 
 /** Opens the durable state of one sync (no network). */
@@ -81,9 +93,18 @@ export class SyncRunner {
   #state: { store: SessionStore; content: ConflictContentStore } | undefined;
   #endpoints: SyncEndpoints | undefined;
   #session: Session | undefined;
+  /** Why the last attempt to open the endpoints and session failed, while retrying. */
   #connectError: string | undefined;
-  /** Why the agent connection is down, while the remote client reconnects by itself. */
+  /** Why the last session ended with a failed cycle, while retrying. */
+  #cycleError: string | undefined;
+  /** Why the agent connection dropped, until a new one is up. */
   #lostReason: string | undefined;
+  /** Connections made again after a drop or a failure (not the first). */
+  #reconnects = 0;
+  /** The latest failure of any kind, kept after recovery for `get -o wide`. */
+  #lastError: string | undefined;
+  /** What earlier sessions of this runner transferred (each reconnect opens a new session). */
+  readonly #carried = { files: 0, bytes: 0 };
   #stored: StoredStatus = { files: 0, directories: 0, bytes: 0 };
   #statusWrites: Promise<void> = Promise.resolve();
   #task: Promise<void> = Promise.resolve();
@@ -184,9 +205,10 @@ export class SyncRunner {
    */
   view(): SyncView {
     const status = this.#session?.status();
-    let state: SyncView['state'] = status?.state ?? 'connecting';
+    let state: SyncView['state'] =
+      status?.state ?? (this.#cycleError === undefined ? 'connecting' : 'error');
     if (this.spec.paused && !isHalted(state)) state = 'paused';
-    let error = status?.error ?? this.#connectError;
+    let error = status?.error ?? this.#cycleError ?? this.#connectError;
     if (this.#lostReason !== undefined && state !== 'paused' && !isHalted(state)) {
       state = 'connecting';
       error = this.#lostReason;
@@ -196,6 +218,11 @@ export class SyncRunner {
       error,
       stored: this.#stored,
       status,
+      carried: this.#carried,
+      health: {
+        reconnects: this.#reconnects,
+        ...(this.#lastError === undefined ? {} : { lastError: this.#lastError }),
+      },
     });
   }
 
@@ -214,66 +241,115 @@ export class SyncRunner {
   }
 
   async #loop(): Promise<void> {
-    const { log } = this.#deps;
     const signal = this.#abort.signal;
-    const { key, label: name, where } = this.#unit;
     let backoff = 0;
+    let attempts = 0;
     while (!signal.aborted) {
+      const again = attempts++ > 0;
+      let opened = false;
+      let failure: string | undefined;
       try {
-        this.#state ??= await openSyncState(this.#deps.home, key);
-        this.#stored = await readStatusFile(this.#deps.home.statusFile(key));
-        this.#endpoints = await this.#unit.open({
-          stagingDir: this.#deps.home.staging,
-          onWarning: (message) => log('warn', `${name}: ${message}`),
-          onConnectionChange: (connected, error) => {
-            const lost = `lost the agent${error === undefined ? '' : ` (${error})`}; reconnecting`;
-            if (connected) log('info', `${name}: connected to ${where}`);
-            else if (this.#lostReason === undefined) log('warn', `${name}: ${lost}`);
-            this.#lostReason = connected ? undefined : lost;
-            if (connected) for (const wake of [...this.#waiters]) wake();
-            this.#report();
-          },
+        await this.#openSession(() => {
+          opened = true;
+          if (!again) return;
+          this.#reconnects++;
+          this.#deps.metrics?.addReconnect();
         });
-        if (signal.aborted) break;
-        const rebase = (await this.#unit.prepare?.(this.#state)) === true;
-        const session = await Session.open({
-          name,
-          mode: this.spec.mode,
-          local: this.#endpoints.local,
-          remote: this.#endpoints.remote,
-          store: this.#state.store,
-          conflictContent: this.#state.content,
-          clock: this.#deps.clock,
-          onStatus: (status) => this.#onStatus(status),
-          log: { info: (m) => log('info', m), warn: (m) => log('warn', m) },
-        });
-        // Set before pausing: a resume that arrives meanwhile then queues behind the pause.
-        this.#session = session;
-        if (rebase) {
-          log('info', `${name}: new container; taking what it holds as the last agreed state`);
-          await session.rebaseOntoRemote();
-        }
-        if (this.spec.paused) await session.pause();
-        this.#connectError = undefined;
-        for (const wake of [...this.#waiters]) wake();
-        log(
-          'info',
-          `${name}: connected; syncing ${this.spec.local} <-> ${where} ${this.spec.remote}`,
-        );
-        if (signal.aborted) session.stop();
-        await session.run();
-        return;
+        // Ends when stopped (by `stop`, or by a lost connection) or with a failed cycle.
+        await this.#session?.run();
       } catch (error) {
-        await this.#closeEndpoints();
-        this.#session = undefined;
-        this.#lostReason = undefined;
-        this.#connectError = errorMessage(error);
-        backoff = Math.min(backoff === 0 ? 500 : backoff * 2, 15_000);
-        log('warn', `${name}: ${this.#connectError}; retrying in ${backoff / 1000}s`);
-        this.#report();
-        await sleepUnlessAborted(backoff, signal);
+        if (signal.aborted) return;
+        const message = errorMessage(error);
+        if (this.#lostReason !== undefined) {
+          // A dial after a drop failed: say why, still as a lost agent.
+          if (!opened) this.#lostReason = `lost the agent (${message}); reconnecting`;
+        } else if (opened) {
+          this.#cycleError = message;
+          this.#deps.metrics?.addCycleError();
+        } else {
+          this.#connectError = message;
+          this.#cycleError = undefined;
+        }
+        this.#lastError = this.#lostReason ?? message;
+        failure = message;
       }
+      if (signal.aborted) return;
+      const ended = this.#session?.status();
+      if (ended?.lastSyncAt !== undefined) backoff = 0;
+      this.#carried.files += ended?.transferredFiles ?? 0;
+      this.#carried.bytes += ended?.transferredBytes ?? 0;
+      await this.#closeEndpoints();
+      this.#session = undefined;
+      backoff = Math.min(backoff === 0 ? RECONNECT_MIN_MS : backoff * 2, RECONNECT_MAX_MS);
+      if (failure !== undefined) {
+        this.#deps.log('warn', `${this.#unit.label}: ${failure}; retrying in ${backoff / 1000}s`);
+      }
+      this.#report();
+      await sleepUnlessAborted(backoff, signal);
     }
+  }
+
+  /** Opens the state, the endpoints and the session; `onOpened` once the session exists. */
+  async #openSession(onOpened: () => void): Promise<void> {
+    const { log } = this.#deps;
+    const { key, label: name, where } = this.#unit;
+    this.#state ??= await openSyncState(this.#deps.home, key);
+    this.#stored = await readStatusFile(this.#deps.home.statusFile(key));
+    // Which endpoints a loss is about: a late report from closed ones must not stop a new session.
+    const mine: { endpoints?: SyncEndpoints } = {};
+    const endpoints = await this.#unit.open({
+      stagingDir: this.#deps.home.staging,
+      onWarning: (message) => log('warn', `${name}: ${message}`),
+      onLost: (reason) => this.#onLost(mine.endpoints, reason),
+    });
+    mine.endpoints = endpoints;
+    this.#endpoints = endpoints;
+    if (this.#abort.signal.aborted) return;
+    const rebase = (await this.#unit.prepare?.(this.#state)) === true;
+    const session = await Session.open({
+      name,
+      mode: this.spec.mode,
+      local: endpoints.local,
+      remote: endpoints.remote,
+      store: this.#state.store,
+      conflictContent: this.#state.content,
+      clock: this.#deps.clock,
+      onStatus: (status) => this.#onStatus(status),
+      ...(this.#deps.metrics === undefined
+        ? {}
+        : { onCycle: this.#deps.metrics.observeCycle.bind(this.#deps.metrics) }),
+      log: { info: (m) => log('info', m), warn: (m) => log('warn', m) },
+    });
+    // Set before pausing: a resume that arrives meanwhile then queues behind the pause.
+    this.#session = session;
+    onOpened();
+    if (rebase) {
+      log('info', `${name}: new container; taking what it holds as the last agreed state`);
+      await session.rebaseOntoRemote();
+    }
+    if (this.spec.paused) await session.pause();
+    this.#connectError = undefined;
+    this.#cycleError = undefined;
+    this.#lostReason = undefined;
+    for (const wake of [...this.#waiters]) wake();
+    log('info', `${name}: connected; syncing ${this.spec.local} <-> ${where} ${this.spec.remote}`);
+    this.#report();
+    if (this.#abort.signal.aborted) session.stop();
+  }
+
+  /**
+   * The agent connection of `endpoints` dropped: the sync shows `connecting` at once, and the
+   * session stops after its current cycle (which fails fast), so that the loop reconnects.
+   */
+  #onLost(endpoints: SyncEndpoints | undefined, reason: string): void {
+    if (endpoints === undefined || endpoints !== this.#endpoints) return;
+    if (this.#lostReason === undefined) {
+      this.#lostReason = `lost the agent (${reason}); reconnecting`;
+      this.#lastError = this.#lostReason;
+      this.#deps.log('warn', `${this.#unit.label}: ${this.#lostReason}`);
+    }
+    this.#session?.stop();
+    this.#report();
   }
 
   #lastState: string | undefined;
@@ -334,6 +410,9 @@ export function buildView(
     stored: StoredStatus;
     status?: SessionStatus | undefined;
     conflicts?: number;
+    health?: { reconnects: number; lastError?: string };
+    /** Transfers of earlier sessions, added to the live one's. */
+    carried?: { files: number; bytes: number };
   },
 ): SyncView {
   const { status, stored } = known;
@@ -350,13 +429,15 @@ export function buildView(
     description: SYNC_STATES[known.state],
     ...(known.error === undefined ? {} : { error: known.error }),
     ...(lastSyncAt === undefined ? {} : { lastSync: new Date(lastSyncAt).toISOString() }),
+    reconnects: known.health?.reconnects ?? 0,
+    ...(known.health?.lastError === undefined ? {} : { lastError: known.health.lastError }),
     files: live ? status.files : stored.files,
     directories: live ? status.directories : stored.directories,
     bytes: live ? status.bytes : stored.bytes,
     conflicts: status?.conflicts ?? known.conflicts ?? 0,
     problems: status?.problems ?? [],
-    transferredFiles: status?.transferredFiles ?? 0,
-    transferredBytes: status?.transferredBytes ?? 0,
+    transferredFiles: (status?.transferredFiles ?? 0) + (known.carried?.files ?? 0),
+    transferredBytes: (status?.transferredBytes ?? 0) + (known.carried?.bytes ?? 0),
     ...(status?.transfer === undefined ? {} : { transfer: status.transfer }),
     ...(status?.halt === undefined ? {} : { halt: status.halt }),
   };
