@@ -214,6 +214,20 @@ const BAD_IDS = [0, -1, 1.5, 2 ** 32, '1', null];
 /** Field hints for the agent under test. */
 function hintsFor(world: FuzzWorld): FieldHints {
   const digests = world.contents.map((c) => c.digest);
+  const entries = fc.oneof(
+    fc.constant(null),
+    fc.constant({ kind: 'directory' }),
+    fc.tuple(fc.constantFrom(...world.contents), fc.boolean()).map(([c, executable]) => ({
+      kind: 'file',
+      digest: c.digest,
+      executable,
+      size: c.data.length,
+    })),
+    fc.record({
+      kind: fc.constant('symlink'),
+      target: fc.constantFrom('ok.txt', 'd/f', '../x', '/etc', 'd/../..'),
+    }),
+  );
   return {
     id: fc.oneof(
       { weight: 20, arbitrary: fc.constantFrom(...IDS) },
@@ -247,6 +261,9 @@ function hintsFor(world: FuzzWorld): FieldHints {
       { weight: 10, arbitrary: fc.constantFrom(...world.contents.map((c) => c.data.length)) },
       { weight: 1, arbitrary: fc.nat() },
     ),
+    // Entries that can match what is on disk (so that an apply gets past its check) or land.
+    old: entries,
+    new: entries,
     ignore: fc.array(
       fc.oneof(
         fc.constantFrom('*.log', 'node_modules/', '!keep', '[', '\\', '**', '/a/**/b', '#x', ' '),
