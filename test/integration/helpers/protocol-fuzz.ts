@@ -4,8 +4,8 @@
  * this file), biased towards values that get deep (the real token, known digests, paths that
  * exist or cross a planted symlink, a handful of request ids that collide), then mutated (a
  * field dropped or replaced, the type swapped, the JSON cut short or replaced by junk, invalid
- * UTF-8) and mixed with binary frames (valid chunks, unknown kinds, short, oversize, stream 0)
- * and content streams that respect or abuse their credit.
+ * UTF-8) and mixed with binary frames (valid chunks, unknown kinds, short, oversize, stream 0),
+ * content streams that respect or abuse their credit, and floods past the in-flight limit.
  *
  * The oracle (`runFuzzCase`) drives one real WebSocket connection per case and checks what can
  * be checked from outside without modelling the file system:
@@ -27,6 +27,7 @@ import {
   KSYNC_VERSION,
   MAX_CHUNK_BYTES,
   MAX_FRAME_BYTES,
+  MAX_IN_FLIGHT,
   PROTOCOL_VERSION,
   STREAM_WINDOW_BYTES,
   checkVersions,
@@ -435,13 +436,24 @@ export function fuzzCases(world: FuzzWorld): fc.Arbitrary<FuzzCase> {
   const json = (m: fc.Arbitrary<unknown>) => m.map((value) => text(JSON.stringify(value)));
   // Frames that keep the connection open (when the agent is right): most of a case.
   const frame = fc.oneof(
-    { weight: 12, arbitrary: json(anyMessage).map((f) => [f]) },
-    { weight: 2, arbitrary: json(withBadField(anyMessage, types)).map((f) => [f]) },
-    { weight: 2, arbitrary: chunkFrames().map((f) => [f]) },
-    { weight: 3, arbitrary: stageFlows(world) },
+    { weight: 48, arbitrary: json(anyMessage).map((f) => [f]) },
+    { weight: 8, arbitrary: json(withBadField(anyMessage, types)).map((f) => [f]) },
+    { weight: 8, arbitrary: chunkFrames().map((f) => [f]) },
+    { weight: 12, arbitrary: stageFlows(world) },
+    {
+      weight: 4,
+      arbitrary: fc.integer({ min: 0, max: 30 }).map((ms): FuzzFrame[] => [{ kind: 'pause', ms }]),
+    },
+    // A flood of cheap requests past the in-flight limit, each with its own id.
     {
       weight: 1,
-      arbitrary: fc.integer({ min: 0, max: 30 }).map((ms): FuzzFrame[] => [{ kind: 'pause', ms }]),
+      arbitrary: fc
+        .integer({ min: 1, max: MAX_IN_FLIGHT + 64 })
+        .map((n) =>
+          Array.from({ length: n }, (_, i) =>
+            text(JSON.stringify({ type: 'missing', id: 1000 + i, digests: [] })),
+          ),
+        ),
     },
   );
   // Frames that must end it: at most one per case, anywhere.
