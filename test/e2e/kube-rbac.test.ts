@@ -9,7 +9,6 @@ import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RemoteError } from '@ksync/agent';
 import { connectRemoteEndpoint } from '@ksync/agent/client';
 import {
   AGENT_SELECTOR,
@@ -40,6 +39,8 @@ import {
   readPod,
   serviceAccountKubeconfig,
 } from './helpers/ksync.ts';
+
+const ASK = 'ask a cluster admin for this permission (docs/security.md lists what ksync needs)';
 
 function appPod(): string {
   return JSON.stringify({
@@ -212,7 +213,7 @@ describe('RBAC: who reaches the agent, and the token is never shown', { timeout:
     await assert.rejects(dialAgent(elsewhere, agentPod), (error: Error) => {
       assert.equal(
         error.message,
-        `forbidden: user "${subject('elsewhere')}" cannot create pods/portforward in namespace "${NAMESPACE}"`,
+        `forbidden: user "${subject('elsewhere')}" cannot create pods/portforward in namespace "${NAMESPACE}"; ${ASK}`,
       );
       return true;
     });
@@ -229,7 +230,7 @@ describe('RBAC: who reaches the agent, and the token is never shown', { timeout:
       '-n',
       ns,
       local,
-      '/tmp/app',
+      '/tmp/elsewhere',
     ]);
     let error = '';
     await waitFor('the elsewhere sync to fail', 60_000, async () => {
@@ -246,7 +247,7 @@ describe('RBAC: who reaches the agent, and the token is never shown', { timeout:
     await assert.rejects(readAgentToken(noSecret), (error: Error) => {
       assert.equal(
         error.message,
-        `forbidden: user "${subject('no-secret')}" cannot get secrets in namespace "${NAMESPACE}"`,
+        `forbidden: user "${subject('no-secret')}" cannot get secrets in namespace "${NAMESPACE}"; ${ASK}`,
       );
       return true;
     });
@@ -261,11 +262,7 @@ describe('RBAC: who reaches the agent, and the token is never shown', { timeout:
           ignore: [],
           target: containerTarget(pod, 'main'),
         }),
-        (error: Error) => {
-          assert.ok(error instanceof RemoteError, String(error));
-          assert.equal(error.code, 'unauthorized');
-          return true;
-        },
+        /the ksync agent at ws:\/\/ksync-agent refused the token/,
       );
     }
     const local = await mkdtemp(join(tmpdir(), 'ksync-e2e-rbac-'));
@@ -280,7 +277,7 @@ describe('RBAC: who reaches the agent, and the token is never shown', { timeout:
       '-n',
       ns,
       local,
-      '/tmp/app',
+      '/tmp/no-secret',
     ]);
     let error = '';
     await waitFor('the no-secret sync to fail', 60_000, async () => {
@@ -333,8 +330,12 @@ describe('RBAC: who reaches the agent, and the token is never shown', { timeout:
       '-o',
       'jsonpath={.items[*].metadata.name}',
     ]);
+    // Each agent's log, and its previous container's when it restarted.
     const logs = await Promise.all(
-      agents.split(' ').map((agent) => kubectl(['-n', NAMESPACE, 'logs', agent])),
+      agents
+        .split(' ')
+        .flatMap((agent) => [[agent], [agent, '--previous']])
+        .map(async (args) => (await runKubectl(['-n', NAMESPACE, 'logs', ...args])).stdout),
     );
     assert.match(logs.join('\n'), /"code":"unauthorized"/, 'the refused guesses are logged');
     shown.push(...logs);

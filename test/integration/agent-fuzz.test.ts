@@ -40,6 +40,18 @@ function content(data: Buffer): FuzzContent {
   return { data, digest: createHash('sha256').update(data).digest('hex') };
 }
 
+/** The content the fuzzer stages and names by digest; each one is also a file in the root. */
+const CONTENTS = [
+  content(Buffer.alloc(0)),
+  content(Buffer.from('hello\n')),
+  content(Buffer.from('hard-linked\n')),
+  content(Buffer.from('ok\n')),
+  content(Buffer.from('f\n')),
+  content(randomBytes(1000)),
+  content(randomBytes(300 * 1024)),
+  content(randomBytes(2.5 * 1024 * 1024)),
+];
+
 /** Type, mode and content digest of everything below `dir`, by relative path. */
 async function readTree(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -80,7 +92,9 @@ describe('agent: protocol fuzzer', () => {
     // never change the outside inode (its content or mode).
     await link(join(outside, 'linked'), join(app, 'hard'));
     coverageDir = join(fixture.dir, 'coverage');
-    agent = await fixture.start({ env: { NODE_V8_COVERAGE: coverageDir } });
+    for (const [i, c] of CONTENTS.entries()) await writeFile(join(app, `c${i}`), c.data);
+    // Pings every 250 ms, so that keepalive interleaves with the traffic.
+    agent = await fixture.start({ pingIntervalMs: 250, env: { NODE_V8_COVERAGE: coverageDir } });
   });
 
   after(async () => {
@@ -90,20 +104,12 @@ describe('agent: protocol fuzzer', () => {
   it(`survives ${SECONDS} s of generated hostile traffic with every invariant intact`, async (t) => {
     const sentinel = await readTree(outside);
     const besideRoot = (await readdir(fixture.dir)).sort();
-    const contents = [
-      content(Buffer.alloc(0)),
-      content(Buffer.from('hello\n')),
-      content(Buffer.from('hard-linked\n')),
-      content(Buffer.from('ok\n')),
-      content(Buffer.from('f\n')),
-      content(randomBytes(1000)),
-      content(randomBytes(300 * 1024)),
-      content(randomBytes(2.5 * 1024 * 1024)),
-    ];
     const world = {
       token: fixture.token,
-      contents,
+      contents: CONTENTS,
+      files: CONTENTS.map((c, i) => ({ path: `c${i}`, digest: c.digest })),
       paths: [
+        ...CONTENTS.map((_, i) => `c${i}`),
         'ok.txt',
         'f',
         'd',

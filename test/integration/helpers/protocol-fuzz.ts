@@ -202,6 +202,8 @@ export interface FuzzWorld {
   readonly contents: readonly FuzzContent[];
   /** Sync paths below the roots: real ones, ones through planted symlinks, odd ones. */
   readonly paths: readonly string[];
+  /** Files in the served roots with the digest of their content, for reads that succeed. */
+  readonly files: readonly { readonly path: string; readonly digest: string }[];
   /** Remote roots for `open` the agent serves. */
   readonly roots: readonly string[];
   /** Remote roots it must refuse (through a symlink, outside). */
@@ -418,6 +420,30 @@ function stageFlows(world: FuzzWorld): fc.Arbitrary<FuzzFrame[]> {
     });
 }
 
+/** A read of a file that exists, then maybe credit, an abort, or nothing before the drain. */
+function readFlows(world: FuzzWorld): fc.Arbitrary<FuzzFrame[]> {
+  return fc
+    .record({
+      id: fc.constantFrom(...IDS),
+      file: fc.constantFrom(...world.files),
+      tail: fc.constantFrom('none', 'credit', 'abort'),
+      pause: fc.integer({ min: 0, max: 20 }),
+    })
+    .map(({ id, file, tail, pause }) => {
+      const frames: FuzzFrame[] = [
+        text(JSON.stringify({ type: 'read', id, path: file.path, digest: file.digest })),
+        { kind: 'pause', ms: pause },
+      ];
+      if (tail === 'credit') {
+        frames.push(text(JSON.stringify({ type: 'credit', id, bytes: STREAM_WINDOW_BYTES })));
+      } else if (tail === 'abort') {
+        const error = { code: 'aborted', message: 'fuzz', retryable: false };
+        frames.push(text(JSON.stringify({ type: 'abort', id, error })));
+      }
+      return frames;
+    });
+}
+
 /** Every frame arbitrary of a case. */
 export function fuzzCases(world: FuzzWorld): fc.Arbitrary<FuzzCase> {
   const hints = hintsFor(world);
@@ -440,6 +466,7 @@ export function fuzzCases(world: FuzzWorld): fc.Arbitrary<FuzzCase> {
     { weight: 8, arbitrary: json(withBadField(anyMessage, types)).map((f) => [f]) },
     { weight: 8, arbitrary: chunkFrames().map((f) => [f]) },
     { weight: 12, arbitrary: stageFlows(world) },
+    { weight: 6, arbitrary: readFlows(world) },
     {
       weight: 4,
       arbitrary: fc.integer({ min: 0, max: 30 }).map((ms): FuzzFrame[] => [{ kind: 'pause', ms }]),
