@@ -242,7 +242,9 @@ describe('a hostile container', { timeout: 1_200_000 }, () => {
       'cat > /data/race.sh',
       [
         'rm -f /data/stop /data/race-done',
+        'n=0',
         'while [ ! -e /data/stop ]; do',
+        '  n=$((n + 1)); echo $n > /data/race-swaps',
         '  rm -rf /data/app/race; mkdir /data/app/race; sleep 0.05',
         '  rm -rf /data/app/race; ln -s / /data/app/race; sleep 0.05',
         `  rm -f /data/app/race; ln -s /proc/1/root${host} /data/app/race; sleep 0.05`,
@@ -252,7 +254,20 @@ describe('a hostile container', { timeout: 1_200_000 }, () => {
         '',
       ].join('\n'),
     );
-    await exec('nohup sh /data/race.sh >/dev/null 2>&1 &');
+    // In its own session, so that it outlives the exec that starts it.
+    await exec('setsid nohup sh /data/race.sh </dev/null >/dev/null 2>&1 &');
+    await waitFor('the swapping loop to run', 30_000, async () => {
+      const swaps = await runKubectl([
+        '-n',
+        ns,
+        'exec',
+        'hostile',
+        '--',
+        'cat',
+        '/data/race-swaps',
+      ]);
+      return Number(swaps.stdout) > 0;
+    });
     await mkdir(join(local, 'race'), { recursive: true });
     const until = Date.now() + 20_000;
     let written = 0;
@@ -275,7 +290,8 @@ describe('a hostile container', { timeout: 1_200_000 }, () => {
       ]);
       return done.code === 0;
     });
-    console.log(`symlink race: ${written} local writes into race/ during 20 s of swaps`);
+    const swaps = (await exec('cat /data/race-swaps')).trim();
+    console.log(`symlink race: ${written} local writes into race/ during ${swaps} swap rounds`);
     // The sync goes on: a new file reaches the container.
     await writeFile(join(local, 'after-race.txt'), 'still syncing\n');
     await waitPodFile(ns, 'hostile', '/data/app/after-race.txt', 'still syncing\n');
