@@ -2,12 +2,14 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: setup test lint typecheck unit integration e2e cluster-up cluster-down bench fuzz
+.PHONY: setup test lint typecheck unit integration e2e soak cluster-up cluster-down bench fuzz
 
-## setup: install the pinned Node when the system one is too old, then the dependencies.
+## setup: install the pinned Node when the system one is too old, the dependencies, then the build
+## bin/ksync and bin/ksync-agent run (packages/cli/dist; they rebuild it after a source edit).
 setup:
 	./scripts/setup-node.sh
 	$(ENV) npm ci --no-fund --no-audit
+	./scripts/ensure-built.sh
 
 ## test: lint, typecheck and every test tier (e2e brings the local cluster up and always down).
 test: lint typecheck unit integration e2e
@@ -28,6 +30,10 @@ integration:
 e2e:
 	KSYNC_NODES=$(NODES) ./scripts/e2e.sh
 
+## soak: the reliability suite (fault matrix, then an hour's soak) alone; see docs/reliability.md.
+soak:
+	KSYNC_NODES=$(NODES) KSYNC_SOAK_MINUTES=$${KSYNC_SOAK_MINUTES:-60} ./scripts/e2e.sh test/e2e/reliability.test.ts
+
 ## fuzz: the agent protocol fuzzer for DURATION seconds (default 600; the integration tier runs it for 60),
 ## SEED=<n> to replay a run; see docs/reliability-hostile.md.
 fuzz:
@@ -39,6 +45,6 @@ cluster-up:
 cluster-down:
 	./scripts/cluster/down.sh
 
-## bench: the full benchmark run (~20 min; BENCH_ARGS="--rounds 1 ..." to change it), see docs/benchmarks.md.
+## bench: the full benchmark run (~40 min with the 300k-file scaling point; BENCH_ARGS="--rounds 1 ..." to change it), see docs/benchmarks.md.
 bench:
 	$(ENV) node bench/run.ts --profile $(BENCH_ARGS)

@@ -4,15 +4,13 @@
  * 1 GiB file local → remote while the other makes small edits local → remote one after another.
  * Reports the small edits' latency (edit → content on the other side) with and without the big
  * transfer running, the agent's /healthz round trip meanwhile, and the agent's RSS idle and with
- * 5 open targets. `--bundled` runs the single-file bundle the agent image runs, instead of the
- * TypeScript sources.
+ * 5 open targets. The agent is bin/ksync-agent, which runs the same bundle as the agent image.
  *
- *   node bench/agent-multi-target.ts [--mib 1024] [--bundled]
+ *   node bench/agent-multi-target.ts [--mib 1024]
  */
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { bundleAgent } from '../packages/agent/bundle.ts';
 import {
   makeAgentFixture,
   rssMiB,
@@ -23,7 +21,7 @@ import { startAgentSession, type AgentSession } from '../test/integration/helper
 import { percentile, waitForContent } from './helpers.ts';
 
 const { values } = parseArgs({
-  options: { mib: { type: 'string', default: '1024' }, bundled: { type: 'boolean' } },
+  options: { mib: { type: 'string', default: '1024' } },
 });
 const BIG_BYTES = Number(values.mib) * 1024 * 1024;
 
@@ -64,14 +62,7 @@ async function measureHealth(port: number, done: () => boolean): Promise<number[
 }
 
 const fixture = await makeAgentFixture();
-const bundle = join(fixture.dir, 'ksync-agent.mjs');
-if (values.bundled === true) await bundleAgent(bundle);
-const agent = await startAgent({
-  root: fixture.root,
-  tokenFile: fixture.tokenFile,
-  ...(values.bundled === true && { command: [process.execPath, bundle] }),
-});
-console.log(`agent: ${values.bundled === true ? 'single-file bundle' : 'TypeScript sources'}`);
+const agent = await startAgent({ root: fixture.root, tokenFile: fixture.tokenFile });
 const agentPid = agent.child.pid as number;
 const sessions: AgentSession[] = [];
 const open = async (root: string) => {

@@ -34,12 +34,18 @@ export interface Running {
   restart(): Promise<void>;
   /** TCP bytes both ways on the sync's connection so far; undefined for a tool with no wire. */
   wireBytes(): Promise<number | undefined>;
+  /** Lists the syncs, as a person checks on them (`ksync get`, `mutagen sync list`). */
+  list(): Promise<void>;
+  /** Files the remote side has hashed so far (the agent's metric); undefined when not known. */
+  remoteHashedFiles(): Promise<number | undefined>;
 }
 
 /** One tool under test. */
 export interface Tool {
   readonly name: 'ksync' | 'mutagen';
   prepare(pair: Pair): Promise<Prepared>;
+  /** Runs the tool's version command (the fixed cost of starting its CLI). */
+  version(): Promise<void>;
 }
 
 /** Extra Node options for ksync's processes (e.g. `--cpu-prof`), and a proxy URL to dial. */
@@ -74,6 +80,9 @@ export async function exec(
 export function ksyncTool(options: KsyncOptions = {}): Tool {
   return {
     name: 'ksync',
+    async version() {
+      await exec(join(REPO, 'bin/ksync'), ['version']);
+    },
     async prepare(pair) {
       const home = join(pair.work, 'ksync-home');
       const agentRoot = join(pair.work, 'agent');
@@ -87,6 +96,7 @@ export function ksyncTool(options: KsyncOptions = {}): Tool {
       const agent = await startAgent({
         root: agentRoot,
         tokenFile,
+        stateDir: join(pair.work, 'agent-state'),
         command:
           profiled.length === 0
             ? [AGENT_BIN]
@@ -124,6 +134,16 @@ export function ksyncTool(options: KsyncOptions = {}): Tool {
           daemon = await daemonPid();
         },
         wireBytes: () => tcpBytes(agent.port),
+        list: async () => {
+          await ksync(['get']);
+        },
+        remoteHashedFiles: async () => {
+          const text = await (await fetch(`http://127.0.0.1:${agent.port}/metrics`)).text();
+          const line = text
+            .split('\n')
+            .find((l) => l.startsWith('ksync_agent_hashed_files_total '));
+          return line === undefined ? undefined : Number(line.split(' ')[1]);
+        },
       };
       return {
         async begin() {
@@ -144,6 +164,9 @@ export function ksyncTool(options: KsyncOptions = {}): Tool {
 export function mutagenTool(binary: string): Tool {
   return {
     name: 'mutagen',
+    async version() {
+      await exec(binary, ['version']);
+    },
     async prepare(pair) {
       const env = {
         MUTAGEN_DATA_DIRECTORY: join(pair.work, 'mutagen-data'),
@@ -197,6 +220,10 @@ export function mutagenTool(binary: string): Tool {
           await startDaemon();
         },
         wireBytes: async () => undefined,
+        list: async () => {
+          await mutagen(['sync', 'list']);
+        },
+        remoteHashedFiles: async () => undefined,
       };
       return {
         async begin() {

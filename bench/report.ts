@@ -45,6 +45,27 @@ const vsMutagen = (factor: number) => (k: Stats, m: Stats | undefined) =>
 
 const ROWS: readonly Row[] = [
   {
+    id: 'start-version',
+    title: () => 'fixed cost: `version` command, wall time',
+    unit: 'ms',
+    issue: '~0.5 s per Node process before the first byte moves',
+    goal: '',
+  },
+  {
+    id: 'start-list',
+    title: () => 'fixed cost: list syncs while one runs (`ksync get`, `mutagen sync list`)',
+    unit: 'ms',
+    issue: '',
+    goal: '',
+  },
+  {
+    id: 'start-first-byte',
+    title: () => 'start → first file on the other side, one-file tree',
+    unit: 'ms',
+    issue: '',
+    goal: '',
+  },
+  {
     id: 'edit-small',
     title: (p) => `edit → other side, small tree (${p.smallFiles} files), p50 / p99`,
     unit: 'ms',
@@ -90,6 +111,14 @@ const ROWS: readonly Row[] = [
       m === undefined || b === undefined ? undefined : k.median <= m.median && k.median <= b.median,
   },
   {
+    id: 'first-medium-hashed',
+    title: (p) =>
+      `first sync, ${p.mediumFiles.toLocaleString('en')} files: files the agent hashed (its own writes it could not trust)`,
+    unit: 'files',
+    issue: '',
+    goal: '0',
+  },
+  {
     id: 'first-large',
     title: (p) => `first sync, ${p.largeFiles.toLocaleString('en')} files of 1 KiB`,
     unit: 's',
@@ -119,6 +148,14 @@ const ROWS: readonly Row[] = [
     issue: '5.9–9.1 s vs 11.4–12.4 s',
     goal: '≤ 1 s',
     met: (k) => k.median <= 1,
+  },
+  {
+    id: 'burst-hashed',
+    title: (p) =>
+      `burst of ${p.burst.toLocaleString('en')} files: files the agent hashed, first sync included`,
+    unit: 'files',
+    issue: '',
+    goal: '0',
   },
   {
     id: 'mem-large',
@@ -226,7 +263,8 @@ function cell(row: Row, s: Stats | undefined): string {
   return `${fmt(s.median)} ${row.unit} (${range}, n=${s.n}${partText})`;
 }
 
-function escapeXml(text: string): string {
+/** `text` with XML's special characters escaped, for SVG text. */
+export function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
@@ -321,7 +359,8 @@ function ratioChart(bars: { label: string; ratio: number; better: boolean }[]): 
   return svg('ksync relative to Mutagen, medians', out, { width: right + 10, height });
 }
 
-function svg(title: string, body: string[], size = { width: W, height: H }): string {
+/** An SVG document of `body` elements on a white background under a centred `title`. */
+export function svg(title: string, body: string[], size = { width: W, height: H }): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${size.width}" height="${size.height}" viewBox="0 0 ${size.width} ${size.height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
@@ -348,6 +387,13 @@ export async function writeReport(results: Results, dir: string): Promise<string
   const { params, machine } = results;
   const of = (row: string, tool: string) =>
     stats(results.samples.filter((s) => s.row === row && s.tool === tool));
+  // Every size measured, also those of merged runs (`--report a.json,b.json`).
+  const measured = results.samples.flatMap((s) =>
+    s.row.startsWith('scale-time:') ? [Number(s.row.slice('scale-time:'.length))] : [],
+  );
+  const sizes = [...new Set([...params.scaling, params.largeFiles, ...measured])].sort(
+    (a, b) => a - b,
+  );
   const files: string[] = [];
   const lines: string[] = [
     '# Benchmarks',
@@ -358,12 +404,12 @@ export async function writeReport(results: Results, dir: string): Promise<string
     '',
     '## Run it',
     '',
-    '- `make bench`: the full run (`node bench/run.ts --profile`; about 20–30 min on 2 cores). Pass',
-    '  `BENCH_ARGS="--rounds 2 --large 300000 --scaling 1000,10000,300000 …"` to change sizes and rounds.',
+    '- `make bench`: the full run (`node bench/run.ts --profile`; about 40 min on 2 cores with the 300k-file point). Pass',
+    '  `BENCH_ARGS="--rounds 2 --large-rounds 1 --scaling 1000,10000 …"` to change sizes and rounds.',
     '- `node bench/run.ts --quick --out DIR`: tiny sizes, 1–2 min (CI runs it in',
     '  `test/integration/bench-harness.test.ts`).',
     '- `node bench/run.ts --report bench/out/results.json`: rewrites this doc and the plots from saved results.',
-    '- `--only large,big` reruns some scenarios (small, medium, scaling, big, large, cluster) with',
+    '- `--only large,big` reruns some scenarios (startup, small, medium, scaling, big, large, cluster) with',
     '  `--out DIR`, e.g. to check rows measured under heavy load.',
     '- Mutagen is built by `bench/mutagen.sh` into `~/.cache/ksync` on first use (needs Go and the Go',
     '  module proxy); the cluster baselines run when `KUBECONFIG` points at a running local cluster.',
@@ -380,7 +426,7 @@ export async function writeReport(results: Results, dir: string): Promise<string
     '## How it was run',
     '',
     `- Tools: ${results.tools.join(', ')}. ksync in direct mode: the real \`bin/ksync watch --daemon\` and`,
-    '  the real `bin/ksync-agent` on a loopback port (TypeScript sources, as `bin/` runs them).',
+    '  the real `bin/ksync-agent` on a loopback port (the compiled build `bin/` runs, packages/cli/build.ts).',
     '  Mutagen v0.18.1 (built by `bench/mutagen.sh`) local to local, `--sync-mode two-way-resolved`,',
     '  its own daemon (`mutagen daemon run`) with a private data directory.',
     '- Cluster baselines (when the local cluster runs): `kubectl cp` of one small file; the medium',
@@ -400,11 +446,12 @@ export async function writeReport(results: Results, dir: string): Promise<string
     '  (it rescans every 10 s and watches the 50 most recently changed directories).',
     `- Burst: ${params.burst.toLocaleString('en')} files of the ${params.mediumFiles.toLocaleString('en')}-file tree rewritten, timed until the other side holds all of them.`,
     `- Memory: RSS from /proc, sampled every 50 ms; idle CPU: utime + stime over ${params.idleSeconds} s, per minute.`,
-    '- No-op restart: ksync stops and starts its watch daemon (the agent stays up); Mutagen stops',
-    '  and starts its daemon. Timed until the flush after the start returns.',
+    '- No-op restart: ksync stops and starts its watch daemon (the agent stays up, and serves the',
+    "  new connection with a new endpoint that reads the root's stat cache from its --state-dir);",
+    '  Mutagen stops and starts its daemon. Timed until the flush after the start returns.',
     "- Bytes on the wire: `ss` counters of the agent's TCP connection. Mutagen local to local",
     '  has no wire (both endpoints live in its daemon), so it has no figure there.',
-    `- Scaling curve: first sync of ${[...params.scaling, params.largeFiles].map((n) => n.toLocaleString('en')).join(', ')} files of 1 KiB.`,
+    `- Scaling curve: first sync of ${sizes.map((n) => n.toLocaleString('en')).join(', ')} files of 1 KiB (sizes from ${params.largeFiles.toLocaleString('en')} files up in the large rounds only).`,
     '',
     '## Results',
     '',
@@ -449,7 +496,6 @@ export async function writeReport(results: Results, dir: string): Promise<string
     lines.push('', '### Failed', '', ...results.failures.map((f) => `- ${f}`));
   }
 
-  const sizes = [...new Set([...params.scaling, params.largeFiles])].sort((a, b) => a - b);
   const curve = (prefix: string) =>
     results.tools.map((tool) => ({
       name: tool,

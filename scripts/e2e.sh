@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The e2e tier: brings the local cluster up (building Kubernetes on a cold machine), runs the
-# suites in test/e2e against it and always tears it down, exiting with the tests' status.
+# suites in test/e2e against it (or only the test files given as arguments) and always tears it
+# down, exiting with the tests' status.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root" || exit 1
@@ -24,6 +25,10 @@ fi
 export KUBECONFIG="$root/.cluster/kubeconfig"
 # shellcheck source=/dev/null
 source scripts/env.sh
-npm run -s test:e2e
+if (($# > 0)); then
+  node --test --test-reporter=spec --test-concurrency=1 "$@"
+else
+  npm run -s test:e2e
+fi
 status=$?
 exit "$status"

@@ -115,7 +115,7 @@ export function planNodeImage(opts: {
 export const AGENT_BUNDLE_PATH = '/usr/local/lib/ksync/ksync-agent.mjs';
 
 /**
- * The agent image: the Node base plus the bundled agent (packages/agent/bundle.ts). The
+ * The agent image: the Node base plus the bundled agent (`agent.mjs` of packages/cli/build.ts). The
  * entrypoint is the agent itself; the DaemonSet passes its arguments (`--containers
  * --token-file …`), and the exec probe runs the entrypoint with `probe`.
  */

@@ -5,7 +5,7 @@
 //   node deploy/image/main.ts test-app --tag localhost/ksync/test-app:1 --out test-app.tar
 //   node deploy/image/main.ts node24   --tag localhost/ksync/node24:1 --node PATH --out node24.tar
 //   node deploy/image/main.ts agent    --tag localhost/ksync/agent:0.1.0 --node PATH \
-//        --bundle packages/agent/dist/ksync-agent.mjs --out agent.tar
+//        --bundle packages/cli/dist/agent.mjs --out agent.tar
 //
 // Load the output with `ctr -n k8s.io images import`, `docker load -i` or `kind load image-archive`.
 
@@ -54,7 +54,8 @@ async function planImage(
   const node = await realpath(opts.node);
   const libraries = await readLibraries(node);
   if (kind === 'node24') return planNodeImage({ tag: opts.tag, node, libraries, busybox, applets });
-  if (opts.bundle === undefined) throw new Error('agent needs --bundle PATH (ksync-agent.mjs)');
+  if (opts.bundle === undefined)
+    throw new Error('agent needs --bundle PATH (packages/cli/dist/agent.mjs)');
   const bundle = await realpath(opts.bundle);
   return planAgentImage({ tag: opts.tag, node, libraries, busybox, applets, bundle });
 }

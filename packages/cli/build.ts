@@ -1,55 +1,97 @@
 /**
- * `npm run build -w ksync`: compiles the CLI with the workspace packages it imports into dist/
- * (tsc), then rewrites the `@ksync/*` specifiers in the output to relative paths, so that the
- * packed tarball needs only its npm dependencies. Run from packages/cli.
+ * The one build of ksync (`npm run build -w ksync`; `make setup`, bin/ksync and bin/ksync-agent
+ * through scripts/ensure-built.sh, the agent image and `npm pack` all use it): esbuild bundles
+ * the CLI and the agent, each with the workspace packages and npm dependencies it imports, into
+ * one ES module, so a process starts by compiling one file instead of resolving, reading and
+ * type-stripping a few hundred (docs/benchmarks.md, "Fixed cost"). tsc cannot bundle; esbuild
+ * does it in about a second.
+ *
+ * Output, in `packages/cli/dist/` by default:
+ * - `cli.mjs`, `agent.mjs`: the bundles (the agent image runs `agent.mjs` as is);
+ * - `ksync.mjs`, `ksync-agent.mjs`: the commands. Each turns on Node's compile cache (V8 code
+ *   for the bundle, kept under the OS temp dir and checked against the source) and then imports
+ *   its bundle: the cache must be on before the bundle is compiled, so it cannot be the bundle.
+ * Every file is written under a temp name and renamed into place, bundles before commands, so a
+ * process starting during a build runs either the old build or the new one, never half of one.
+ *
+ * ws loads its optional native helpers `bufferutil` and `utf-8-validate` with `require` inside a
+ * try block: they stay external, and without them ws falls back to its JavaScript code.
  */
-import { spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { chmodSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, 'dist');
 
-/** Where each workspace entry point lands in dist/. */
-const ENTRIES: Readonly<Record<string, string>> = {
-  '@ksync/core': 'core/src/index.js',
-  '@ksync/fs': 'fs/src/index.js',
-  '@ksync/agent': 'agent/src/index.js',
-  '@ksync/agent/client': 'agent/src/client.js',
-  '@ksync/kube': 'kube/src/index.js',
-};
+/** Where the build lands by default. */
+export const DIST = join(here, 'dist');
 
-rmSync(dist, { recursive: true, force: true });
-const tsc = join(here, '../../node_modules/.bin/tsc');
-const result = spawnSync(tsc, ['-p', join(here, 'tsconfig.build.json')], { stdio: 'inherit' });
-if (result.status !== 0) throw new Error(`tsc failed with exit ${result.status}`);
-
-let rewritten = 0;
-for (const file of walk(dist)) {
-  if (!file.endsWith('.js')) continue;
-  const text = readFileSync(file, 'utf8');
-  const next = text.replace(
-    /(from\s+|import\(\s*)(['"])(@ksync\/[a-z/]+)\2/g,
-    (match, lead: string, quote: string, spec: string) => {
-      const target = ENTRIES[spec];
-      if (target === undefined) throw new Error(`${file}: no dist entry for ${spec}`);
-      let rel = relative(dirname(file), join(dist, target));
-      if (!rel.startsWith('.')) rel = `./${rel}`;
-      rewritten++;
-      return `${lead}${quote}${rel}${quote}`;
-    },
-  );
-  if (next !== text) writeFileSync(file, next);
+/** The files of one build, by role. */
+export interface BuiltFiles {
+  /** The `ksync` command. */
+  readonly cli: string;
+  /** The `ksync-agent` command. */
+  readonly agent: string;
+  /** The agent as one self-contained file (what the agent image runs). */
+  readonly agentBundle: string;
 }
-// The package's two commands: ksync, and ksync-agent for the remote side.
-for (const bin of ['cli/src/main.js', 'agent/src/main.js']) chmodSync(join(dist, bin), 0o755);
-process.stdout.write(`built ${dist} (${rewritten} workspace imports rewritten)\n`);
 
-function* walk(dir: string): Generator<string> {
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) yield* walk(path);
-    else yield path;
+const BUNDLES = [
+  { entry: join(here, 'src/main.ts'), bundle: 'cli.mjs', command: 'ksync.mjs' },
+  { entry: join(here, '../agent/src/main.ts'), bundle: 'agent.mjs', command: 'ksync-agent.mjs' },
+] as const;
+
+/** Builds both bundles and their commands into `outdir`. */
+export async function buildKsync(outdir: string = DIST): Promise<BuiltFiles> {
+  mkdirSync(outdir, { recursive: true });
+  const suffix = `.tmp-${process.pid}`;
+  for (const { entry, bundle } of BUNDLES) {
+    await build({
+      entryPoints: [entry],
+      outfile: join(outdir, bundle + suffix),
+      bundle: true,
+      platform: 'node',
+      target: 'node22',
+      format: 'esm',
+      external: ['bufferutil', 'utf-8-validate'],
+      // CommonJS dependencies (ws, commander, ...) call require(); an ES module has none.
+      banner: {
+        js: "import { createRequire as __ksyncRequire } from 'node:module'; const require = __ksyncRequire(import.meta.url);",
+      },
+      legalComments: 'none',
+      logLevel: 'warning',
+    });
+    renameSync(join(outdir, bundle + suffix), join(outdir, bundle));
   }
+  for (const { bundle, command } of BUNDLES) {
+    const temp = join(outdir, command + suffix);
+    writeFileSync(
+      temp,
+      [
+        '#!/usr/bin/env node',
+        '// Generated by packages/cli/build.ts: the compile cache must be on before the bundle loads.',
+        "import { enableCompileCache } from 'node:module';",
+        'enableCompileCache();',
+        `await import('./${bundle}');`,
+        '',
+      ].join('\n'),
+    );
+    chmodSync(temp, 0o755);
+    renameSync(temp, join(outdir, command));
+  }
+  return {
+    cli: join(outdir, 'ksync.mjs'),
+    agent: join(outdir, 'ksync-agent.mjs'),
+    agentBundle: join(outdir, 'agent.mjs'),
+  };
+}
+
+if (import.meta.main) {
+  const outdir = process.argv[2] ?? DIST;
+  const built = await buildKsync(outdir);
+  const size = (path: string) => `${(statSync(path).size / 1e6).toFixed(1)} MB`;
+  process.stdout.write(
+    `built ${outdir}: cli.mjs ${size(join(outdir, 'cli.mjs'))}, agent.mjs ${size(built.agentBundle)}\n`,
+  );
 }

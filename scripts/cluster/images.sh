@@ -37,6 +37,6 @@ build() { node deploy/image/main.ts "$@"; }
 build pause --tag "$PAUSE_IMAGE" --out "$out/pause.tar"
 build test-app --tag "$TESTAPP_IMAGE" --out "$out/test-app.tar"
 build node24 --tag "$NODE_IMAGE" --node "$node_bin" --out "$out/node24.tar"
-npm run -s bundle -w @ksync/agent
+scripts/ensure-built.sh
 build agent --tag "$AGENT_IMAGE" --node "$node_bin" \
-  --bundle packages/agent/dist/ksync-agent.mjs --out "$out/agent.tar"
+  --bundle packages/cli/dist/agent.mjs --out "$out/agent.tar"

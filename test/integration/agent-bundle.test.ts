@@ -1,13 +1,14 @@
 /**
- * The single-file agent bundle (what the agent image runs) works on its own: built with
- * esbuild into a temp dir, run by node with nothing else around it, it serves a real session.
+ * The single-file agent bundle (what the agent image runs) works on its own: built by the one
+ * build (packages/cli/build.ts) into a temp dir, run by node with no node_modules around it, it
+ * serves a real session.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { bundleAgent } from '../../packages/agent/bundle.ts';
+import { buildKsync } from '../../packages/cli/build.ts';
 import {
   makeAgentFixture,
   startAgent,
@@ -31,13 +32,11 @@ describe('agent bundle', () => {
   });
 
   it('runs alone under node and serves a session', async () => {
-    const bundle = join(dir, 'ksync-agent.mjs');
-    const bytes = await bundleAgent(bundle);
-    assert.equal((await stat(bundle)).size, bytes);
+    const { agentBundle } = await buildKsync(dir);
     const agent = await startAgent({
       root: fixture.root,
       tokenFile: fixture.tokenFile,
-      command: [process.execPath, bundle],
+      command: [process.execPath, agentBundle],
     });
     try {
       const s = await startAgentSession({

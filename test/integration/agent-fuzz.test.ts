@@ -94,7 +94,13 @@ describe('agent: protocol fuzzer', () => {
     coverageDir = join(fixture.dir, 'coverage');
     for (const [i, c] of CONTENTS.entries()) await writeFile(join(app, `c${i}`), c.data);
     // Pings every 250 ms, so that keepalive interleaves with the traffic.
-    agent = await fixture.start({ pingIntervalMs: 250, env: { NODE_V8_COVERAGE: coverageDir } });
+    // The agent runs from its sources (bin/ksync-agent runs the bundle of the same code), so that
+    // V8's coverage maps onto the source files.
+    agent = await fixture.start({
+      command: [process.execPath, join(REPO, 'packages/agent/src/main.ts')],
+      pingIntervalMs: 250,
+      env: { NODE_V8_COVERAGE: coverageDir },
+    });
   });
 
   after(async () => {

@@ -210,8 +210,27 @@ describe('agent: hostile input', () => {
     const paths = (page?.entries as [string, unknown][]).map(([p]) => p).sort();
     // The planted symlinks point outside, so they are not synchronizable: reported, not listed.
     assert.deepEqual(paths, ['', 'ok.txt']);
-    // A stage chunk beyond the granted credit is a protocol violation.
-    c.send({ type: 'stage', id: 14, digest: 'b'.repeat(64), size: 100 * 1024 * 1024 });
+    // Content indexes must name changes to files, in ascending order.
+    c.send({
+      type: 'apply',
+      id: 15,
+      changes: [{ path: 'd', old: null, new: { kind: 'directory' } }],
+      content: [0],
+    });
+    assert.match(errorOf(await c.answer(15)).message, /invalid apply: content/);
+    // A content chunk beyond the granted credit is a protocol violation.
+    const big = {
+      kind: 'file',
+      digest: 'b'.repeat(64),
+      executable: false,
+      size: 100 * 1024 * 1024,
+    };
+    c.send({
+      type: 'apply',
+      id: 14,
+      changes: [{ path: 'big', old: null, new: big }],
+      content: [0],
+    });
     // Sent in one burst, faster than the agent can write: far more than one window arrives
     // before its consumer can take any of it.
     for (let i = 0; i < 64; i++) c.sendChunk(14, new Uint8Array(256 * 1024));
@@ -228,6 +247,7 @@ describe('agent: hostile input', () => {
     for (const path of HOSTILE_PATHS) {
       const requests = [
         { type: 'read', id: ++id, path, digest },
+        { type: 'read-contents', id: ++id, files: [{ path, digest, size: 6 }] },
         { type: 'apply', id: ++id, changes: [{ path, old: null, new: { kind: 'directory' } }] },
         {
           type: 'apply',
@@ -275,13 +295,9 @@ describe('agent: hostile input', () => {
       await o.closed;
     }
     const c = await RawClient.ready(agent.url, fixture.token, '/app');
-    // Stage real content, so that only the path check can stop the apply.
+    // Real content goes with each apply, so that only the path check can stop it.
     const content = 'pwned\n';
     const digest = sha256(content);
-    c.send({ type: 'stage', id: 20, digest, size: content.length });
-    c.sendChunk(20, Buffer.from(content));
-    c.send({ type: 'end', id: 20 });
-    assert.equal((await c.answer(20)).type, 'ok');
     const file = { kind: 'file', digest, executable: false, size: content.length };
     let id = 30;
     for (const link of ['evil', 'evil-rel']) {
@@ -304,7 +320,14 @@ describe('agent: hostile input', () => {
         ],
       ];
       for (const changes of attempts) {
-        c.send({ type: 'apply', id: ++id, changes });
+        const carried = changes.flatMap((change, i) => (change.new?.kind === 'file' ? [i] : []));
+        if (carried.length === 0) {
+          c.send({ type: 'apply', id: ++id, changes });
+        } else {
+          c.send({ type: 'apply', id: ++id, changes, content: carried });
+          c.sendChunk(id, Buffer.from(carried.map(() => `\0${content}`).join('')));
+          c.send({ type: 'end', id });
+        }
         const result = await c.answer(id);
         assert.equal(result.type, 'apply-result', JSON.stringify(result));
         assert.deepEqual(result.applied, [], JSON.stringify(changes));

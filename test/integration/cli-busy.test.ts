@@ -41,6 +41,9 @@ describe('a busy sync', () => {
         await writeFile(join(f.local, `d${d}`, `f${i}.txt`), `${d}/${i}\n`.repeat(400));
       }
     }
+    // The small files alone travel in one content stream in a second or two; a large file keeps
+    // the first sync busy while the figures below are taken.
+    await writeBigFile(join(f.local, 'big-first.bin'), 400_000_000);
     await f.createLocal();
     await mkdir(join(f.agent.dir, 'small'));
     await mkdir(join(f.agent.root, 'small'));

@@ -49,11 +49,24 @@ describe('a full disk on the remote (needs root for the tmpfs mount)', () => {
       JSON.stringify(view.problems),
     );
     const log = await readFile(join(f.home, 'watch.log'), 'utf8');
-    assert.match(log, /could not be synced: remote .*no space left on device/);
+    assert.match(log, /warning: local: \d+ problems?: remote f\d\.bin: .*no space left on device/);
     assert.ok(
       f.server.logs.some((l) => /no space left on device/.test(JSON.stringify(l))),
       'the agent logs it',
     );
+  });
+
+  it('says so once, however many more paths fail for the same reason', async () => {
+    for (let i = FILES; i < FILES + 3; i++)
+      await writeFile(join(f.local, `f${i}.bin`), contentOf(i));
+    await waitUntil(
+      async () => (await f.get('local')).problems.some((p) => p.path === `f${FILES + 2}.bin`),
+      30_000,
+      'the new files fail too',
+    );
+    const log = await readFile(join(f.home, 'watch.log'), 'utf8');
+    const told = log.split('\n').filter((l) => /no space left on device/.test(l));
+    assert.equal(told.length, 1, told.join('\n'));
   });
 
   it('recovers by itself once space is freed', async () => {

@@ -53,7 +53,7 @@ describe('problems and conflicts as the CLI tells them', () => {
       ['remote', 'pipe'],
     ]);
     const wide = (await f.ok(['get', '-o', 'wide'])).stdout;
-    assert.match(wide, /2 problems: (local|remote) .*; see: ksync describe local\n$/);
+    assert.match(wide, /2 problems: (local|remote) .*; see: ksync describe local\s+-\n$/);
     assert.doesNotMatch(wide, /in sync/);
     const described = (await f.ok(['describe', 'local'])).stdout;
     assert.match(described, /^State:\s+problems: 2 problems/m);

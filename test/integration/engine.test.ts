@@ -185,8 +185,7 @@ describe('engine: two real directories', () => {
     const p = await pair();
     for (let i = 0; i < 5; i++) writeFileSync(join(p.local, `f${i}`), `${i}`);
     await p.session.flush();
-    // Emptied at once, as a container restart without a volume does. (Files removed one by one
-    // with cycles in between are each a synced deletion; see the closing note of issue 7.)
+    // Emptied at once, as a container restart without a volume does.
     await p.session.pause();
     for (const name of readdirSync(p.remote)) rmSync(join(p.remote, name), { recursive: true });
     await p.session.resume();
@@ -195,6 +194,20 @@ describe('engine: two real directories', () => {
     await p.session.reset();
     await p.session.flush();
     assert.equal(readdirSync(p.remote).filter((n) => !n.startsWith(TEMP_PREFIX)).length, 5);
+  });
+
+  it('halts on a remote root emptied file by file while the sync runs, deleting nothing locally', async () => {
+    const p = await pair();
+    for (let i = 0; i < 5; i++) writeFileSync(join(p.local, `f${i}`), `${i}`);
+    await p.session.flush();
+    // One file at a time, each gap long enough for the watcher to start a cycle, each shorter
+    // than the deletion hold: a cleanup loop in the container, or an `rm` caught mid-way.
+    for (let i = 0; i < 5; i++) {
+      unlinkSync(join(p.remote, `f${i}`));
+      await new Promise((r) => setTimeout(r, 700));
+    }
+    await waitFor('halt', () => p.session.status().state === 'halted-root-emptied');
+    assert.deepEqual(Object.keys(tree(p.local)).sort(), ['f0', 'f1', 'f2', 'f3', 'f4']);
   });
 
   it('halts on a deleted root and on a cycle over the deletion bound', async () => {

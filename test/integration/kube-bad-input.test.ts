@@ -1,10 +1,11 @@
 /**
  * Bad Kubernetes input through the real `bin/ksync`, with no cluster needed: a missing context,
  * a kubeconfig that is missing or not YAML, and a cluster that does not answer each give one
- * line on stderr naming the fix, exit 1 and no stack trace, for every Kubernetes command.
+ * line on stderr naming the fix, exit 1 and no stack trace, for every Kubernetes command; and
+ * `ksync resources create`'s own checks, all problems in one line.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,6 +42,7 @@ describe('Kubernetes commands: bad input is one line, exit 1', () => {
     await new Promise<void>((resolve) => probe.close(() => resolve()));
     await writeFile(join(dir, 'unreachable'), kubeconfig(`https://127.0.0.1:${closedPort}`));
     await writeFile(join(dir, 'broken'), 'clusters: [unclosed\n');
+    await mkdir(join(dir, 'tree'));
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -68,10 +70,20 @@ describe('Kubernetes commands: bad input is one line, exit 1', () => {
       /^error: cannot reach the cluster at https:\/\/127\.0\.0\.1:\d+ \(context "here"\): connection refused; check that it is running/,
     ],
   ];
-  for (const command of ['init', 'uninstall']) {
+  const commands: [string, () => string[]][] = [
+    ['init', () => ['init']],
+    ['uninstall', () => ['uninstall']],
+    ['resources kinds', () => ['resources', 'kinds']],
+    ['resources create', () => ['resources', 'create', join(dir, 'tree'), '-k', 'cm']],
+  ];
+  for (const [command, args] of commands) {
     for (const [name, flags, message] of cases) {
       it(`ksync ${command} with ${name}`, async () => {
-        const r = await runKsync([command, ...flags()], { home: dir, cwd: dir, timeoutMs: 30_000 });
+        const r = await runKsync([...args(), ...flags()], {
+          home: dir,
+          cwd: dir,
+          timeoutMs: 30_000,
+        });
         assert.equal(r.code, 1, r.stderr);
         assert.equal(r.stdout, '');
         assert.match(r.stderr.trimEnd(), message);
@@ -79,6 +91,26 @@ describe('Kubernetes commands: bad input is one line, exit 1', () => {
         assert.doesNotMatch(r.stderr, /\n\s+at /);
       });
     }
+  }
+
+  for (const [name, args, message] of [
+    ['no kinds', [], /^error: say which kinds to mirror: --kinds deploy,svc,cm/],
+    [
+      'a bad namespace and a one-way mode',
+      ['-k', 'cm', '-n', 'Bad_NS', '-m', 'one-way'],
+      /^error: namespace "Bad_NS" is not a valid namespace name; unknown sync mode "one-way"; use one of: two-way, two-way-safe$/,
+    ],
+  ] as const) {
+    it(`ksync resources create with ${name}`, async () => {
+      const r = await runKsync(['resources', 'create', join(dir, 'tree'), ...args], {
+        home: dir,
+        cwd: dir,
+        timeoutMs: 30_000,
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr.trimEnd(), message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    });
   }
 
   it('ksync doctor reports an unreachable cluster as a failed check with its fix, exit 1', async () => {

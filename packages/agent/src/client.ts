@@ -15,10 +15,13 @@ import type { Socket } from 'node:net';
 import WebSocket, { type RawData } from 'ws';
 import {
   BATCH_TARGET_BYTES,
+  CHUNK_HEADER_BYTES,
+  CONTENT_MISSING,
+  CONTENT_PRESENT,
+  ContentStreamReader,
   InternalError,
   KSYNC_VERSION,
   MAX_BATCH_ITEMS,
-  MAX_CHUNK_BYTES,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   UserError,
@@ -26,17 +29,18 @@ import {
   changeToWire,
   checkVersions,
   decodeChunkFrame,
-  encodeChunkFrame,
   entryFromWire,
   parseServerMessage,
   splitBatches,
-  validateSnapshot,
+  SnapshotMirror,
   wireError,
+  type ApplyContent,
   type ApplyResult,
   type Change,
   type ChangeListener,
   type ClientMessage,
   type ContainerTarget,
+  type ContentRequest,
   type Endpoint,
   type Entry,
   type Problem,
@@ -44,14 +48,13 @@ import {
   type ScanResult,
   type NodeFacts,
   type ServerMessage,
-  type StageRequest,
   type WireError,
 } from '@ksync/core';
 import { dialTcp, dialWithin, type Dial } from './dial.ts';
 
 export type { Dial } from './dial.ts';
 import { RemoteError, errorMessage } from './errors.ts';
-import { CreditSender, StreamReceiver, sliceChunk } from './streams.ts';
+import { CreditSender, StreamReceiver, framesOf } from './streams.ts';
 
 /** How to reach the agent and what to open there. */
 export interface RemoteEndpointOptions {
@@ -114,21 +117,27 @@ type Pending =
       readonly expect: ServerMessage['type'];
       readonly resolve: (message: ServerMessage) => void;
       readonly reject: (error: Error) => void;
+      /** The content stream this request sends, if any (it takes the agent's credit). */
+      readonly sender?: CreditSender;
     }
   | {
       readonly kind: 'scan';
-      readonly entries: Map<string, Entry>;
-      readonly problems: Problem[];
-      readonly resolve: (result: ScanResult) => void;
+      readonly pages: ScanPages;
+      readonly resolve: (pages: ScanPages) => void;
       readonly reject: (error: Error) => void;
     }
-  | { readonly kind: 'read'; readonly receiver: StreamReceiver }
-  | {
-      readonly kind: 'stage';
-      readonly sender: CreditSender;
-      readonly resolve: () => void;
-      readonly reject: (error: Error) => void;
-    };
+  | { readonly kind: 'read'; readonly receiver: StreamReceiver };
+
+/** What the scan pages of one answer carried, and how scan-done described them. */
+interface ScanPages {
+  readonly entries: [string, Entry][];
+  readonly removed: string[];
+  readonly problems: Problem[];
+  /** The result's number on the connection (absent from an agent that does not number them). */
+  generation?: number;
+  /** True when the pages hold only the changes since the base the scan named. */
+  delta: boolean;
+}
 
 /** One WebSocket connection and the requests in flight on it. */
 class Connection {
@@ -141,6 +150,11 @@ class Connection {
   /** The reason the agent gave when it refused the connection. */
   refusal: WireError | undefined;
   lostReason: string | undefined;
+  /**
+   * The generation of the agent's scan result that the client's snapshot copy holds, on this
+   * connection (undefined: none, so the next scan asks for the whole snapshot).
+   */
+  scanBase: number | undefined;
   readonly #onChanged: () => void;
   readonly #onLost: (connection: Connection) => void;
 
@@ -203,13 +217,23 @@ class Connection {
     );
   }
 
-  /** Sends a request and resolves with the reply of type `expect` (or rejects on `error`). */
+  /**
+   * Sends a request and resolves with the reply of type `expect` (or rejects on `error`). With a
+   * `sender`, the request's content stream follows (see `sendStream`).
+   */
   request(
     message: ClientMessage & { id: number },
     expect: ServerMessage['type'],
+    sender?: CreditSender,
   ): Promise<ServerMessage> {
     return new Promise((resolve, reject) => {
-      this.pending.set(message.id, { kind: 'reply', expect, resolve, reject });
+      this.pending.set(message.id, {
+        kind: 'reply',
+        expect,
+        resolve,
+        reject,
+        ...(sender === undefined ? {} : { sender }),
+      });
       try {
         this.send(message);
       } catch (error) {
@@ -289,7 +313,7 @@ class Connection {
         return;
       }
       case 'credit':
-        if (pending.kind === 'stage') pending.sender.grant(message.bytes);
+        if (pending.kind === 'reply') pending.sender?.grant(message.bytes);
         return;
       case 'end':
         if (pending.kind === 'read') {
@@ -299,29 +323,19 @@ class Connection {
         return;
       case 'scan-page':
         if (pending.kind !== 'scan') return this.#violation(`unexpected scan-page for ${id}`);
-        for (const [path, entry] of message.entries)
-          pending.entries.set(path, entryFromWire(entry) as Entry);
-        for (const p of message.problems) pending.problems.push(p);
+        for (const [path, entry] of message.entries) {
+          pending.pages.entries.push([path, entryFromWire(entry) as Entry]);
+        }
+        for (const path of message.removed ?? []) pending.pages.removed.push(path);
+        for (const p of message.problems) pending.pages.problems.push(p);
         return;
       case 'scan-done':
         if (pending.kind !== 'scan') return this.#violation(`unexpected scan-done for ${id}`);
         this.pending.delete(id);
-        try {
-          validateSnapshot(pending.entries);
-          pending.resolve({ snapshot: pending.entries, problems: pending.problems });
-        } catch (error) {
-          pending.reject(
-            new RemoteError(wireError('bad-message', `agent scan: ${errorMessage(error)}`, true)),
-          );
-        }
+        if (message.generation !== undefined) pending.pages.generation = message.generation;
+        pending.pages.delta = message.delta === true;
+        pending.resolve(pending.pages);
         return;
-      case 'ok':
-        if (pending.kind === 'stage') {
-          this.pending.delete(id);
-          pending.resolve();
-          return;
-        }
-        break;
       default:
         break;
     }
@@ -342,8 +356,8 @@ function failPending(pending: Pending, error: Error): void {
     case 'read':
       pending.receiver.fail(error);
       return;
-    case 'stage':
-      pending.sender.abort(error);
+    case 'reply':
+      pending.sender?.abort(error);
       pending.reject(error);
       return;
     default:
@@ -359,6 +373,12 @@ class RemoteClient implements RemoteEndpoint {
   #closed = false;
   readonly #dial: Dial;
   agent: AgentInfo = { version: '', node: undefined };
+  /**
+   * The remote snapshot as of the last scan, kept up to date by the agent's deltas.
+   * `#scanned` says whether a scan result was handed out yet.
+   */
+  #mirror = new SnapshotMirror();
+  #scanned = false;
 
   constructor(options: RemoteEndpointOptions) {
     this.#o = options;
@@ -381,11 +401,14 @@ class RemoteClient implements RemoteEndpoint {
   async scan(options: ScanOptions): Promise<ScanResult> {
     const connection = this.#require();
     const id = connection.nextId();
-    return new Promise((resolve, reject) => {
+    const base = connection.scanBase;
+    // Until this answer is applied the copy matches no generation: a scan that fails or is
+    // lost makes the next one ask for the whole snapshot.
+    connection.scanBase = undefined;
+    const pages = await new Promise<ScanPages>((resolve, reject) => {
       connection.pending.set(id, {
         kind: 'scan',
-        entries: new Map(),
-        problems: [],
+        pages: { entries: [], removed: [], problems: [], delta: false },
         resolve,
         reject,
       });
@@ -396,12 +419,35 @@ class RemoteClient implements RemoteEndpoint {
           id,
           full: options.full,
           ...(options.ignore === undefined ? {} : { ignore: [...options.ignore] }),
+          ...(base === undefined ? {} : { base }),
         });
       } catch (error) {
         connection.pending.delete(id);
         reject(asError(error));
       }
     });
+    if (pages.delta && base === undefined) {
+      throw new RemoteError(wireError('bad-message', 'agent scan: a delta without a base', true));
+    }
+    let changes;
+    try {
+      changes = pages.delta
+        ? this.#mirror.update(pages.entries, pages.removed)
+        : this.#mirror.replace(pages.entries);
+    } catch (error) {
+      // The mirror kept its previous state, which no longer matches the agent's: start over.
+      this.#mirror = new SnapshotMirror();
+      this.#scanned = false;
+      throw new RemoteError(wireError('bad-message', `agent scan: ${errorMessage(error)}`, true));
+    }
+    connection.scanBase = pages.generation;
+    const first = !this.#scanned;
+    this.#scanned = true;
+    return {
+      snapshot: this.#mirror.snapshot,
+      problems: pages.problems,
+      ...(first ? {} : { changes }),
+    };
   }
 
   watch(listener: ChangeListener): () => void {
@@ -409,7 +455,21 @@ class RemoteClient implements RemoteEndpoint {
     return () => this.#listeners.delete(listener);
   }
 
-  async *readContent(path: string, digest: string): AsyncGenerator<Uint8Array> {
+  readContent(path: string, digest: string): AsyncGenerator<Uint8Array> {
+    return this.#read({ type: 'read', id: 0, path, digest });
+  }
+
+  async *readContents(files: readonly ContentRequest[]): AsyncGenerator<Uint8Array> {
+    // One request per batch, one after another: the stream stays in the files' order.
+    for (const batch of splitBatches(files, BATCH_TARGET_BYTES)) {
+      yield* this.#read({ type: 'read-contents', id: 0, files: batch });
+    }
+  }
+
+  /** Sends a read request (its id is assigned here) and yields the stream that answers it. */
+  async *#read(
+    message: Extract<ClientMessage, { type: 'read' | 'read-contents' }>,
+  ): AsyncGenerator<Uint8Array> {
     const connection = this.#require();
     const id = connection.nextId();
     const receiver = new StreamReceiver({
@@ -424,7 +484,7 @@ class RemoteClient implements RemoteEndpoint {
       },
     });
     connection.pending.set(id, { kind: 'read', receiver });
-    connection.send({ type: 'read', id, path, digest });
+    connection.send({ ...message, id });
     yield* receiver;
   }
 
@@ -448,35 +508,74 @@ class RemoteClient implements RemoteEndpoint {
     return [...new Set(answers.flat())].filter((d) => asked.has(d));
   }
 
-  async stageContent(request: StageRequest): Promise<void> {
+  async apply(changes: readonly Change[], content?: ApplyContent): Promise<ApplyResult> {
+    if (changes.length === 0) return { applied: [], problems: [] };
     const connection = this.#require();
-    const id = connection.nextId();
-    const sender = new CreditSender();
-    let settled: { error: Error } | undefined;
-    const done = new Promise<void>((resolve, reject) => {
-      connection.pending.set(id, {
-        kind: 'stage',
-        sender,
-        resolve,
-        reject: (error) => {
-          settled = { error };
-          reject(error);
-        },
-      });
-    });
-    done.catch(() => undefined);
+    const applied: Change[] = [];
+    const problems: Problem[] = [];
+    const reader = content && new ContentStreamReader(content.stream);
+    let next = 0; // the next of content.indexes to send
     try {
-      connection.send({ type: 'stage', id, digest: request.digest, size: request.size });
-      for await (const chunk of request.chunks) {
-        for (const piece of sliceChunk(chunk, MAX_CHUNK_BYTES)) {
-          await sender.take(piece.length);
-          await connection.sendBinary(encodeChunkFrame(id, piece));
+      // Batches go one after another, so the order the changes must be applied in is kept; each
+      // carries the content its own changes need.
+      let offset = 0;
+      for (const batch of splitBatches(changes.map(changeToWire), BATCH_TARGET_BYTES)) {
+        const requested = changes.slice(offset, offset + batch.length);
+        const carried: number[] = [];
+        const indexes = content?.indexes ?? [];
+        for (; next < indexes.length && (indexes[next] as number) < offset + batch.length; next++) {
+          carried.push((indexes[next] as number) - offset);
         }
+        offset += batch.length;
+        const id = connection.nextId();
+        const message = {
+          type: 'apply' as const,
+          id,
+          changes: batch,
+          ...(carried.length > 0 && { content: carried }),
+        };
+        let reply: ServerMessage;
+        if (reader === undefined || carried.length === 0) {
+          reply = await connection.request(message, 'apply-result');
+        } else {
+          const sizes = carried.map((i) => fileSize(requested[i]));
+          reply = await this.#send(connection, message, batchContent(reader, sizes));
+        }
+        if (reply.type !== 'apply-result') throw new InternalError('unexpected apply reply');
+        const result = applyResultFromWire(requested, reply.applied, reply.problems);
+        applied.push(...result.applied);
+        problems.push(...result.problems);
+      }
+    } finally {
+      await reader?.cancel();
+    }
+    return { applied, problems };
+  }
+
+  /**
+   * Sends `message` and the content stream that follows it on its id, within the agent's
+   * credit; resolves with the agent's answer. When the source fails, the agent is told to give up
+   * the stream (`abort`) and the source's error is thrown; when the agent fails the request, its
+   * error is thrown (it explains more than the aborted send).
+   */
+  async #send(
+    connection: Connection,
+    message: ClientMessage & { id: number },
+    stream: AsyncIterable<Uint8Array>,
+  ): Promise<ServerMessage> {
+    const { id } = message;
+    const sender = new CreditSender();
+    let failed: Error | undefined;
+    const answer = connection.request(message, 'apply-result', sender);
+    answer.catch((error: unknown) => (failed = asError(error)));
+    try {
+      for await (const frame of framesOf(id, stream)) {
+        await sender.take(frame.length - CHUNK_HEADER_BYTES);
+        await connection.sendBinary(frame);
       }
       connection.send({ type: 'end', id });
     } catch (error) {
-      // The agent's own error (say, disk full) explains more than the aborted send.
-      if (settled !== undefined) throw settled.error;
+      if (failed !== undefined) throw failed;
       connection.pending.delete(id);
       if (connection.open) {
         connection.send({
@@ -487,29 +586,7 @@ class RemoteClient implements RemoteEndpoint {
       }
       throw error;
     }
-    await done;
-  }
-
-  async apply(changes: readonly Change[]): Promise<ApplyResult> {
-    if (changes.length === 0) return { applied: [], problems: [] };
-    const connection = this.#require();
-    const applied: Change[] = [];
-    const problems: Problem[] = [];
-    // Batches go one after another, so the order the changes must be applied in is kept.
-    let offset = 0;
-    for (const batch of splitBatches(changes.map(changeToWire), BATCH_TARGET_BYTES)) {
-      const requested = changes.slice(offset, offset + batch.length);
-      offset += batch.length;
-      const reply = await connection.request(
-        { type: 'apply', id: connection.nextId(), changes: batch },
-        'apply-result',
-      );
-      if (reply.type !== 'apply-result') throw new InternalError('unexpected apply reply');
-      const result = applyResultFromWire(requested, reply.applied, reply.problems);
-      applied.push(...result.applied);
-      problems.push(...result.problems);
-    }
-    return { applied, problems };
+    return answer;
   }
 
   async close(): Promise<void> {
@@ -667,6 +744,31 @@ class RemoteClient implements RemoteEndpoint {
       `cannot reach the ksync agent at ${url} (${code ?? errorMessage(error)}): check that the agent is running and its port is forwarded`,
       { cause: error },
     );
+  }
+}
+
+/** The size of the file a change creates (the caller checked that it does). */
+function fileSize(change: Change | undefined): number {
+  if (change?.new?.kind !== 'file') throw new InternalError('content for a change to no file');
+  return change.new.size;
+}
+
+/**
+ * The next files of a content stream as a content stream of their own (one apply batch's
+ * share), re-framed from `reader`: a status byte, then each present file's chunks.
+ */
+async function* batchContent(
+  reader: ContentStreamReader,
+  sizes: readonly number[],
+): AsyncGenerator<Uint8Array> {
+  for (const size of sizes) {
+    const chunks = await reader.next(size);
+    if (chunks === undefined) {
+      yield Uint8Array.of(CONTENT_MISSING);
+      continue;
+    }
+    yield Uint8Array.of(CONTENT_PRESENT);
+    yield* chunks;
   }
 }
 

@@ -26,7 +26,7 @@ import type { RootResolver } from './roots/resolver.ts';
 import { serveAgent } from './server.ts';
 
 const USAGE =
-  'usage: ksync-agent [--listen HOST:PORT] (--root DIR | --containers [--node-name NAME]) --token-file FILE [--staging-dir DIR] [--log-level debug|info|warn|error] | ksync-agent probe [--listen HOST:PORT]';
+  'usage: ksync-agent [--listen HOST:PORT] (--root DIR | --containers [--node-name NAME]) --token-file FILE [--staging-dir DIR] [--state-dir DIR] [--log-level debug|info|warn|error] | ksync-agent probe [--listen HOST:PORT]';
 
 const DEFAULT_LISTEN = '127.0.0.1:7475';
 
@@ -42,6 +42,9 @@ ksync over a WebSocket. With --root DIR, a sync's remote path /app means DIR/app
   --token-file FILE      file holding the token clients must present, 16+ characters (required)
   --staging-dir DIR      where to stage content for roots that do not exist yet; emptied at
                          start and stop (default: a directory per root under $TMPDIR)
+  --state-dir DIR        where to keep what outlives a restart of the agent: each served
+                         root's stat cache, so that nothing unchanged is hashed again on the
+                         next connection (default: none; every connection hashes its root)
   --log-level LEVEL      debug, info, warn or error (default info); logs are JSON lines on stdout
   --version              print the version
   --help                 print this help
@@ -59,6 +62,7 @@ async function main(): Promise<number> {
       'node-name': { type: 'string' },
       'token-file': { type: 'string' },
       'staging-dir': { type: 'string' },
+      'state-dir': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       'ping-interval-ms': { type: 'string', default: '5000' },
       version: { type: 'boolean', default: false },
@@ -114,6 +118,7 @@ async function main(): Promise<number> {
       tmpdir(),
       `ksync-agent-${process.getuid?.() ?? 0}-${createHash('sha256').update(JSON.stringify(served)).digest('hex').slice(0, 12)}`,
     );
+  const stateDir = values['state-dir'];
   const runtimes = readRuntimes();
   const server = await serveAgent({
     host,
@@ -122,6 +127,7 @@ async function main(): Promise<number> {
     token,
     log,
     stagingDir,
+    ...(stateDir === undefined ? {} : { stateDir }),
     nodeFacts: () => readNodeFacts({ nodeName, runtimes }),
     pingIntervalMs: Number(values['ping-interval-ms']),
   }).catch((error: unknown) => {
@@ -136,6 +142,7 @@ async function main(): Promise<number> {
     port: server.port,
     ...served,
     stagingDir,
+    stateDir,
     version: KSYNC_VERSION,
     pid: process.pid,
   });

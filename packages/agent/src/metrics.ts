@@ -16,6 +16,7 @@ export class AgentMetrics {
   openTargets = 0;
   readonly #bytes: Record<Direction, number> = { in: 0, out: 0 };
   readonly #files: Record<Direction, number> = { in: 0, out: 0 };
+  #hashed = 0;
   readonly #errors = new Map<string, number>();
   #applyProblems = 0;
   readonly #apply = new Histogram(APPLY_BUCKETS);
@@ -28,6 +29,11 @@ export class AgentMetrics {
   /** Counts files moved: `in` = written by an apply, `out` = content read by the client. */
   addFiles(direction: Direction, files: number): void {
     this.#files[direction] += files;
+  }
+
+  /** Counts a file hashed by a scan (one whose stat did not match a trusted record). */
+  addHashed(): void {
+    this.#hashed++;
   }
 
   /** Counts a failed request (by its message type) or a refused open (`open`). */
@@ -63,6 +69,12 @@ export class AgentMetrics {
         type: 'counter',
         help: 'Files moved, by direction.',
         samples: directions(this.#files),
+      },
+      {
+        name: 'ksync_agent_hashed_files_total',
+        type: 'counter',
+        help: 'Files scans hashed (new, changed, or not in a kept stat cache).',
+        samples: [{ value: this.#hashed }],
       },
       {
         name: 'ksync_agent_request_errors_total',

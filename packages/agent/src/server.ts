@@ -14,21 +14,21 @@
  * connection can make the agent hold.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
   BATCH_TARGET_BYTES,
+  CHUNK_HEADER_BYTES,
   KSYNC_VERSION,
-  MAX_CHUNK_BYTES,
   MAX_FRAME_BYTES,
   MAX_IN_FLIGHT,
   PROTOCOL_VERSION,
   changeFromWire,
   checkVersions,
   decodeChunkFrame,
-  encodeChunkFrame,
-  entryToWire,
   parseClientMessage,
   splitBatches,
   wireError,
@@ -36,16 +36,18 @@ import {
   type ClientMessage,
   type Endpoint,
   type NodeFacts,
+  type ScanResult,
   type ServerMessage,
+  type WireEntry,
   type WireError,
 } from '@ksync/core';
-import { openLocalEndpoint } from '@ksync/fs';
+import { hashFile, openLocalEndpoint } from '@ksync/fs';
 import { errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 import { AgentMetrics } from './metrics.ts';
 import { METRICS_CONTENT_TYPE } from './prometheus.ts';
 import type { RootResolver, ServedRoot } from './roots/resolver.ts';
-import { CreditSender, StreamReceiver, sliceChunk } from './streams.ts';
+import { CreditSender, StreamReceiver, framesOf } from './streams.ts';
 import { tokensMatch } from './token.ts';
 
 /** How to run the agent server. */
@@ -64,6 +66,12 @@ export interface AgentServerOptions {
    * server starts (leftovers of a crash) and when it closes.
    */
   readonly stagingDir: string;
+  /**
+   * A directory the agent keeps across its restarts (never emptied): one stat cache file per
+   * served root path (stat-cache-file.ts says why that is safe); files not written for a week
+   * are removed at start. Without it every connection hashes its root again.
+   */
+  readonly stateDir?: string;
   /** WebSocket ping interval; a peer that misses two pongs is dropped (default 5000 ms). */
   readonly pingIntervalMs?: number;
   /** Replaces `openLocalEndpoint` (tests). */
@@ -85,6 +93,7 @@ export interface AgentServer {
 export async function serveAgent(options: AgentServerOptions): Promise<AgentServer> {
   await rm(options.stagingDir, { recursive: true, force: true });
   await mkdir(options.stagingDir, { recursive: true, mode: 0o700 });
+  if (options.stateDir !== undefined) await pruneStateDir(options.stateDir);
   const connections = new Set<AgentConnection>();
   const metrics = new AgentMetrics();
   const http: Server = createServer((req, res) => answerHttp(req, res, metrics));
@@ -136,6 +145,32 @@ export async function serveAgent(options: AgentServerOptions): Promise<AgentServ
   };
 }
 
+/** The stat cache file of one served root path (a `/proc/<pid>/root/...` path for a container). */
+function statCacheFileOf(stateDir: string, root: string): string {
+  return join(
+    stateDir,
+    `${createHash('sha256').update(root).digest('hex').slice(0, 32)}${STAT_CACHE_SUFFIX}`,
+  );
+}
+
+const STAT_CACHE_SUFFIX = '.stat-cache';
+/** Stat caches not written for this long belong to containers long gone. */
+const STATE_MAX_AGE_MS = 7 * 24 * 3600_000;
+
+/** Creates the state directory and removes stat caches (and leftover temp files) of the past. */
+async function pruneStateDir(stateDir: string): Promise<void> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const now = Date.now();
+  for (const name of await readdir(stateDir)) {
+    const path = join(stateDir, name);
+    const stats = await stat(path).catch(() => undefined);
+    const stale = stats !== undefined && now - stats.mtimeMs > STATE_MAX_AGE_MS;
+    if (name.endsWith('.tmp') || (name.endsWith(STAT_CACHE_SUFFIX) && stale)) {
+      await rm(path, { force: true });
+    }
+  }
+}
+
 function answerHttp(req: IncomingMessage, res: ServerResponse, metrics: AgentMetrics): void {
   if (req.method === 'GET' && req.url === '/healthz') {
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -168,11 +203,14 @@ class AgentConnection {
   #unwatch: (() => void) | undefined;
   /** Requests in flight by id (including open content streams). */
   readonly #inFlight = new Set<number>();
-  readonly #stages = new Map<number, StreamReceiver>();
+  /** Content streams the client sends with its applies, by request id. */
+  readonly #incoming = new Map<number, StreamReceiver>();
   readonly #reads = new Map<number, CreditSender>();
   readonly #ping: NodeJS.Timeout;
   #alive = true;
   #missed = 0;
+  /** The number of the last scan result sent (0: none yet); see `#sendScan`. */
+  #generation = 0;
   readonly closed: Promise<void>;
 
   constructor(ws: WebSocket, options: AgentServerOptions, log: Logger, metrics: AgentMetrics) {
@@ -199,9 +237,9 @@ class AgentConnection {
     this.#phase = 'closed';
     clearInterval(this.#ping);
     const lost = new Error('connection closed');
-    for (const receiver of this.#stages.values()) receiver.fail(lost);
+    for (const receiver of this.#incoming.values()) receiver.fail(lost);
     for (const sender of this.#reads.values()) sender.abort(lost);
-    this.#stages.clear();
+    this.#incoming.clear();
     this.#reads.clear();
     this.#unwatch?.();
     const endpoint = this.#endpoint;
@@ -292,7 +330,7 @@ class AgentConnection {
       return;
     }
     // Chunks for a stream that already ended or failed are dropped: they were in flight.
-    const receiver = this.#stages.get(chunk.id);
+    const receiver = this.#incoming.get(chunk.id);
     if (receiver && !receiver.push(chunk.data)) {
       this.refuse(wireError('too-large', `stream ${chunk.id} sent more than its credit`));
     }
@@ -329,11 +367,11 @@ class AgentConnection {
         this.#reads.get(message.id)?.grant(message.bytes);
         return;
       case 'end':
-        this.#stages.get(message.id)?.end();
+        this.#incoming.get(message.id)?.end();
         return;
       case 'abort': {
         const error = new Error(`aborted by the client: ${message.error.message}`);
-        this.#stages.get(message.id)?.fail(error);
+        this.#incoming.get(message.id)?.fail(error);
         this.#reads.get(message.id)?.abort(error);
         return;
       }
@@ -434,6 +472,13 @@ class AgentConnection {
           // The client sends the complete rules; the container's copy of the file never decides.
           ignoreFile: false,
           stagingDir: this.#o.stagingDir,
+          hasher: (absolute, stats) => {
+            this.#metrics.addHashed();
+            return hashFile(absolute, stats);
+          },
+          ...(this.#o.stateDir === undefined
+            ? {}
+            : { statCacheFile: statCacheFileOf(this.#o.stateDir, served.root) }),
           onWarning: (warning) => this.#log.warn(warning),
         });
     this.#endpoint = endpoint;
@@ -452,24 +497,7 @@ class AgentConnection {
           full: message.full,
           ...(message.ignore === undefined ? {} : { ignore: message.ignore }),
         });
-        const entries = [...result.snapshot].map(
-          ([path, entry]) => [path, entryToWire(entry)] as const,
-        );
-        const entryPages = splitBatches(entries, BATCH_TARGET_BYTES);
-        const problemPages = splitBatches(result.problems, BATCH_TARGET_BYTES);
-        const pages = Math.max(entryPages.length, problemPages.length);
-        for (let i = 0; i < pages; i++) {
-          this.#send({
-            type: 'scan-page',
-            id: message.id,
-            entries: (entryPages[i] ?? []) as [
-              string,
-              NonNullable<ReturnType<typeof entryToWire>>,
-            ][],
-            problems: [...(problemPages[i] ?? [])],
-          });
-        }
-        this.#send({ type: 'scan-done', id: message.id });
+        this.#sendScan(message.id, result, message.base);
         return;
       }
       case 'missing': {
@@ -478,17 +506,35 @@ class AgentConnection {
         return;
       }
       case 'read':
-        await this.#read(endpoint, message.id, message.path, message.digest);
+        if (
+          await this.#sendStream(message.id, endpoint.readContent(message.path, message.digest))
+        ) {
+          this.#metrics.addFiles('out', 1);
+          this.#send({ type: 'end', id: message.id });
+        }
         return;
-      case 'stage':
-        await this.#stage(endpoint, message.id, message.digest, message.size);
+      case 'read-contents':
+        if (await this.#sendStream(message.id, endpoint.readContents(message.files))) {
+          this.#metrics.addFiles('out', message.files.length);
+          this.#send({ type: 'end', id: message.id });
+        }
         return;
       case 'apply': {
         const changes = message.changes.map(changeFromWire);
         const started = performance.now();
-        const result = await endpoint.apply(changes);
+        const content = message.content === undefined ? undefined : this.#receive(message.id);
+        const result = await endpoint
+          .apply(changes, content && { indexes: message.content ?? [], stream: content })
+          .finally(() => this.#incoming.delete(message.id));
         this.#metrics.observeApply((performance.now() - started) / 1000, result.problems.length);
         this.#metrics.addFiles('in', result.applied.filter((c) => c.new?.kind === 'file').length);
+        const applied = indexesOf(changes, result.applied);
+        const carried = new Set(message.content);
+        for (const index of applied) {
+          const entry = changes[index]?.new;
+          if (carried.has(index) && entry?.kind === 'file')
+            this.#metrics.addBytes('in', entry.size);
+        }
         if (result.problems.length > 0) {
           this.#log.warn('changes did not land', {
             count: result.problems.length,
@@ -498,7 +544,7 @@ class AgentConnection {
         this.#send({
           type: 'apply-result',
           id: message.id,
-          applied: indexesOf(changes, result.applied),
+          applied,
           problems: [...result.problems],
         });
         return;
@@ -515,40 +561,74 @@ class AgentConnection {
     }
   }
 
-  async #read(endpoint: Endpoint, id: number, path: string, digest: string): Promise<void> {
+  /**
+   * Sends a scan result: only its changes when the client holds the previous result (its `base`
+   * is the last generation sent on this connection) and the endpoint says what changed since;
+   * the whole snapshot otherwise. Either way the result gets the next generation number.
+   */
+  #sendScan(id: number, result: ScanResult, base: number | undefined): void {
+    const delta = base !== undefined && base === this.#generation && result.changes !== undefined;
+    this.#generation = this.#generation >= 0xffff_ffff ? 1 : this.#generation + 1;
+    const { snapshot } = result;
+    const entries: [string, WireEntry][] = [];
+    const removed: string[] = [];
+    if (delta) {
+      for (const path of result.changes?.keys() ?? []) {
+        const entry = snapshot.get(path);
+        if (entry === undefined) removed.push(path);
+        else entries.push([path, entry]);
+      }
+    } else {
+      for (const item of snapshot) entries.push(item);
+    }
+    const entryPages = splitBatches(entries, BATCH_TARGET_BYTES);
+    const removedPages = splitBatches(removed, BATCH_TARGET_BYTES);
+    const problemPages = splitBatches(result.problems, BATCH_TARGET_BYTES);
+    const pages = Math.max(entryPages.length, removedPages.length, problemPages.length);
+    for (let i = 0; i < pages; i++) {
+      const gone = removedPages[i];
+      this.#send({
+        type: 'scan-page',
+        id,
+        entries: entryPages[i] ?? [],
+        ...(gone === undefined ? {} : { removed: gone }),
+        problems: [...(problemPages[i] ?? [])],
+      });
+    }
+    this.#send({ type: 'scan-done', id, generation: this.#generation, delta });
+  }
+
+  /**
+   * Sends `stream` as chunk frames on stream `id` within the client's credit; returns false when
+   * the client cancelled it (it has forgotten the request already: nothing more is said).
+   */
+  async #sendStream(id: number, stream: AsyncIterable<Uint8Array>): Promise<boolean> {
     const sender = new CreditSender();
     this.#reads.set(id, sender);
     try {
-      for await (const chunk of endpoint.readContent(path, digest)) {
-        for (const piece of sliceChunk(chunk, MAX_CHUNK_BYTES)) {
-          await sender.take(piece.length);
-          await this.#sendBinary(encodeChunkFrame(id, piece));
-          this.#metrics.addBytes('out', piece.length);
-        }
+      for await (const frame of framesOf(id, stream)) {
+        const bytes = frame.length - CHUNK_HEADER_BYTES;
+        await sender.take(bytes);
+        await this.#sendBinary(frame);
+        this.#metrics.addBytes('out', bytes);
       }
-      this.#metrics.addFiles('out', 1);
-      this.#send({ type: 'end', id });
+      return true;
     } catch (error) {
-      // A cancelled read needs no answer: the client has forgotten it already.
       if (!sender.aborted) throw error;
+      return false;
     } finally {
       this.#reads.delete(id);
     }
   }
 
-  async #stage(endpoint: Endpoint, id: number, digest: string, size: number): Promise<void> {
+  /** The content stream the client sends with request `id`, granting credit as it is read. */
+  #receive(id: number): StreamReceiver {
     const receiver = new StreamReceiver({
       grant: (bytes) => this.#send({ type: 'credit', id, bytes }),
       onCancel: () => undefined,
     });
-    this.#stages.set(id, receiver);
-    try {
-      await endpoint.stageContent({ digest, size, chunks: receiver });
-      this.#metrics.addBytes('in', size);
-      this.#send({ type: 'ok', id });
-    } finally {
-      this.#stages.delete(id);
-    }
+    this.#incoming.set(id, receiver);
+    return receiver;
   }
 }
 

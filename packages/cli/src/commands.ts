@@ -13,6 +13,22 @@ const OUTPUT = (formats: readonly string[]): OptionDef => ({
   completions: formats,
 });
 
+/** `--name`, of the commands that create a sync. */
+const NAME_OPTION: OptionDef = {
+  flags: '--name <name>',
+  description: 'sync name (default: from the local directory)',
+};
+
+/** `--ignore` and `--paused`, of the commands that create a sync. */
+const IGNORE_AND_PAUSED: readonly OptionDef[] = [
+  {
+    flags: '-i, --ignore <pattern>',
+    description: 'ignore paths matching a gitignore pattern (repeatable)',
+    repeatable: true,
+  },
+  { flags: '--paused', description: 'create it paused', defaultValue: false },
+];
+
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly CommandDef[] = [
   {
@@ -20,7 +36,7 @@ export const COMMANDS: readonly CommandDef[] = [
     summary: 'add a sync between a local directory and a directory in pods (or an agent)',
     args: '<local> <remote>',
     options: [
-      { flags: '--name <name>', description: 'sync name (default: from the local directory)' },
+      NAME_OPTION,
       {
         flags: '-l, --selector <selector>',
         description: 'sync with every running pod matching this label selector',
@@ -47,12 +63,7 @@ export const COMMANDS: readonly CommandDef[] = [
         defaultValue: DEFAULT_MODE,
         completions: Object.keys(SYNC_MODES),
       },
-      {
-        flags: '-i, --ignore <pattern>',
-        description: 'ignore paths matching a gitignore pattern (repeatable)',
-        repeatable: true,
-      },
-      { flags: '--paused', description: 'create it paused', defaultValue: false },
+      ...IGNORE_AND_PAUSED,
       {
         flags: '--force',
         description:
@@ -71,6 +82,67 @@ export const COMMANDS: readonly CommandDef[] = [
       'ksync create --name api -m one-way -i node_modules -i "*.log" --direct ws://10.0.0.5:7475 --token-file t ./api /srv/api',
     ],
     load: () => import('./commands/create.ts'),
+  },
+  {
+    name: 'resources create',
+    summary: "keep a YAML tree of a cluster's objects in sync: NAMESPACE/KIND/NAME.yaml",
+    args: '<local>',
+    options: [
+      NAME_OPTION,
+      {
+        flags: '-k, --kinds <kinds>',
+        description:
+          'kinds to mirror, comma-separated, as kubectl names them: short name, plural, kind, plural.group or group/version/Kind (CRDs too)',
+      },
+      {
+        flags: '-n, --namespace <namespaces>',
+        description: "namespaces, comma-separated (default: the context's)",
+      },
+      ...KUBE_OPTIONS,
+      {
+        flags: '-m, --mode <mode>',
+        description: 'two-way or two-way-safe (a conflict waits for ksync resolve)',
+        defaultValue: 'two-way',
+        completions: ['two-way', 'two-way-safe'],
+      },
+      {
+        flags: '--read-only',
+        description: 'mirror the cluster only: local edits are reported, never applied',
+        defaultValue: false,
+      },
+      {
+        flags: '--allow-delete',
+        description: 'deleting a file deletes its object (otherwise it is reported)',
+        defaultValue: false,
+      },
+      {
+        flags: '--secrets',
+        description: 'allow Secrets among the kinds (files are written with mode 0600)',
+        defaultValue: false,
+      },
+      ...IGNORE_AND_PAUSED,
+      {
+        flags: '--force',
+        description:
+          "allow your home directory as the local root, or roots overlapping another sync's",
+        defaultValue: false,
+      },
+      { flags: '--no-check', description: 'do not check the kinds and permissions now' },
+    ],
+    examples: [
+      'ksync resources create ./cluster -n default,shop --kinds deploy,svc,cm,ingress',
+      'ksync resources create ./crds --context dev -k widgets.example.com -m two-way-safe',
+      'ksync resources create ./mirror -n prod -k deploy,cm --read-only',
+      'ksync resources create ./cfg -k cm,secrets --secrets --allow-delete',
+    ],
+    load: () => import('./commands/resources-create.ts'),
+  },
+  {
+    name: 'resources kinds',
+    summary: 'list the kinds a cluster serves that a resources sync can mirror',
+    options: [...KUBE_OPTIONS, OUTPUT(['table', 'json', 'yaml'])],
+    examples: ['ksync resources kinds', 'ksync resources kinds --context dev -o json'],
+    load: () => import('./commands/resources-kinds.ts'),
   },
   {
     name: 'get',

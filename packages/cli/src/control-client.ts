@@ -6,15 +6,12 @@
 import { createConnection, type Socket } from 'node:net';
 import type { Side } from '@ksync/core';
 import type { Backend, DeleteTarget, FlushOptions } from './backend.ts';
-import { systemClock } from '@ksync/fs';
 import { sleepUnlessAborted } from './sleep-unless-aborted.ts';
-import { Supervisor } from './daemon/supervisor.ts';
 import type { ControlResponse, ControlResults } from './daemon/control-protocol.ts';
 import { tryLock } from './daemon/lock.ts';
 import { InternalError, RemoteCommandError, UserError, hasCode } from './errors.ts';
 import { checkSocketPath, type HomePaths } from './home.ts';
 import type { SyncSpec } from './spec.ts';
-import { openSyncEndpoints } from './sync-endpoints.ts';
 import type { ConflictView, FlushView, SyncView } from './view.ts';
 
 type Pending = {
@@ -176,6 +173,13 @@ export async function withBackend<T>(
     const attempt = tryLock(home.lock);
     if ('held' in attempt) {
       try {
+        // Loaded only without a running watch: the supervisor brings the session engine, the
+        // agent client and the Kubernetes client, which a request to the watch never needs.
+        const [{ Supervisor }, { systemClock }, { openSyncEndpoints }] = await Promise.all([
+          import('./daemon/supervisor.ts'),
+          import('@ksync/fs'),
+          import('./sync-endpoints.ts'),
+        ]);
         const supervisor = await Supervisor.open({
           home,
           live: false,

@@ -39,6 +39,8 @@ export interface HomePaths {
   conflictDir(name: string): string;
   /** Per-sync last known status, written by the running watch. */
   statusFile(name: string): string;
+  /** Per-sync stat cache of the local root, so that a restart hashes only what changed. */
+  statCacheFile(name: string): string;
 }
 
 /** Resolves the paths of the ksync home from the environment. */
@@ -59,5 +61,6 @@ export function resolveHome(env: NodeJS.ProcessEnv = process.env): HomePaths {
     syncDir: (name) => join(root, 'syncs', name),
     conflictDir: (name) => join(root, 'conflicts', name),
     statusFile: (name) => join(root, 'syncs', name, 'status.json'),
+    statCacheFile: (name) => join(root, 'syncs', name, 'local.stat-cache'),
   };
 }

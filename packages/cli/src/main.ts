@@ -83,9 +83,32 @@ function buildProgram(
       'after',
       '\nState lives in $KSYNC_HOME (default ~/.ksync). Run "ksync <command> --help" for examples.',
     );
-  for (const def of COMMANDS) addCommand(program, def, ctx, setExit);
+  for (const def of COMMANDS) addCommand(parentOf(program, def), def, ctx, setExit);
   return program;
 }
+
+/**
+ * Where a command goes: the program, or for a two-word name (`resources create`) the group
+ * command of its first word, made on first use.
+ */
+function parentOf(program: Command, def: CommandDef): Command {
+  const space = def.name.indexOf(' ');
+  if (space === -1) return program;
+  const word = def.name.slice(0, space);
+  const found = program.commands.find((c) => c.name() === word);
+  if (found !== undefined) return found;
+  const group = program
+    .command(word)
+    .description(GROUPS[word] ?? word)
+    .exitOverride();
+  group.configureOutput(program.configureOutput());
+  return group;
+}
+
+/** The summaries of command groups. */
+const GROUPS: Readonly<Record<string, string>> = {
+  resources: 'cluster objects as a YAML tree kept in sync (create, kinds)',
+};
 
 function addCommand(
   program: Command,
@@ -93,7 +116,8 @@ function addCommand(
   ctx: CommandContext,
   setExit: (code: number) => void,
 ): void {
-  const command = program.command(`${def.name}${def.args === undefined ? '' : ` ${def.args}`}`);
+  const name = def.name.slice(def.name.lastIndexOf(' ') + 1);
+  const command = program.command(`${name}${def.args === undefined ? '' : ` ${def.args}`}`);
   command.description(def.summary).exitOverride();
   command.configureOutput(program.configureOutput());
   for (const o of def.options ?? []) {

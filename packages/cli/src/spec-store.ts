@@ -88,6 +88,16 @@ const kubernetes = z.object({
   pod: z.string().optional(),
   container: z.string().optional(),
 });
+const resources = z.object({
+  kind: z.literal('resources'),
+  context: z.string().optional(),
+  kubeconfig: z.string().optional(),
+  namespaces: z.array(z.string().min(1)).min(1),
+  kinds: z.array(z.string().min(1)).min(1),
+  secrets: z.boolean(),
+  allowDelete: z.boolean(),
+  readOnly: z.boolean(),
+});
 const reload = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('exec'), command: z.string() }),
   z.object({ kind: z.literal('signal'), signal: z.string() }),
@@ -97,7 +107,7 @@ const storedSpec = z.object({
   name: z.string(),
   local: z.string(),
   remote: z.string(),
-  target: z.discriminatedUnion('kind', [direct, kubernetes]),
+  target: z.discriminatedUnion('kind', [direct, kubernetes, resources]),
   mode: z.enum(Object.keys(SYNC_MODES) as [SyncMode, ...SyncMode[]]),
   reload: reload.optional(),
   ignore: z.array(z.string()),

@@ -28,8 +28,27 @@ export interface KubernetesTarget {
   readonly container?: string;
 }
 
+/**
+ * A cluster's objects as YAML files (`ksync resources create`): the kinds as the user named them
+ * (resolved against discovery each time the sync starts, so CRDs installed later work), in these
+ * namespaces. Context and kubeconfig are kept only when given, as for `KubernetesTarget`.
+ */
+export interface ResourcesTarget {
+  readonly kind: 'resources';
+  readonly context?: string;
+  readonly kubeconfig?: string;
+  readonly namespaces: readonly string[];
+  readonly kinds: readonly string[];
+  /** Mirror Secrets (their files get mode 0600). */
+  readonly secrets: boolean;
+  /** A deleted file deletes its object. */
+  readonly allowDelete: boolean;
+  /** Mirror the cluster only: local edits are reported, never applied. */
+  readonly readOnly: boolean;
+}
+
 /** Where a spec's remote side is: a tagged union on `kind`. */
-export type SpecTarget = DirectTarget | KubernetesTarget;
+export type SpecTarget = DirectTarget | KubernetesTarget | ResourcesTarget;
 
 /** What runs in a container after a batch of changes landed there (Kubernetes only). */
 export type ReloadHook =
@@ -78,13 +97,7 @@ const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
  * a sentence saying what to change. An empty list means valid.
  */
 export function validateSpec(input: SpecInput): string[] {
-  const problems: string[] = [];
-  if (!NAME.test(input.name)) {
-    problems.push(
-      `name "${input.name}" is not valid: use lowercase letters, digits and "-" (at most 63, starting and ending with a letter or digit)`,
-    );
-  }
-  if (!input.local.startsWith('/')) problems.push(`local path "${input.local}" must be absolute`);
+  const problems = validateName(input);
   if (!input.remote.startsWith('/')) {
     problems.push(`remote path "${input.remote}" must be absolute, such as /app`);
   } else if (input.remote.split('/').some((part) => part === '..' || part === '.')) {
@@ -93,17 +106,63 @@ export function validateSpec(input: SpecInput): string[] {
     problems.push(`remote path "${input.remote}" must not contain NUL or backslashes`);
   }
   problems.push(...validateTargetInput(input));
-  if (!Object.hasOwn(SYNC_MODES, input.mode)) {
+  problems.push(...validateModeAndIgnore(input, Object.keys(SYNC_MODES)));
+  return problems;
+}
+
+/** The parts every spec has: its name and local root. */
+type CommonInput = Pick<SpecInput, 'name' | 'local' | 'mode' | 'ignore'>;
+
+function validateName(input: CommonInput): string[] {
+  const problems: string[] = [];
+  if (!NAME.test(input.name)) {
     problems.push(
-      `unknown sync mode "${input.mode}"; use one of: ${Object.keys(SYNC_MODES).join(', ')}`,
+      `name "${input.name}" is not valid: use lowercase letters, digits and "-" (at most 63, starting and ending with a letter or digit)`,
     );
   }
+  if (!input.local.startsWith('/')) problems.push(`local path "${input.local}" must be absolute`);
+  return problems;
+}
+
+function validateModeAndIgnore(input: CommonInput, modes: readonly string[]): string[] {
+  const problems: string[] = [];
+  if (!modes.includes(input.mode))
+    problems.push(`unknown sync mode "${input.mode}"; use one of: ${modes.join(', ')}`);
   for (const pattern of input.ignore) {
     if (pattern.trim() === '') problems.push('an --ignore pattern is empty');
     else if (pattern.includes('\n'))
       problems.push(`--ignore pattern ${JSON.stringify(pattern)} has a newline`);
   }
   return problems;
+}
+
+/** The modes a resources sync runs in (a one-way mode would overwrite the cluster). */
+export const RESOURCE_MODES: readonly SyncMode[] = ['two-way', 'two-way-safe'];
+
+/** `ksync resources create`'s input, as the user typed it. */
+export interface ResourcesInput extends CommonInput {
+  readonly namespaces: readonly string[];
+  readonly kinds: readonly string[];
+}
+
+/** Checks a resources spec's shape (no network); returns every problem found. */
+export function validateResourcesSpec(input: ResourcesInput): string[] {
+  const problems = validateName(input);
+  if (input.kinds.length === 0)
+    problems.push('say which kinds to mirror: --kinds deploy,svc,cm (names as kubectl takes them)');
+  for (const ns of input.namespaces) {
+    if (!NAME.test(ns)) problems.push(`namespace "${ns}" is not a valid namespace name`);
+  }
+  problems.push(...validateModeAndIgnore(input, RESOURCE_MODES));
+  return problems;
+}
+
+/** Splits a comma-separated list flag (`-n a,b`, `--kinds deploy,cm`), dropping blanks. */
+export function splitList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
 }
 
 /** The problems of the target part of a spec: exactly one of direct and Kubernetes, each whole. */
@@ -261,6 +320,12 @@ export function deriveName(local: string): string {
 /** Where a target syncs to, in words: the agent URL, or the pods a Kubernetes target matches. */
 export function describeTarget(target: SpecTarget): string {
   if (target.kind === 'direct') return target.url;
+  if (target.kind === 'resources') {
+    const flags = [target.readOnly ? 'read-only' : '', target.allowDelete ? 'deletes' : '']
+      .filter((f) => f !== '')
+      .join(', ');
+    return `${target.kinds.join(',')} in ${target.namespaces.join(',')}${target.context === undefined ? '' : ` (context ${target.context})`}${flags === '' ? '' : ` [${flags}]`}`;
+  }
   const what =
     target.pod !== undefined ? `pod ${target.pod}` : `pods matching ${target.selector ?? ''}`;
   return `${what} in namespace ${target.namespace}`;

@@ -1,24 +1,35 @@
 /**
- * Opens both endpoints of a direct sync: the local directory, and the remote agent at a ws:// URL
- * with a token file. Kubernetes targets open theirs in `targets/kubernetes.ts`; the session
- * controller never sees the difference.
+ * Opens both endpoints of a sync with one remote side: the local directory, and the remote agent
+ * at a ws:// URL with a token file (direct), or the cluster's objects (`targets/resources.ts`).
+ * Kubernetes container targets open theirs in `targets/kubernetes.ts`; the session controller
+ * never sees the difference.
  */
 import { constants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { IGNORE_FILE, InternalError, parseIgnoreFile, type Endpoint } from '@ksync/core';
-import type { RemoteEndpoint, RemoteEndpointOptions } from '@ksync/agent/client';
+import {
+  IGNORE_FILE,
+  InternalError,
+  parseIgnoreFile,
+  type ApplyResult,
+  type Endpoint,
+} from '@ksync/core';
+import type { RemoteEndpointOptions } from '@ksync/agent/client';
 import { openLocalEndpoint } from '@ksync/fs';
 import { UserError, hasCode } from './errors.ts';
 import type { DirectTarget, SyncSpec } from './spec.ts';
 
 /** A remote endpoint: an `Endpoint` that knows whether its connection is up. */
-export type { RemoteEndpoint };
+export interface RemoteEndpoint extends Endpoint {
+  readonly connected: boolean;
+}
 
 /** What the endpoints get from their owner: where to stage, and callbacks. */
 export interface EndpointHooks {
   /** A directory the owner empties at its start and stop (`HomePaths.staging`). */
   readonly stagingDir: string;
+  /** Where the local side keeps its stat cache across restarts (`HomePaths.statCacheFile`). */
+  readonly statCacheFile?: string;
   readonly onWarning?: (message: string) => void;
   /** The agent connection dropped (once per endpoints; the owner opens new ones). */
   readonly onLost?: (reason: string) => void;
@@ -32,6 +43,38 @@ export interface SyncEndpoints {
 
 /** Opens both endpoints of `spec`; only the remote connect can fail (a `UserError`). */
 export type OpenEndpoints = (spec: SyncSpec, hooks: EndpointHooks) => Promise<SyncEndpoints>;
+
+/** What to run around an endpoint's `apply` and `close` (`hookApply`). */
+export interface ApplyHooks {
+  /** Runs on each apply's result before the apply returns. */
+  readonly applied: (result: ApplyResult) => Promise<void> | void;
+  /** Runs before the endpoint closes. */
+  readonly closing?: () => void;
+}
+
+/** `endpoint` as it is (every other member forwards to it), with `hooks` around apply and close. */
+export function hookApply<E extends Endpoint>(endpoint: E, hooks: ApplyHooks): E {
+  return new Proxy(endpoint, {
+    get(target, key) {
+      if (key === 'apply') {
+        return async (...args: Parameters<Endpoint['apply']>) => {
+          const result = await target.apply(...args);
+          await hooks.applied(result);
+          return result;
+        };
+      }
+      if (key === 'close') {
+        return () => {
+          hooks.closing?.();
+          return target.close();
+        };
+      }
+      const value: unknown = Reflect.get(target, key, target);
+      // Methods run on the endpoint itself, whose private fields a proxy does not have.
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+}
 
 /** Reads the agent token from `file`. */
 export async function readToken(file: string): Promise<string> {
@@ -65,9 +108,13 @@ export async function readRemoteIgnore(spec: SyncSpec): Promise<string[]> {
   return [...spec.ignore, ...parseIgnoreFile(text)];
 }
 
-/** The real endpoints of a direct spec: the filesystem and the agent's remote client. */
+/** The real endpoints of a direct or resources spec: the filesystem, and the agent or cluster. */
 export const openSyncEndpoints: OpenEndpoints = async (spec, hooks) => {
   const direct = spec.target;
+  if (direct.kind === 'resources') {
+    const { openResourceEndpoints } = await import('./targets/resources.ts');
+    return openResourceEndpoints({ spec, target: direct, hooks, env: process.env });
+  }
   if (direct.kind !== 'direct')
     throw new InternalError(`sync ${spec.name} has no direct target; its targets are pods`);
   return openEndpointsVia(spec, hooks, {
@@ -100,6 +147,7 @@ export async function openEndpointsVia(
     root: spec.local,
     ignore: spec.ignore,
     stagingDir: hooks.stagingDir,
+    ...(hooks.statCacheFile === undefined ? {} : { statCacheFile: hooks.statCacheFile }),
     ...(hooks.onWarning === undefined ? {} : { onWarning: hooks.onWarning }),
   });
   return { local, remote };

@@ -6,12 +6,25 @@
  * stream fit, in bounded memory.
  */
 import type { ApplyResult, Change, Problem } from './change.ts';
+import type { ContentRequest } from './content-stream.ts';
 import type { Snapshot } from './snapshot.ts';
+import type { SnapshotChanges } from './snapshot-mirror.ts';
 
-/** What a scan found. */
+/**
+ * What a scan found. A result is valid until the endpoint's next scan: an endpoint may hand out
+ * the same map every time, updated in place (see snapshot-mirror.ts), so that a scan costs
+ * O(changes) and not a copy of the tree.
+ */
 export interface ScanResult {
   /** The side's state. No `''` key means the root does not exist. */
   readonly snapshot: Snapshot;
+  /**
+   * Exactly the paths whose entry differs from this endpoint's previous scan result, each with
+   * the entry it had there (undefined: absent). Absent when the endpoint cannot tell (its first
+   * scan, a reconnect, an endpoint that does not track it): the controller then compares every
+   * path. With it, the controller reconciles only what changed.
+   */
+  readonly changes?: SnapshotChanges;
   /** Paths that could not be read or are not synchronizable; they are absent from `snapshot`. */
   readonly problems: readonly Problem[];
   /**
@@ -37,12 +50,17 @@ export interface ScanOptions {
   readonly ignore?: readonly string[];
 }
 
-/** A content blob being sent to an endpoint's staging area. */
-export interface StageRequest {
-  /** Hex SHA-256 the content must have; the endpoint verifies it before accepting. */
-  readonly digest: string;
-  readonly size: number;
-  readonly chunks: AsyncIterable<Uint8Array>;
+/**
+ * Content that travels with an `apply`: the new content of some of its file changes, as one
+ * content stream (content-stream.ts) in the order of `indexes`.
+ */
+export interface ApplyContent {
+  /**
+   * Ascending indexes into the applied changes, each a change to a file; the stream carries the
+   * content of `changes[i].new` for each, in this order.
+   */
+  readonly indexes: readonly number[];
+  readonly stream: AsyncIterable<Uint8Array>;
 }
 
 /** A listener for "something may have changed on this side". */
@@ -60,21 +78,27 @@ export interface Endpoint {
   readContent(path: string, digest: string): AsyncIterable<Uint8Array>;
 
   /**
+   * Streams the contents of `files` as one content stream (content-stream.ts), without verifying
+   * them: the receiving `apply` hashes what it writes. A file that is gone or changed size is
+   * sent as missing.
+   */
+  readContents(files: readonly ContentRequest[]): AsyncIterable<Uint8Array>;
+
+  /**
    * Returns the subset of `digests` this side cannot provide locally. A side provides a digest
-   * when it is already staged or a file in its root has that content (a rename, copy or branch
-   * switch then moves no bytes).
+   * when a file in its root has that content (a rename, copy or branch switch then moves no
+   * bytes).
    */
   missingContent(digests: readonly string[]): Promise<string[]>;
 
-  /** Receives content for later `apply`; rejects when the bytes do not hash to `digest`. */
-  stageContent(request: StageRequest): Promise<void>;
-
   /**
    * Applies changes in the given order (removals deepest first, then creations parents first).
-   * Every file a change creates must have its content staged or present in the root. Each change
-   * is checked against the disk first, and one that fails is reported and skipped; the rest go on.
+   * Every file a change creates must have its content in `content` or present in the root; content
+   * is verified against the digest as it is written. Each change is checked against the disk
+   * first, and one that fails is reported and skipped; the rest go on. The content stream is read
+   * to its end.
    */
-  apply(changes: readonly Change[]): Promise<ApplyResult>;
+  apply(changes: readonly Change[], content?: ApplyContent): Promise<ApplyResult>;
 
   /** Releases watchers, staged content and connections. */
   close(): Promise<void>;

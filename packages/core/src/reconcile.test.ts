@@ -90,7 +90,12 @@ const CASES: readonly Case[] = [
     remote: { a: 'R' },
     expect: {
       all: { ...same({ a: 'L' }), conflicts: ['a:local-kept'], keep: ['a'] },
-      'two-way-safe': { local: { a: 'L' }, remote: { a: 'R' }, conflicts: ['a:blocked'] },
+      'two-way-safe': {
+        local: { a: 'L' },
+        remote: { a: 'R' },
+        conflicts: ['a:blocked'],
+        keep: ['a'],
+      },
     },
   },
   {
@@ -181,6 +186,7 @@ const CASES: readonly Case[] = [
         local: { d: 'f' },
         remote: { 'd/a': 'R', 'd/b': 'y' },
         conflicts: ['d:blocked'],
+        keep: ['d/a'],
       },
     },
   },
@@ -212,6 +218,7 @@ const CASES: readonly Case[] = [
         local: { a: 'x', b: 'y', both: 'L', same: 's' },
         remote: { a: 'x', b: 'y', both: 'R', same: 's' },
         conflicts: ['both:blocked'],
+        keep: ['both'],
       },
       'one-way': {
         local: { a: 'x', both: 'L', same: 's' },

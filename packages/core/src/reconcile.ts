@@ -22,6 +22,15 @@
  *
  * Paths with scan problems on either side are unknown, not absent: they and their subtrees get
  * no changes and no ancestor updates, and count as unchanged in the subtree diffs.
+ *
+ * Dirty paths: a caller that knows every path at which the three snapshots may disagree passes
+ * them as `dirty`, and reconcile then looks only at those paths and their ancestors, in time
+ * proportional to them rather than to the tree. The result is the same as the full walk's, for
+ * this reason: a path where all three agree produces no change and no ancestor update; and it
+ * never lies inside a disagreement's subtree, because agreeing at P means P exists on both sides
+ * with its parents, so every ancestor of P is a directory on both sides, and two directories
+ * agree. Nor does it change a subtree diff, which only records disagreements with the ancestor.
+ * `reconcile.property.test.ts` checks the equality over random histories.
  */
 import type { Change } from './change.ts';
 import { entriesEqual, type Entry, type FileEntry } from './entry.ts';
@@ -43,6 +52,11 @@ export interface ReconcileInput {
    * every mode until it is resolved (or the sides agree by themselves): it moves nothing.
    */
   readonly blockedPaths?: ReadonlySet<string>;
+  /**
+   * When given, the paths outside which ancestor, local and remote agree at every path (see the
+   * module comment): only these and their ancestors are looked at. Absent: every path is.
+   */
+  readonly dirty?: Iterable<string>;
 }
 
 /** A conflict found by reconcile. `path` is the root of the disagreeing subtree. */
@@ -54,8 +68,9 @@ export interface ReconcileConflict {
   readonly state: ConflictState;
   /**
    * Remote files that the remote changes overwrite or remove although the ancestor does not prove
-   * them synced. The controller saves their content before applying anything (empty when the
-   * conflict is blocked, since then nothing at this path changes).
+   * them synced. The controller saves their content before applying anything. A blocked conflict
+   * changes nothing at its path, but lists the same files: a container's files die with its pod,
+   * and the saved copies outlive it.
    */
   readonly keep: readonly { readonly path: string; readonly entry: FileEntry }[];
 }
@@ -73,7 +88,11 @@ export interface ReconcileResult {
 
 /** Reconciles local and remote against the ancestor under `mode`. */
 export function reconcile(input: ReconcileInput): ReconcileResult {
-  const { ancestor, local, remote, mode } = input;
+  const { mode } = input;
+  const [ancestor, local, remote] =
+    input.dirty === undefined
+      ? [input.ancestor, input.local, input.remote]
+      : restrictTo(input.dirty, [input.ancestor, input.local, input.remote]);
   const problems = input.problemPaths ?? new Set<string>();
   const children = indexChildren([ancestor, local, remote]);
   const isProblem = (path: string): boolean => {
@@ -159,7 +178,7 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
     const r = remoteDiff.get(path);
     // At least one side changed: if neither did, both would equal the ancestor here and agree.
     if (input.blockedPaths?.has(path) === true) {
-      conflicts.push(conflictAt(path, 'blocked', []));
+      conflicts.push(conflictAt(path, 'blocked', unsyncedRemoteFiles(path)));
       return;
     }
     if (mode === 'one-way-replica') {
@@ -197,7 +216,8 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
       propagate(path, local, remote, remoteChanges);
       return;
     }
-    if (mode === 'two-way-safe') conflicts.push(conflictAt(path, 'blocked', []));
+    if (mode === 'two-way-safe')
+      conflicts.push(conflictAt(path, 'blocked', unsyncedRemoteFiles(path)));
     else overwriteRemote(path, true);
   };
 
@@ -220,6 +240,32 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
     remoteChanges: orderChanges(remoteChanges),
     conflicts,
   };
+}
+
+/**
+ * The snapshots cut down to the dirty paths and their ancestors. Each stays a valid snapshot: an
+ * entry's parent is one of its ancestors, which are kept too.
+ */
+function restrictTo(
+  dirty: Iterable<string>,
+  snapshots: readonly [Snapshot, Snapshot, Snapshot],
+): [Snapshot, Snapshot, Snapshot] {
+  const keep = new Set<string>();
+  for (const path of dirty) {
+    for (let p = path; !keep.has(p); p = parentPath(p)) {
+      keep.add(p);
+      if (p === ROOT) break;
+    }
+  }
+  const cut = (snapshot: Snapshot): Snapshot => {
+    const kept = new Map<string, Entry>();
+    for (const path of keep) {
+      const entry = snapshot.get(path);
+      if (entry !== undefined) kept.set(path, entry);
+    }
+    return kept;
+  };
+  return [cut(snapshots[0]), cut(snapshots[1]), cut(snapshots[2])];
 }
 
 /** How a side's subtree differs from the ancestor's: only by deletions, or by anything else. */

@@ -81,14 +81,16 @@ export function describeHalt(input: SafetyInput, reason: HaltReason): HaltDetail
  * condition keeps renaming every top-level entry (a lone `src/` becoming `lib/`) from halting.
  */
 function emptied(ancestor: Snapshot, side: Snapshot): boolean {
-  if (!side.has(ROOT)) return false;
+  // The size condition first: it is O(1), and it is what keeps a cycle that deletes one file in a
+  // large tree from walking the ancestor's keys.
+  if (!side.has(ROOT) || (side.size - 1) * 2 >= ancestor.size - 1) return false;
   let hadContent = false;
   for (const path of ancestor.keys()) {
     if (path === ROOT || parentPath(path) !== ROOT) continue;
     if (side.has(path)) return false;
     hadContent = true;
   }
-  return hadContent && (side.size - 1) * 2 < ancestor.size - 1;
+  return hadContent;
 }
 
 function removesAny(changes: readonly Change[]): boolean {

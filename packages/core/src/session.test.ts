@@ -28,9 +28,12 @@ async function setup(options: {
   remote: SnapshotDescription;
   mode?: SyncMode;
   deletionBound?: number;
+  deletionHoldMs?: number;
+  remoteEndpoint?: MemoryEndpoint;
 }) {
   const local = new MemoryEndpoint(snapshotOf(options.local));
-  const remote = new MemoryEndpoint(snapshotOf(options.remote));
+  const remote = options.remoteEndpoint ?? new MemoryEndpoint(snapshotOf(options.remote));
+  const clock = new TestClock();
   const store = new MemorySessionStore();
   const conflictContent = new MemoryConflictStore();
   const session = await Session.open({
@@ -40,13 +43,27 @@ async function setup(options: {
     remote,
     store,
     conflictContent,
-    clock: new TestClock(),
+    clock,
     ...(options.deletionBound === undefined ? {} : { deletionBound: options.deletionBound }),
+    ...(options.deletionHoldMs === undefined ? {} : { deletionHoldMs: options.deletionHoldMs }),
   });
-  return { local, remote, store, conflictContent, session };
+  return { local, remote, store, conflictContent, session, clock };
 }
 
 const view = (s: Snapshot) => describeSnapshot(s);
+
+/** A side being emptied file by file: from `start()`, each scan finds one more file deleted. */
+class EmptyingEndpoint extends MemoryEndpoint {
+  #deleting: string[] = [];
+  start(paths: readonly string[]): void {
+    this.#deleting = [...paths];
+  }
+  override async scan(options: Parameters<MemoryEndpoint['scan']>[0]) {
+    const next = this.#deleting.shift();
+    if (next !== undefined) this.tree.delete(next);
+    return super.scan(options);
+  }
+}
 
 /** An endpoint whose reads send half of a file, then wait for `release` before the rest. */
 class SlowReadEndpoint extends MemoryEndpoint {
@@ -77,15 +94,15 @@ describe('session', () => {
       onStatus: (status) => seen.push(status.transfer),
     });
     const flushed = session.flush();
-    while (session.status().transfer?.doneBytes !== 6) {
+    while (session.status().transfer?.doneBytes !== 5) {
       await new Promise((resolve) => setImmediate(resolve));
     }
-    // Both files are half sent: 5 of `big`'s 10 bytes and 1 of `small`'s 2.
+    // Files stream one after another in one content stream: `big` is half sent (5 of 10 bytes).
     assert.deepEqual(session.status().transfer, {
       files: 2,
       bytes: 12,
       doneFiles: 0,
-      doneBytes: 6,
+      doneBytes: 5,
     });
     assert.ok(seen.some((t) => t !== undefined && t.doneBytes > 0 && t.doneFiles === 0));
     local.release();
@@ -171,6 +188,52 @@ describe('session', () => {
     await t.session.flush();
     t.remote.edit(snapshotOf({ 'pid.txt': '1' }));
     assert.equal((await t.session.cycle()).halted, 'root-emptied');
+  });
+
+  it('a root emptied file by file, a scan apart, halts before any deletion crosses', async () => {
+    const files = { a: '1', b: '2', c: '3', d: '4', e: '5' };
+    const remote = new EmptyingEndpoint(new Map());
+    const t = await setup({ local: files, remote: {}, remoteEndpoint: remote });
+    await t.session.flush();
+    remote.start(Object.keys(files));
+    const report = await t.session.cycle();
+    assert.equal(report.halted, 'root-emptied');
+    assert.deepEqual(view(t.local.tree), view(snapshotOf(files)), 'nothing deleted locally');
+  });
+
+  it('without the deletion hold, the same emptying crosses file by file until the last', async () => {
+    const files = { a: '1', b: '2', c: '3' };
+    const remote = new EmptyingEndpoint(new Map());
+    const t = await setup({ local: files, remote: {}, remoteEndpoint: remote, deletionHoldMs: 0 });
+    await t.session.flush();
+    remote.start(Object.keys(files));
+    assert.equal((await t.session.cycle()).halted, undefined);
+    assert.equal((await t.session.cycle()).halted, undefined);
+    assert.equal((await t.session.cycle()).halted, 'root-emptied');
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ c: '3' })));
+  });
+
+  it('a deletion is propagated after one hold that finds no more', async () => {
+    const t = await setup({ local: { a: '1', b: '2' }, remote: {}, deletionHoldMs: 500 });
+    await t.session.flush();
+    t.remote.edit(snapshotOf({ a: '1' }));
+    const before = t.clock.time;
+    const report = await t.session.cycle();
+    assert.equal(report.appliedLocal, 1);
+    assert.equal(t.clock.time - before, 500);
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ a: '1' })));
+  });
+
+  it('deletions that stop part-way are propagated together, with no halt', async () => {
+    const files = { a: '1', b: '2', c: '3', d: '4' };
+    const remote = new EmptyingEndpoint(new Map());
+    const t = await setup({ local: files, remote: {}, remoteEndpoint: remote });
+    await t.session.flush();
+    remote.start(['a', 'b']);
+    const report = await t.session.cycle();
+    assert.equal(report.halted, undefined);
+    assert.equal(report.appliedLocal, 2);
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ c: '3', d: '4' })));
   });
 
   it('renaming the only top-level directory is not an emptied root', async () => {
@@ -266,13 +329,15 @@ describe('session', () => {
 
   it('a failed transfer leaves the ancestor untouched and is retried', async () => {
     const t = await setup({ local: { a: 'x', b: 'y' }, remote: {} });
-    t.remote.failStaging.add('x');
+    t.remote.failContent.add('x');
     const report = await t.session.cycle();
-    assert.ok(report.problems.some((p) => p.path === 'a' && p.message.includes('transfer failed')));
+    assert.ok(
+      report.problems.some((p) => p.path === 'a' && p.message.includes('content did not arrive')),
+    );
     assert.equal(t.remote.tree.has('a'), false);
     assert.equal(t.store.ancestor.has('a'), false);
     assert.equal(t.store.ancestor.has('b'), true);
-    t.remote.failStaging.clear();
+    t.remote.failContent.clear();
     await t.session.flush();
     assert.equal(t.remote.tree.get('a')?.kind, 'file');
   });
@@ -378,7 +443,12 @@ describe('session', () => {
     const conflicts = t.session.conflicts();
     assert.equal(conflicts.length, 1, 'recorded once');
     assert.equal(conflicts[0]?.state, 'blocked');
-    assert.equal(t.conflictContent.files.size, 0, 'nothing was overwritten, so nothing is saved');
+    // Nothing was overwritten, but the remote version is saved too: it outlives its container.
+    assert.deepEqual(
+      conflicts[0]?.kept.map((k) => k.path),
+      ['m/a'],
+    );
+    assert.equal(t.conflictContent.files.size, 1);
     assert.deepEqual(view(t.local.tree), view(snapshotOf({ m: 'L' })));
     assert.deepEqual(view(t.remote.tree), view(snapshotOf({ 'm/a': 'edit', 'm/sock': 's' })));
   });

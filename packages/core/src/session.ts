@@ -15,18 +15,25 @@
  * - Cycles never overlap: `cycle`, `resolve`, `reset` and friends run one at a time.
  */
 import type { ApplyResult, Change, Problem } from './change.ts';
-import type { Endpoint, ScanResult } from './endpoint.ts';
+import {
+  ContentStreamMeter,
+  INLINE_CONTENT_BYTES,
+  singleContent,
+  type ContentRequest,
+} from './content-stream.ts';
+import type { ApplyContent, Endpoint, ScanResult } from './endpoint.ts';
 import { createIgnoreMatcher, ignoredPaths, samePatterns } from './ignore.ts';
 import { entriesEqual, type Entry, type FileEntry } from './entry.ts';
 import { InternalError, UserError } from './errors.ts';
 import type { SyncMode } from './mode.ts';
 import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
 import { rebaseAncestor } from './rebase.ts';
-import { applyChanges, orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
-import type { ReconcileConflict } from './reconcile.ts';
+import { orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
+import type { ReconcileConflict, ReconcileResult } from './reconcile.ts';
 import { checkSafety, describeHalt, type HaltDetail, type HaltReason } from './safety.ts';
 import {
   summarizeSnapshot,
+  updateSummary,
   validateSnapshot,
   type Snapshot,
   type SnapshotStats,
@@ -60,14 +67,17 @@ export interface SessionOptions {
   /** Most files one cycle may delete across both sides before it halts (default 1000). */
   readonly deletionBound?: number;
   /**
+   * How long deletions wait for a rescan that confirms no more are coming before they are
+   * propagated (default 2000 ms; 0 propagates them at once). See the deletion hold in `#cycle`.
+   */
+  readonly deletionHoldMs?: number;
+  /**
    * Extra wait after a change event before a cycle starts (default 0: endpoints already batch
    * their watcher events).
    */
   readonly debounceMs?: number;
   /** A full rescan runs at least this often as a safety net (default 10 minutes). */
   readonly fullRescanMs?: number;
-  /** Content transfers in flight at once (default 8). */
-  readonly transferConcurrency?: number;
   readonly onStatus?: (status: SessionStatus) => void;
   /** Called after each cycle that completed, with its report and duration (for metrics). */
   readonly onCycle?: (report: CycleReport, durationMs: number) => void;
@@ -139,6 +149,14 @@ export class Session {
   #lastLocal: Snapshot = new Map();
   #summary: SnapshotStats = summarizeSnapshot(new Map());
   #lastRemote: Snapshot = new Map();
+  /**
+   * The paths at which the ancestor and the last scans of both sides may disagree; at every
+   * other path all three agree. With the scans' change sets it tells the next cycle which paths
+   * to reconcile (see `reconcile`'s `dirty`). Undefined when unknown: the next cycle then
+   * reconciles every path. Anything that consumes scan results or edits the ancestor outside a
+   * cycle's bookkeeping leaves it undefined.
+   */
+  #pending: Set<string> | undefined;
   /** The ignore rules both sides scan with, learned from the local side's scans. */
   #ignore: readonly string[] | undefined;
   #transferredFiles = 0;
@@ -246,7 +264,6 @@ export class Session {
    */
   async run(): Promise<void> {
     let problemBackoff = 0;
-    let warned: string | undefined;
     while (!this.#stopped) {
       if (this.#state === 'paused' || isHalted(this.#state)) {
         // Change events cannot lift a pause or halt; only resume, reset or stop do (they call
@@ -257,13 +274,8 @@ export class Session {
       }
       let retryMs: number | undefined;
       try {
+        // What failed is the status's to tell (`problems`): the watch logs it once per cause.
         const report = await this.cycle();
-        // Tell the watch's log what failed, once per change of the failures (not every retry).
-        const failures = describeProblems(report.problems);
-        if (failures !== undefined && failures !== warned) {
-          this.#o.log?.warn(`sync ${this.#o.name}: ${failures}`);
-        }
-        warned = failures;
         if (report.problems.length > 0) {
           problemBackoff = Math.min(problemBackoff === 0 ? 1000 : problemBackoff * 2, 30_000);
           retryMs = problemBackoff;
@@ -313,6 +325,7 @@ export class Session {
     return this.#exclusive(async () => {
       await this.#o.store.clearAncestor();
       this.#ancestor = new Map();
+      this.#pending = undefined;
       this.#needFull = true;
       this.#setState('scanning');
       this.#wake?.();
@@ -344,33 +357,53 @@ export class Session {
   }
 
   async #cycle(full: boolean): Promise<CycleReport> {
-    const { local, remote, mode } = this.#o;
+    const { local, remote } = this.#o;
     if (this.#state === 'paused') throw new UserError(`sync ${this.#o.name} is paused`);
     const halted = isHalted(this.#state) ? this.#state : undefined;
     this.#setState(halted ?? 'scanning');
     const fullScan = full || this.#needFull;
     this.#dirty = false;
-    const [localScan, remoteScan] = await this.#scanBoth(fullScan);
+    const pending = fullScan ? undefined : this.#pending;
+    let [localScan, remoteScan] = await this.#scanBoth(fullScan);
     this.#needFull = false;
-    this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
-    const problems: Problem[] = [
-      ...onSide(localScan.problems, 'local'),
-      ...onSide(remoteScan.problems, 'remote'),
-    ];
-    const result = reconcile({
-      ancestor: this.#ancestor,
-      local: localScan.snapshot,
-      remote: remoteScan.snapshot,
-      mode,
-      problemPaths: new Set(problems.map((p) => p.path)),
-      blockedPaths: new Set(
-        [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
-      ),
+    const scans: ScanResult[] = [localScan, remoteScan];
+    let { result, problems, dirty } = this.#reconcileScans({
+      localScan,
+      remoteScan,
+      scans,
+      pending,
     });
 
     // A halt is sticky: only resume or reset lift it. Otherwise a container that writes one
     // file into its emptied root would make the next cycle propagate the emptying.
     const sticky = isHalted(this.#state) ? haltReasonOf(this.#state) : undefined;
+
+    // The deletion hold. A deletion is propagated only after a rescan `deletionHoldMs` later finds
+    // no new deletions; while they keep coming (an `rm -rf` or a cleanup loop under way, a
+    // container's root being emptied file by file), the cycle keeps waiting, up to
+    // MAX_DELETION_HOLDS rounds. The ancestor does not move meanwhile, so when the side ends up
+    // emptied the safety check below compares it with everything that was synced and halts
+    // before a single deletion crosses over. Without the hold, each cycle would propagate the few
+    // files gone so far (each a synced deletion, well under the bound), the ancestor would shrink
+    // with the side, and the emptied-root halt would never fire. The rescans are incremental; the
+    // paths they report changed join the cycle's dirty set.
+    const holdMs = this.#o.deletionHoldMs ?? DEFAULT_DELETION_HOLD_MS;
+    let held = deletionKeys(result);
+    for (let round = 0; sticky === undefined && holdMs > 0 && held.size > 0; round++) {
+      if (round === MAX_DELETION_HOLDS) break;
+      await this.#o.clock.sleep(holdMs);
+      [localScan, remoteScan] = await this.#scanBoth(false);
+      scans.push(localScan, remoteScan);
+      ({ result, problems, dirty } = this.#reconcileScans({
+        localScan,
+        remoteScan,
+        scans,
+        pending,
+      }));
+      const next = deletionKeys(result);
+      if (![...next].some((key) => !held.has(key))) break;
+      held = next;
+    }
     const safety = {
       ancestor: this.#ancestor,
       local: localScan.snapshot,
@@ -401,18 +434,17 @@ export class Session {
     }
     await this.#dropStaleBlocked(result.conflicts);
 
-    this.#setState('transferring');
     this.#cycleFiles = 0;
     this.#cycleBytes = 0;
     this.#progress = { files: 0, bytes: 0, doneFiles: 0, doneBytes: 0 };
     const [toLocal, toRemote] = await Promise.all([
-      this.#transfer(result.localChanges, { from: remote, to: local, side: 'local' }, problems),
-      this.#transfer(remoteChanges, { from: local, to: remote, side: 'remote' }, problems),
+      this.#planContent(result.localChanges, { from: remote, to: local }),
+      this.#planContent(remoteChanges, { from: local, to: remote }),
     ]);
-    this.#setState('applying');
+    this.#setState(this.#progress.files > 0 ? 'transferring' : 'applying');
     const [appliedLocal, appliedRemote] = await Promise.all([
-      toLocal.length > 0 ? local.apply(toLocal) : NOTHING_APPLIED,
-      toRemote.length > 0 ? remote.apply(toRemote) : NOTHING_APPLIED,
+      result.localChanges.length > 0 ? local.apply(result.localChanges, toLocal) : NOTHING_APPLIED,
+      remoteChanges.length > 0 ? remote.apply(remoteChanges, toRemote) : NOTHING_APPLIED,
     ]);
     problems.push(
       ...onSide(appliedLocal.problems, 'local'),
@@ -421,6 +453,15 @@ export class Session {
     await this.#recordAncestor([...appliedLocal.applied, ...appliedRemote.applied]);
     await this.#blockUnlanded(localKept, appliedRemote);
 
+    this.#pending = unsettled({
+      paths: dirty ?? [
+        ...this.#ancestor.keys(),
+        ...localScan.snapshot.keys(),
+        ...remoteScan.snapshot.keys(),
+      ],
+      snapshots: [this.#ancestor, localScan.snapshot, remoteScan.snapshot],
+      problems,
+    });
     const inSync =
       result.localChanges.length === 0 &&
       result.remoteChanges.length === 0 &&
@@ -446,6 +487,39 @@ export class Session {
   #progressSentAt = Number.NEGATIVE_INFINITY;
 
   /**
+   * Reconciles the latest scans against the ancestor. The problems are the latest scans', each
+   * with its side; the dirty paths (undefined after a full scan: look at everything) are those
+   * still pending from the previous cycle plus every path any of this cycle's scans reported
+   * changed.
+   */
+  #reconcileScans(options: {
+    localScan: ScanResult;
+    remoteScan: ScanResult;
+    scans: readonly ScanResult[];
+    pending: ReadonlySet<string> | undefined;
+  }): { result: ReconcileResult; problems: Problem[]; dirty: Set<string> | undefined } {
+    const { localScan, remoteScan, scans, pending } = options;
+    const problems: Problem[] = [
+      ...onSide(localScan.problems, 'local'),
+      ...onSide(remoteScan.problems, 'remote'),
+    ];
+    // A full scan is also a full reconcile: the net under the change bookkeeping.
+    const dirty = pending === undefined ? undefined : dirtyPaths(pending, scans, problems);
+    const result = reconcile({
+      ancestor: this.#ancestor,
+      local: localScan.snapshot,
+      remote: remoteScan.snapshot,
+      ...(dirty === undefined ? {} : { dirty }),
+      mode: this.#o.mode,
+      problemPaths: new Set(problems.map((p) => p.path)),
+      blockedPaths: new Set(
+        [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
+      ),
+    });
+    return { result, problems, dirty };
+  }
+
+  /**
    * Scans both sides under the same ignore rules. The local side reads the rules (its root's
    * `.ksyncignore` plus the spec's patterns); the remote side scans with the rules of the previous
    * local scan. When the local scan finds new rules, the remote is scanned again under them and
@@ -457,106 +531,109 @@ export class Session {
   async #scanBoth(full: boolean): Promise<[ScanResult, ScanResult]> {
     const { local, remote } = this.#o;
     const rules = this.#ignore;
+    // These scans move both sides' change sets on; only a cycle that reconciles what they report
+    // knows what is pending again.
+    this.#pending = undefined;
     const [localScan, remoteScan] = await Promise.all([
       local.scan({ full }),
       remote.scan({ full, ...(rules === undefined ? {} : { ignore: rules }) }),
     ]);
     const next = localScan.ignore;
     if (next === undefined || (rules !== undefined && samePatterns(next, rules))) {
+      this.#setSnapshots(localScan, remoteScan);
       return [localScan, remoteScan];
     }
     this.#ignore = next;
     const dropped = ignoredPaths(this.#ancestor, createIgnoreMatcher(next));
     await this.#recordAncestor(dropped.map((path) => ({ path, old: undefined, new: undefined })));
     // The endpoint rescans everything itself when its rules change, and only what is dirty when
-    // they do not (the first cycle, when the remote opened with the same rules).
-    return [localScan, await remote.scan({ full, ignore: next })];
+    // they do not (the first cycle, when the remote opened with the same rules). The first
+    // remote scan's changes are lost with it, so this remote result counts as unknown.
+    const rescan = await remote.scan({ full, ignore: next });
+    const rescanned: ScanResult = { snapshot: rescan.snapshot, problems: rescan.problems };
+    this.#setSnapshots(localScan, rescanned);
+    return [localScan, rescanned];
   }
 
   /**
-   * Makes sure `to` can provide the content of every file the changes create: asks which digests
-   * it lacks and streams those from `from`. Changes whose content could not be staged are dropped
-   * (with a problem) and come back next cycle.
+   * Plans the content that travels with an apply to `to`: for each new content (first change
+   * that needs it), small files always (asking first would cost a round trip more than sending
+   * them, so a small edit is one `apply`), larger ones only when `to` cannot find them in its own
+   * root (renames, copies and branch switches move no bytes). The stream comes from `from`, with
+   * its progress counted as it flows. Undefined when nothing needs to move.
    */
-  async #transfer(
+  async #planContent(
     changes: readonly Change[],
-    { from, to, side }: { from: Endpoint; to: Endpoint; side: Side },
-    problems: Problem[],
-  ): Promise<readonly Change[]> {
-    const sources = new Map<string, { path: string; entry: FileEntry }>();
-    for (const c of changes) {
-      if (c.new?.kind === 'file' && !sources.has(c.new.digest)) {
-        sources.set(c.new.digest, { path: c.path, entry: c.new });
-      }
-    }
-    if (sources.size === 0) return changes;
-    const missing = await to.missingContent([...sources.keys()]);
-    for (const digest of missing) {
-      this.#progress.files++;
-      this.#progress.bytes += sources.get(digest)?.entry.size ?? 0;
-    }
-    const failed = new Set<string>();
-    await forEachLimited(missing, this.#o.transferConcurrency ?? 8, async (digest) => {
-      const source = sources.get(digest);
-      if (source === undefined)
-        throw new InternalError(`endpoint asked for unknown digest ${digest}`);
-      const streamed = { bytes: 0 };
-      try {
-        await to.stageContent({
-          digest,
-          size: source.entry.size,
-          chunks: this.#counted(from.readContent(source.path, digest), streamed),
-        });
-        this.#cycleFiles++;
-        this.#cycleBytes += source.entry.size;
-        this.#transferredFiles++;
-        this.#transferredBytes += source.entry.size;
-        this.#progress.doneFiles++;
-        this.#o.onStatus?.(this.status());
-      } catch (error) {
-        this.#progress.doneBytes -= streamed.bytes;
-        failed.add(digest);
-        // Reported on the receiving side: staging there is what fails (a full disk, mostly).
-        problems.push({
-          path: source.path,
-          message: `transfer failed: ${errorMessage(error)}`,
-          side,
-        });
-      }
+    { from, to }: { from: Endpoint; to: Endpoint },
+  ): Promise<ApplyContent | undefined> {
+    const first = new Map<string, number>();
+    changes.forEach((c, i) => {
+      if (c.new?.kind !== 'file' || first.has(c.new.digest)) return;
+      // A change of the executable bit alone is a chmod: no content.
+      if (c.old?.kind === 'file' && c.old.digest === c.new.digest) return;
+      first.set(c.new.digest, i);
     });
-    if (failed.size === 0) return changes;
-    return changes.filter((c) => !(c.new?.kind === 'file' && failed.has(c.new.digest)));
+    const large = [...first].filter(([, i]) => fileOf(changes[i]).size > INLINE_CONTENT_BYTES);
+    const missing = new Set(
+      large.length > 0 ? await to.missingContent(large.map(([digest]) => digest)) : [],
+    );
+    const indexes = [...first]
+      .filter(
+        ([digest, i]) => fileOf(changes[i]).size <= INLINE_CONTENT_BYTES || missing.has(digest),
+      )
+      .map(([, i]) => i)
+      .sort((a, b) => a - b);
+    if (indexes.length === 0) return undefined;
+    const files: ContentRequest[] = indexes.map((i) => {
+      const change = changes[i] as Change;
+      const { digest, size } = fileOf(change);
+      return { path: change.path, digest, size };
+    });
+    for (const file of files) {
+      this.#progress.files++;
+      this.#progress.bytes += file.size;
+    }
+    return { indexes, stream: this.#counted(from.readContents(files), files) };
   }
 
-  /** Passes `chunks` through, counting their bytes into the cycle's progress as they flow. */
+  /** Passes a content stream through, counting its files and bytes into the progress. */
   async *#counted(
-    chunks: AsyncIterable<Uint8Array>,
-    streamed: { bytes: number },
+    stream: AsyncIterable<Uint8Array>,
+    files: readonly ContentRequest[],
   ): AsyncGenerator<Uint8Array> {
-    for await (const chunk of chunks) {
-      streamed.bytes += chunk.length;
-      this.#progress.doneBytes += chunk.length;
+    const meter = new ContentStreamMeter(files.map((f) => f.size));
+    for await (const chunk of stream) {
+      const done = meter.feed(chunk);
+      this.#progress.doneBytes += done.bytes;
+      this.#progress.doneFiles += done.present + done.missing;
+      this.#cycleFiles += done.present;
+      this.#transferredFiles += done.present;
+      this.#cycleBytes += done.bytes;
+      this.#transferredBytes += done.bytes;
       const now = this.#o.clock.now();
-      if (now - this.#progressSentAt >= 250) {
+      const moved = done.bytes > 0 || done.present + done.missing > 0;
+      if (moved && now - this.#progressSentAt >= 250) {
         this.#progressSentAt = now;
         this.#o.onStatus?.(this.status());
       }
       yield chunk;
     }
+    this.#o.onStatus?.(this.status());
   }
 
   /**
    * A local-wins conflict whose overwrite of the remote did not land at all (the remote could not
    * take it: a directory holding content that is not synced, say) touched nothing, so nothing
    * was overwritten: it becomes a blocked conflict, which moves nothing until it is resolved,
-   * instead of being decided (and failing) again every cycle. Its saved copy is not needed.
+   * instead of being decided (and failing) again every cycle. It keeps the copy of the remote
+   * version saved before the overwrite was tried: the remote still holds that version in place,
+   * but a container's files die with its pod, and the saved copy outlives it.
    */
   async #blockUnlanded(records: readonly Conflict[], remote: ApplyResult): Promise<void> {
     for (const record of records) {
       const within = (c: { path: string }): boolean => isWithin(c.path, record.path);
       if (!remote.problems.some(within) || remote.applied.some(within)) continue;
-      const blocked: Conflict = { ...record, state: 'blocked', kept: [] };
-      await this.#o.conflictContent.remove(record.id);
+      const blocked: Conflict = { ...record, state: 'blocked' };
       await this.#o.store.saveConflict(blocked);
       this.#conflicts.set(record.id, blocked);
       this.#o.log?.warn(
@@ -650,9 +727,8 @@ export class Session {
    */
   async #resolve(path: string, keep: Side): Promise<void> {
     // Decide against the sides as they are now, not as the last cycle (if any) saw them.
-    const [localScan, remoteScan] = await this.#scanBoth(this.#needFull);
+    await this.#scanBoth(this.#needFull);
     this.#needFull = false;
-    this.#setSnapshots(localScan.snapshot, remoteScan.snapshot);
     const conflict = [...this.#conflicts.values()].find((c) => c.path === path);
     if (conflict === undefined) {
       throw new UserError(
@@ -690,14 +766,18 @@ export class Session {
       const next = target.get(p);
       if (!entriesEqual(old, next)) changes.push({ path: p, old, new: next });
     }
-    for (const { path, entry } of kept) {
-      await this.#o.local.stageContent({
-        digest: entry.digest,
-        size: entry.size,
-        chunks: this.#o.conflictContent.read(conflict.id, path),
-      });
+    const ordered = orderChanges(changes);
+    const saved = new Map(kept.map((k) => [k.path, k.entry]));
+    const indexes = ordered.flatMap((c, i) =>
+      saved.has(c.path) && c.new?.kind === 'file' ? [i] : [],
+    );
+    const conflictContent = this.#o.conflictContent;
+    async function* stream(): AsyncGenerator<Uint8Array> {
+      for (const i of indexes) {
+        yield* singleContent(conflictContent.read(conflict.id, (ordered[i] as Change).path));
+      }
     }
-    const result = await this.#o.local.apply(orderChanges(changes));
+    const result = await this.#o.local.apply(ordered, { indexes, stream: stream() });
     if (result.problems.length > 0) {
       const first = result.problems[0] as Problem;
       throw new UserError(
@@ -709,15 +789,23 @@ export class Session {
   async #recordAncestor(changes: readonly Change[]): Promise<void> {
     if (changes.length === 0) return;
     const ordered = orderChanges(changes);
-    this.#ancestor = applyChanges(this.#ancestor, ordered);
+    // In place: the session owns this map, and a copy per cycle would cost O(tree).
+    for (const change of ordered) {
+      if (change.new === undefined) this.#ancestor.delete(change.path);
+      else this.#ancestor.set(change.path, change.new);
+    }
     const updates: AncestorUpdate[] = ordered.map((c) => ({ path: c.path, entry: c.new }));
     await this.#o.store.updateAncestor(updates);
   }
 
-  #setSnapshots(local: Snapshot, remote: Snapshot): void {
-    this.#lastLocal = local;
-    this.#lastRemote = remote;
-    this.#summary = summarizeSnapshot(local);
+  /** Keeps the latest scans, and the local tallies for status (from its changes when known). */
+  #setSnapshots(local: ScanResult, remote: ScanResult): void {
+    this.#lastLocal = local.snapshot;
+    this.#lastRemote = remote.snapshot;
+    this.#summary =
+      local.changes === undefined
+        ? summarizeSnapshot(local.snapshot)
+        : updateSummary(this.#summary, local.changes, local.snapshot);
   }
 
   #onChange(): void {
@@ -759,7 +847,64 @@ const EMPTY_REPORT: CycleReport = {
   inSync: true,
 };
 
+/** The default deletion hold: long enough for a scripted `rm` to finish between two scans. */
+const DEFAULT_DELETION_HOLD_MS = 2000;
+/** At most this many holds in one cycle, so a side that never stops deleting still syncs. */
+const MAX_DELETION_HOLDS = 15;
+
+/** The deletions a reconcile result would make, as `side:path` keys. */
+function deletionKeys(result: ReconcileResult): Set<string> {
+  const keys = new Set<string>();
+  for (const [side, changes] of [
+    ['local', result.localChanges],
+    ['remote', result.remoteChanges],
+  ] as const) {
+    for (const c of changes)
+      if (c.old !== undefined && c.new === undefined) keys.add(`${side}:${c.path}`);
+  }
+  return keys;
+}
+
 const NOTHING_APPLIED = { applied: [], problems: [] };
+
+/**
+ * The paths the next reconcile must look at: those still pending from the previous cycle, those
+ * either side's scan reports changed since, and those with a scan problem now. Undefined (look at
+ * everything) when a side could not say what changed.
+ */
+function dirtyPaths(
+  pending: ReadonlySet<string>,
+  scans: readonly ScanResult[],
+  problems: readonly Problem[],
+): Set<string> | undefined {
+  const dirty = new Set(pending);
+  for (const scan of scans) {
+    if (scan.changes === undefined) return undefined;
+    for (const path of scan.changes.keys()) dirty.add(path);
+  }
+  for (const problem of problems) dirty.add(problem.path);
+  return dirty;
+}
+
+/**
+ * Of `paths`, those at which the three snapshots (ancestor, local, remote) do not all agree,
+ * plus the problem paths: what stays pending after a cycle. Every path outside `paths` agreed
+ * before the cycle and the cycle changed nothing there, so it still agrees.
+ */
+function unsettled(options: {
+  paths: Iterable<string>;
+  snapshots: readonly [Snapshot, Snapshot, Snapshot];
+  problems: readonly Problem[];
+}): Set<string> {
+  const [a, l, r] = options.snapshots;
+  const out = new Set<string>();
+  for (const path of options.paths) {
+    const entry = a.get(path);
+    if (!entriesEqual(entry, l.get(path)) || !entriesEqual(entry, r.get(path))) out.add(path);
+  }
+  for (const problem of options.problems) out.add(problem.path);
+  return out;
+}
 
 /** `problems` as reported by the endpoint on `side`. */
 function onSide(problems: readonly Problem[], side: 'local' | 'remote'): Problem[] {
@@ -796,17 +941,10 @@ function placeEntry(tree: Map<string, Entry>, path: string, entry: Entry): void 
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+/** The new file entry of a change the caller knows creates a file. */
+function fileOf(change: Change | undefined): FileEntry {
+  if (change?.new?.kind !== 'file') throw new InternalError('expected a change to a file');
+  return change.new;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };

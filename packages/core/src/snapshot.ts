@@ -52,3 +52,29 @@ export function summarizeSnapshot(snapshot: Snapshot): SnapshotStats {
   }
   return { files, directories, symlinks, bytes };
 }
+
+/**
+ * The tallies after `changes` (paths with their previous entries) were made to a snapshot that
+ * `stats` described; `snapshot` is the state after them. Costs O(changes).
+ */
+export function updateSummary(
+  stats: SnapshotStats,
+  changes: ReadonlyMap<string, Entry | undefined>,
+  snapshot: Snapshot,
+): SnapshotStats {
+  let { files, directories, symlinks, bytes } = stats;
+  const count = (entry: Entry | undefined, sign: 1 | -1): void => {
+    if (entry === undefined) return;
+    if (entry.kind === 'file') {
+      files += sign;
+      bytes += sign * entry.size;
+    } else if (entry.kind === 'directory') directories += sign;
+    else symlinks += sign;
+  };
+  for (const [path, old] of changes) {
+    if (path === ROOT) continue;
+    count(old, -1);
+    count(snapshot.get(path), 1);
+  }
+  return { files, directories, symlinks, bytes };
+}

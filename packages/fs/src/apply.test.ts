@@ -18,18 +18,22 @@ import { DIRECTORY, type Change } from '@ksync/core';
 import { digestBytes } from './hash.ts';
 import { openLocalEndpoint, type LocalEndpoint } from './local-endpoint.ts';
 import { fileMode } from './apply.ts';
-import { fileEntry, listTree, withTempDir, writeTree } from './test-helpers.ts';
+import { contentFor, fileEntry, listTree, withTempDir, writeTree } from './test-helpers.ts';
 
-async function* chunksOf(content: string | Buffer): AsyncGenerator<Uint8Array> {
-  yield await Promise.resolve(Buffer.from(content));
+/** Content offered to each endpoint's next `applyOffered`. */
+const offers = new WeakMap<LocalEndpoint, string[]>();
+
+/** Offers `content` to go with the next `applyOffered` on `endpoint`. */
+async function stage(endpoint: LocalEndpoint, content: string): Promise<void> {
+  offers.set(endpoint, [...(offers.get(endpoint) ?? []), content]);
+  await Promise.resolve();
 }
 
-async function stage(endpoint: LocalEndpoint, content: string): Promise<void> {
-  await endpoint.stageContent({
-    digest: digestBytes(content),
-    size: Buffer.byteLength(content),
-    chunks: chunksOf(content),
-  });
+/** Applies `changes` with the offered contents in their content stream. */
+function applyOffered(endpoint: LocalEndpoint, changes: readonly Change[]) {
+  const contents = offers.get(endpoint) ?? [];
+  offers.delete(endpoint);
+  return endpoint.apply(changes, contentFor(changes, contents));
 }
 
 async function withEndpoint(
@@ -66,7 +70,7 @@ describe('apply', () => {
           { path: 'n/copy', old: undefined, new: fileEntry('K') }, // from a local copy: no staging
           { path: 'l', old: undefined, new: { kind: 'symlink', target: 'n/f' } },
         ];
-        const result = await endpoint.apply(changes);
+        const result = await applyOffered(endpoint, changes);
         assert.deepEqual(result.problems, []);
         assert.equal(result.applied.length, changes.length);
         assert.equal(await readFile(`${root}/old`, 'utf8'), 'O2');
@@ -86,7 +90,9 @@ describe('apply', () => {
     await withEndpoint({}, async (endpoint, root) => {
       await stage(endpoint, 'ours');
       await writeFile(`${root}/f`, 'theirs');
-      const result = await endpoint.apply([{ path: 'f', old: undefined, new: fileEntry('ours') }]);
+      const result = await applyOffered(endpoint, [
+        { path: 'f', old: undefined, new: fileEntry('ours') },
+      ]);
       assert.deepEqual(result.applied, []);
       assert.match(result.problems[0]?.message ?? '', /appeared since scan/);
       assert.equal(await readFile(`${root}/f`, 'utf8'), 'theirs');
@@ -104,7 +110,7 @@ describe('apply', () => {
       await stage(endpoint, 'v2');
       await writeFile(`${root}/f`, 'edit'); // a concurrent user edit
       await writeFile(`${root}/g`, 'g1'); // same content, but rewritten: stat differs
-      const result = await endpoint.apply([
+      const result = await applyOffered(endpoint, [
         { path: 'f', old: fileEntry('v1'), new: fileEntry('v2') },
         { path: 'g', old: fileEntry('g1'), new: undefined },
       ]);
@@ -120,7 +126,9 @@ describe('apply', () => {
 
   it('refuses a change whose old does not match what was scanned', async () => {
     await withEndpoint({ f: 'v1' }, async (endpoint, root) => {
-      const result = await endpoint.apply([{ path: 'f', old: fileEntry('other'), new: undefined }]);
+      const result = await applyOffered(endpoint, [
+        { path: 'f', old: fileEntry('other'), new: undefined },
+      ]);
       assert.equal(result.problems.length, 1);
       assert.equal(await readFile(`${root}/f`, 'utf8'), 'v1');
     });
@@ -133,7 +141,7 @@ describe('apply', () => {
       const endpoint = openLocalEndpoint({ root, watch: false, ignore: ['*.log'] });
       try {
         await endpoint.scan({ full: true });
-        const result = await endpoint.apply([
+        const result = await applyOffered(endpoint, [
           { path: 'd/a', old: fileEntry('A'), new: undefined },
           { path: 'd', old: DIRECTORY, new: undefined },
         ]);
@@ -156,7 +164,7 @@ describe('apply', () => {
       try {
         await endpoint.scan({ full: true });
         await stage(endpoint, 'local file');
-        const result = await endpoint.apply([
+        const result = await applyOffered(endpoint, [
           { path: 'm/a', old: fileEntry('unsynced edit'), new: undefined },
           { path: 'm', old: DIRECTORY, new: fileEntry('local file') },
         ]);
@@ -180,7 +188,7 @@ describe('apply', () => {
       async (endpoint, root) => {
         await stage(endpoint, 'B-file');
         await stage(endpoint, 'C-file');
-        const result = await endpoint.apply([
+        const result = await applyOffered(endpoint, [
           { path: 'b/inner', old: fileEntry('I'), new: undefined },
           { path: 'a', old: fileEntry('A'), new: DIRECTORY },
           { path: 'b', old: DIRECTORY, new: fileEntry('B-file') },
@@ -203,7 +211,7 @@ describe('apply', () => {
     await withEndpoint({ s: 'script' }, async (endpoint, root) => {
       await chmod(`${root}/s`, 0o640);
       await endpoint.scan({ full: true });
-      const result = await endpoint.apply([
+      const result = await applyOffered(endpoint, [
         { path: 's', old: fileEntry('script'), new: fileEntry('script', true) },
       ]);
       assert.deepEqual(result.problems, []);
@@ -219,7 +227,7 @@ describe('apply', () => {
       await chown(`${root}/f`, 1234, 1234);
       await endpoint.scan({ full: true });
       await stage(endpoint, 'v2');
-      const result = await endpoint.apply([
+      const result = await applyOffered(endpoint, [
         { path: 'f', old: fileEntry('v1'), new: fileEntry('v2') },
       ]);
       assert.deepEqual(result.problems, []);
@@ -234,7 +242,7 @@ describe('apply', () => {
       await chown(`${root}/home`, 1000, 1000);
       await endpoint.scan({ full: true });
       await stage(endpoint, 'mine');
-      const result = await endpoint.apply([
+      const result = await applyOffered(endpoint, [
         { path: 'home/f', old: undefined, new: fileEntry('mine') },
         { path: 'home/d', old: undefined, new: DIRECTORY },
         { path: 'home/l', old: undefined, new: { kind: 'symlink', target: 'f' } },
@@ -253,7 +261,7 @@ describe('apply', () => {
       });
       try {
         await endpoint.scan({ full: true });
-        await endpoint.apply([{ path: '', old: undefined, new: DIRECTORY }]);
+        await applyOffered(endpoint, [{ path: '', old: undefined, new: DIRECTORY }]);
         const st = await stat(`${dir}/r`);
         assert.deepEqual([st.uid, st.gid], [7, 8]);
       } finally {
@@ -270,7 +278,7 @@ describe('apply', () => {
         const first = await endpoint.scan({ full: true });
         assert.equal(first.snapshot.size, 0);
         await stage(endpoint, 'hello');
-        const result = await endpoint.apply([
+        const result = await applyOffered(endpoint, [
           { path: '', old: undefined, new: DIRECTORY },
           { path: 'h', old: undefined, new: fileEntry('hello') },
         ]);
@@ -288,7 +296,9 @@ describe('apply', () => {
       assert.deepEqual(await endpoint.missingContent([digestBytes('A'), digestBytes('Z')]), [
         digestBytes('Z'),
       ]);
-      const result = await endpoint.apply([{ path: 'z', old: undefined, new: fileEntry('Z') }]);
+      const result = await applyOffered(endpoint, [
+        { path: 'z', old: undefined, new: fileEntry('Z') },
+      ]);
       assert.match(result.problems[0]?.message ?? '', /not staged/);
     });
   });
@@ -296,7 +306,7 @@ describe('apply', () => {
   it('copies staged content used twice in a batch instead of hard-linking', async () => {
     await withEndpoint({}, async (endpoint, root) => {
       await stage(endpoint, 'twice');
-      const result = await endpoint.apply([
+      const result = await applyOffered(endpoint, [
         { path: 'a', old: undefined, new: fileEntry('twice') },
         { path: 'b', old: undefined, new: fileEntry('twice', true) },
       ]);
@@ -352,7 +362,8 @@ describe('confinement', () => {
           'real//x',
           '',
         ];
-        const result = await endpoint.apply(
+        const result = await applyOffered(
+          endpoint,
           hostile.map((path) => ({ path, old: undefined, new: path === '' ? undefined : evil })),
         );
         assert.deepEqual(result.applied, []);
@@ -362,7 +373,7 @@ describe('confinement', () => {
         await assert.rejects(stat('/tmp/ksync-evil'));
         await assert.rejects(stat(`${dir}/x`));
         // A symlink whose target escapes is refused too, and reading through a link is refused.
-        const links = await endpoint.apply([
+        const links = await applyOffered(endpoint, [
           { path: 'esc', old: undefined, new: { kind: 'symlink', target: '../outside/victim' } },
         ]);
         assert.match(links.problems[0]?.message ?? '', /outside the sync root/);

@@ -60,6 +60,8 @@ import {
   entriesEqual,
   isWithin,
   parentPath,
+  ContentStreamReader,
+  type ApplyContent,
   type ApplyResult,
   type Change,
   type Entry,
@@ -67,7 +69,7 @@ import {
   type IgnoreMatcher,
   type Problem,
 } from '@ksync/core';
-import { copyVerified, tempName } from './content-io.ts';
+import { DigestMismatchError, copyVerified, tempName, writeVerified } from './content-io.ts';
 import { resolveConfined } from './safe-path.ts';
 import { symlinkStaysInside } from './scan.ts';
 import type { Staging } from './staging.ts';
@@ -95,10 +97,23 @@ class Skip extends Error {}
 
 const isRoot = process.getuid?.() === 0;
 
-/** Applies `changes` in order; each one lands completely or is reported and skipped. */
+/** Content of one change as it arrives in the apply's content stream. */
+interface Incoming {
+  /** The content, or undefined when the sender could not provide it. */
+  readonly chunks: AsyncIterable<Uint8Array> | undefined;
+  /** Set once something started reading `chunks`. */
+  taken: boolean;
+}
+
+/**
+ * Applies `changes` in order; each one lands completely or is reported and skipped. `content`
+ * carries new content in change order, so each file is written straight into a temp file beside
+ * its target as it arrives (verified against its digest) and moved into place: no staging copy.
+ */
 export async function applyChanges(
   ctx: ApplyContext,
   changes: readonly Change[],
+  content?: ApplyContent,
 ): Promise<ApplyResult> {
   const applied: Change[] = [];
   const problems: Problem[] = [];
@@ -109,30 +124,62 @@ export async function applyChanges(
       uses.set(change.new.digest, (uses.get(change.new.digest) ?? 0) + 1);
     }
   }
+  const reader = content === undefined ? undefined : new ContentStreamReader(content.stream);
+  const carried = new Set(content?.indexes ?? []);
+  /** Why the content stream stopped, once it did: every later content change fails with it. */
+  let broken: string | undefined;
   const stuck = stuckDirectories(ctx, changes);
-  for (const change of changes) {
-    const blocker = stuck.find((s) => isWithin(change.path, s.path));
-    if (blocker !== undefined) {
-      problems.push({
-        path: change.path,
-        message:
-          change.path === blocker.path
-            ? `directory holds ${JSON.stringify(blocker.untracked)}, which is not synced (ignored, unreadable or special); nothing in it was changed`
-            : `left alone: directory ${blocker.path} holds content that is not synced`,
-      });
-      continue;
-    }
-    try {
-      await applyOne(ctx, change, uses);
-      applied.push(change);
-    } catch (error) {
-      if (error instanceof Skip) problems.push({ path: change.path, message: error.message });
-      else problems.push({ path: change.path, message: describeError(error) });
-    } finally {
-      if (change.new?.kind === 'file') {
-        uses.set(change.new.digest, (uses.get(change.new.digest) ?? 1) - 1);
+  try {
+    for (const [index, change] of changes.entries()) {
+      let incoming: Incoming | undefined;
+      if (reader !== undefined && carried.has(index) && change.new?.kind === 'file') {
+        try {
+          if (broken === undefined)
+            incoming = { chunks: await reader.next(change.new.size), taken: false };
+        } catch (error) {
+          broken = describeError(error);
+        }
+        if (broken !== undefined) {
+          problems.push({ path: change.path, message: `content did not arrive (${broken})` });
+          uses.set(change.new.digest, (uses.get(change.new.digest) ?? 1) - 1);
+          continue;
+        }
+      }
+      const blocker = stuck.find((s) => isWithin(change.path, s.path));
+      try {
+        if (blocker !== undefined) {
+          problems.push({
+            path: change.path,
+            message:
+              change.path === blocker.path
+                ? `directory holds ${JSON.stringify(blocker.untracked)}, which is not synced (ignored, unreadable or special); nothing in it was changed`
+                : `left alone: directory ${blocker.path} holds content that is not synced`,
+          });
+          continue;
+        }
+        await applyOne(ctx, change, uses, incoming);
+        applied.push(change);
+      } catch (error) {
+        if (error instanceof Skip) problems.push({ path: change.path, message: error.message });
+        else problems.push({ path: change.path, message: describeError(error) });
+      } finally {
+        if (change.new?.kind === 'file') {
+          const left = (uses.get(change.new.digest) ?? 1) - 1;
+          uses.set(change.new.digest, left);
+          // Content that arrived for a change that could not take it, and that a later change
+          // in this batch needs, is kept for it.
+          if (incoming?.chunks !== undefined && !incoming.taken && left > 0) {
+            await ctx.staging
+              .stage({ digest: change.new.digest, size: change.new.size, chunks: incoming.chunks })
+              .catch(() => undefined);
+          }
+        }
       }
     }
+  } finally {
+    // A stream that broke, or carries bytes after its last file, is cancelled: every change
+    // above stands (each content was verified) or was reported.
+    if (reader !== undefined) await reader.finish().catch(() => reader.cancel());
   }
   return { applied, problems };
 }
@@ -192,6 +239,7 @@ async function applyOne(
   ctx: ApplyContext,
   change: Change,
   uses: Map<string, number>,
+  incoming: Incoming | undefined,
 ): Promise<void> {
   const { path } = change;
   if (path !== ROOT) {
@@ -271,7 +319,7 @@ async function applyOne(
   // Where the temp file came from in staging, if it was moved out of it (put back on failure).
   let fromStaging: string | undefined;
   if (next.kind === 'file') {
-    fromStaging = await prepareFile(ctx, { temp, entry: next, current, uses });
+    fromStaging = await prepareFile(ctx, { temp, entry: next, current, uses, incoming });
   } else {
     symlinkSync(next.target, temp);
     const owner = current
@@ -401,13 +449,26 @@ async function prepareFile(
     readonly entry: FileEntry;
     readonly current: BigIntStats | undefined;
     readonly uses: Map<string, number>;
+    readonly incoming: Incoming | undefined;
   },
 ): Promise<string | undefined> {
-  const { temp, entry, current } = options;
+  const { temp, entry, current, incoming } = options;
   const staged = ctx.staging.get(entry.digest);
   let ready = false;
   let moved: string | undefined;
-  if (staged !== undefined) {
+  if (incoming !== undefined) {
+    if (incoming.chunks === undefined) {
+      throw new Skip('the other side could not read it (changed or gone); will retry');
+    }
+    incoming.taken = true;
+    await writeVerified({
+      absolute: temp,
+      chunks: incoming.chunks,
+      digest: entry.digest,
+      size: entry.size,
+    });
+    ready = true;
+  } else if (staged !== undefined) {
     if ((options.uses.get(entry.digest) ?? 0) <= 1) {
       try {
         await rename(staged, temp);
@@ -515,6 +576,9 @@ function recordPath(
 }
 
 function describeError(error: unknown): string {
+  if (error instanceof DigestMismatchError) {
+    return 'changed on the other side while it was sent; will retry';
+  }
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied; will retry';
   if (code === 'ENOSPC') return 'no space left on device; will retry';

@@ -65,6 +65,36 @@ export async function* readVerified(
 }
 
 /**
+ * Streams exactly `size` bytes of the regular file at `absolute` (never following a symlink
+ * there), without hashing: the receiver verifies (content-stream.ts). Throws before yielding
+ * anything when the file is not a regular file of that size any more, so that it is sent as
+ * missing. Each chunk is a fresh buffer the consumer owns.
+ */
+export async function* readUnverified(absolute: string, size: number): AsyncGenerator<Uint8Array> {
+  if (size <= SMALL_FILE) {
+    const small = readSmall(absolute, absolute);
+    if (small === undefined || small.length !== size)
+      throw new UserError(`${absolute} changed size`);
+    yield small;
+    return;
+  }
+  const handle = await open(absolute, READ_FLAGS);
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile() || stats.size !== size) throw new UserError(`${absolute} changed size`);
+    for (let left = size; left > 0;) {
+      const buffer = Buffer.allocUnsafe(Math.min(CHUNK_SIZE, left));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      left -= bytesRead;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * Files up to this size are read and written with synchronous calls in one piece: for the many
  * small files of a source tree, the thread-pool round trips of async I/O cost several times the
  * I/O itself (sync-design.md B2: hashing 100k small files took 0.8 s sync vs 3.6 s async), and

@@ -10,3 +10,4 @@ export * from './watcher.ts';
 export * from './file-conflict-store.ts';
 export * from './nedb-session-store.ts';
 export * from './system-clock.ts';
+export * from './stat-cache-file.ts';

@@ -9,30 +9,42 @@
  * watcher (`watch: false`) every scan is full.
  *
  * Scans, applies and the start-up temp cleanup run one at a time, because they share the cache.
+ *
+ * With `statCacheFile`, the cache's file records are saved (stat-cache-file.ts) after the first
+ * full scan, after later scans and applies at most once a minute, and on close; the first full
+ * scan of the next endpoint on the same root reuses their digests, so a restart hashes only what
+ * changed meanwhile.
  */
 import { constants, readFileSync, rmSync } from 'node:fs';
 import {
   IGNORE_FILE,
+  SnapshotMirror,
   UserError,
   createIgnoreMatcher,
   parseIgnoreFile,
   samePatterns,
+  encodeContentStream,
+  type ApplyContent,
   type ApplyResult,
   type Change,
   type ChangeListener,
+  type ContentRequest,
   type Endpoint,
+  type Entry,
   type IgnoreMatcher,
   type ScanOptions,
   type ScanResult,
-  type StageRequest,
+  type SnapshotChanges,
 } from '@ksync/core';
 import { applyChanges, type Owner } from './apply.ts';
-import { readVerified } from './content-io.ts';
+import { readUnverified, readVerified } from './content-io.ts';
 import { hashFile, type FileHasher } from './hash.ts';
 import { resolveConfined } from './safe-path.ts';
 import { scanDirty, scanFull, type ScanContext } from './scan.ts';
 import { Staging } from './staging.ts';
-import { recordMatches, type StatCache } from './stat-cache.ts';
+import { recordMatches, type StatCache, type StatLookup } from './stat-cache.ts';
+import { encodeStatCache, readStatCacheFile, writeStatCacheFile } from './stat-cache-file.ts';
+import { TrackedStatCache } from './tracked-stat-cache.ts';
 import { createWatcher, type Watcher } from './watcher.ts';
 import { lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -62,13 +74,21 @@ export interface LocalEndpointOptions {
   readonly watch?: boolean;
   /** Receives warnings (degraded watching, watcher errors). */
   readonly onWarning?: (message: string) => void;
-  /** Replaces the file hasher (tests count calls through it). */
+  /** Replaces the file hasher (tests and the agent's metrics count calls through it). */
   readonly hasher?: FileHasher;
   /** Watcher batching window in ms (default 10). */
   readonly debounceMs?: number;
   /** Poll interval in ms for subtrees that could not be watched (default 1000). */
   readonly pollIntervalMs?: number;
+  /**
+   * Where the stat cache is kept across processes: a file the caller owns for this root alone
+   * (under its state directory). Without it every start hashes the whole tree.
+   */
+  readonly statCacheFile?: string;
 }
+
+/** Least time between two saves of the stat cache other than after a full scan or on close. */
+const SAVE_INTERVAL_MS = 60_000;
 
 /** Opens a local endpoint. Nothing touches the disk until the first scan or apply. */
 export function openLocalEndpoint(options: LocalEndpointOptions): LocalEndpoint {
@@ -83,7 +103,13 @@ export class LocalEndpoint implements Endpoint {
   readonly #listeners = new Set<ChangeListener>();
   #patterns: readonly string[] = [];
   #matcher: IgnoreMatcher;
-  #cache: StatCache | undefined;
+  #cache: TrackedStatCache | undefined;
+  /**
+   * The snapshot the last scan handed out, updated in place from the cache's touched paths, so
+   * a scan costs O(changes) and reports them; `#scanned` says whether one was handed out yet.
+   */
+  #mirror = new SnapshotMirror();
+  #scanned = false;
   #dirty = new Set<string>();
   #needsFull = true;
   #watcher: Watcher | undefined;
@@ -91,6 +117,9 @@ export class LocalEndpoint implements Endpoint {
   #queue: Promise<unknown> = Promise.resolve();
   #cleanedTemps = false;
   #closed = false;
+  /** The cache and its generation as last saved, and when; the save in flight. */
+  #saved: { cache: StatCache; generation: number; at: number } | undefined;
+  #saving: Promise<void> = Promise.resolve();
 
   constructor(options: LocalEndpointOptions) {
     if (!options.root.startsWith('/'))
@@ -124,20 +153,35 @@ export class LocalEndpoint implements Endpoint {
         ...(this.#cleanedTemps ? {} : { onTempName: (path: string) => temps.push(path) }),
       };
       const watching = this.#watcher !== undefined;
-      if (options.full || this.#needsFull || this.#cache === undefined || !watching) {
+      let cache = this.#cache;
+      const full = options.full || this.#needsFull || cache === undefined || !watching;
+      if (full || cache === undefined) {
         this.#needsFull = false;
-        this.#cache = await scanFull(ctx, this.#cache);
+        cache = await this.#scanFull(ctx);
       } else {
-        await scanDirty(ctx, this.#cache, dirty);
+        await scanDirty(ctx, cache, dirty);
       }
+      // The first full scan is saved at once, so even a crash later leaves its digests behind.
+      this.#saveLater(full && this.#saved === undefined);
       if (!this.#cleanedTemps) {
         // Leftovers of an interrupted apply or staging: never part of any state, safe to drop.
         for (const path of temps) rmSync(path, { recursive: true, force: true });
         this.#cleanedTemps = true;
       }
+      let changes;
+      try {
+        changes = this.#updateMirror(cache);
+      } catch (error) {
+        // The cache's touched paths are gone with this scan: only a full one can catch up.
+        this.#needsFull = true;
+        throw error;
+      }
+      const first = !this.#scanned;
+      this.#scanned = true;
       return {
-        snapshot: this.#cache.snapshot(),
-        problems: this.#cache.problems(),
+        snapshot: this.#mirror.snapshot,
+        ...(first ? {} : { changes }),
+        problems: cache.problems(),
         ignore: this.#patterns,
       };
     });
@@ -159,6 +203,16 @@ export class LocalEndpoint implements Endpoint {
     yield* readVerified(resolved.absolute, digest, path);
   }
 
+  /** Streams files' contents back to back, unverified (the receiver verifies). */
+  readContents(files: readonly ContentRequest[]): AsyncGenerator<Uint8Array> {
+    return encodeContentStream(files, (file) => {
+      const resolved = resolveConfined(this.root, file.path);
+      if (!resolved.ok)
+        throw new UserError(`cannot read ${file.path}: ${resolved.problem.message}`);
+      return readUnverified(resolved.absolute, file.size);
+    });
+  }
+
   /** Digests that are neither staged nor available from an unchanged file in the root. */
   missingContent(digests: readonly string[]): Promise<string[]> {
     return this.#exclusive(() => {
@@ -171,17 +225,11 @@ export class LocalEndpoint implements Endpoint {
     });
   }
 
-  /** Receives content for a later apply (verified against digest and size). */
-  async stageContent(request: StageRequest): Promise<void> {
-    this.#assertOpen();
-    await this.#staging.stage(request);
-  }
-
-  /** Applies changes with the checks described in apply.ts. */
-  apply(changes: readonly Change[]): Promise<ApplyResult> {
+  /** Applies changes with the checks described in apply.ts, writing `content` as it arrives. */
+  apply(changes: readonly Change[], content?: ApplyContent): Promise<ApplyResult> {
     return this.#exclusive(async () => {
       this.#assertOpen();
-      this.#cache ??= await scanFull(this.#scanContext(), undefined);
+      this.#cache ??= await this.#scanFull(this.#scanContext());
       const result = await applyChanges(
         {
           root: this.root,
@@ -191,8 +239,10 @@ export class LocalEndpoint implements Endpoint {
           owner: this.#options.owner,
         },
         changes,
+        content,
       );
       await this.#staging.tidy();
+      this.#saveLater(false);
       return result;
     });
   }
@@ -206,12 +256,81 @@ export class LocalEndpoint implements Endpoint {
     await this.#watcherStarting?.catch(() => undefined);
     await this.#watcher?.close();
     this.#watcher = undefined;
+    await this.#save();
+    await this.#saving;
     await this.#staging.clear();
   }
 
   /** Paths currently polled because the watcher ran out of inotify watches. */
   polledPaths(): readonly string[] {
     return this.#watcher?.polledPaths() ?? [];
+  }
+
+  /** The records the last process saved for this root, if any (see stat-cache-file.ts). */
+  async #readSavedCache(): Promise<StatLookup | undefined> {
+    const file = this.#options.statCacheFile;
+    if (file === undefined) return undefined;
+    return readStatCacheFile(file, this.root).catch(() => undefined);
+  }
+
+  /**
+   * Queues a save of the cache when it changed since the last one: at once when `now`, otherwise
+   * once the last save is a minute old. It runs after the current operation, in the queue, so
+   * the records are read in one state; the file is written in the background.
+   */
+  #saveLater(now: boolean): void {
+    if (this.#options.statCacheFile === undefined) return;
+    if (!now && Date.now() - (this.#saved?.at ?? 0) < SAVE_INTERVAL_MS) return;
+    this.#exclusive(() => this.#save()).catch((error: unknown) => {
+      this.#warn(`cannot save the stat cache: ${String(error)}`);
+    });
+  }
+
+  /** Encodes the cache now, if it changed since the last save, and starts writing it. */
+  async #save(): Promise<void> {
+    const file = this.#options.statCacheFile;
+    const cache = this.#cache;
+    if (file === undefined || cache === undefined) return;
+    const saved = this.#saved;
+    if (saved?.cache === cache && saved.generation === cache.generation) return;
+    this.#saved = { cache, generation: cache.generation, at: Date.now() };
+    let encoded: Buffer;
+    try {
+      encoded = await encodeStatCache(this.root, cache.records());
+    } catch {
+      return; // The root is gone: nothing worth keeping.
+    }
+    this.#saving = this.#saving
+      .then(() => writeStatCacheFile(file, encoded))
+      .catch((error: unknown) => this.#warn(`cannot save the stat cache: ${String(error)}`));
+  }
+
+  /**
+   * Walks the whole tree into a fresh cache (reusing the old one's digests, or for the first
+   * scan those the last process saved) and keeps it.
+   */
+  async #scanFull(ctx: ScanContext): Promise<TrackedStatCache> {
+    const fresh = new TrackedStatCache();
+    await scanFull(ctx, this.#cache ?? (await this.#readSavedCache()), fresh);
+    this.#cache = fresh;
+    return fresh;
+  }
+
+  /**
+   * Brings the mirror up to the cache: the paths the cache touched since the previous scan (by
+   * scanning or applying) are the only ones that can differ. Returns what changed.
+   */
+  #updateMirror(cache: TrackedStatCache): SnapshotChanges {
+    const touched = cache.takeTouched();
+    if (touched === 'all') return this.#mirror.replace(cache.snapshot());
+    const upserts: [string, Entry][] = [];
+    const removals: string[] = [];
+    for (const path of touched) {
+      const record = cache.get(path);
+      if (record === undefined) removals.push(path);
+      else upserts.push([path, record.entry]);
+    }
+    return this.#mirror.update(upserts, removals);
   }
 
   #scanContext(): ScanContext {

@@ -1,7 +1,7 @@
 /**
  * Scanning: turns a directory tree into a snapshot (flat map path → entry) plus problems, through
  * the stat cache so unchanged files are never re-hashed. Two forms:
- * - `scanFull` walks the whole tree into a fresh cache, reusing digests from the previous one;
+ * - `scanFull` walks the whole tree into an empty cache, reusing digests from the previous one;
  * - `scanDirty` re-lstat's only the paths a watcher marked dirty and patches the cache in place:
  *   a dirty directory re-reads its listing (and re-lstat's its children), a directory that is new
  *   (or replaced) is walked fully, and a vanished path drops with its whole subtree.
@@ -36,7 +36,13 @@ import {
 } from '@ksync/core';
 import type { FileHasher } from './hash.ts';
 import { resolveConfined } from './safe-path.ts';
-import { StatCache, makeRecord, wallClockNs, type StatRecord } from './stat-cache.ts';
+import {
+  StatCache,
+  makeRecord,
+  wallClockNs,
+  type StatLookup,
+  type StatRecord,
+} from './stat-cache.ts';
 
 /** What a scan needs to know. */
 export interface ScanContext {
@@ -50,12 +56,16 @@ export interface ScanContext {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const YIELD_EVERY_MS = 8;
 
-/** Walks the whole tree into a fresh cache; digests of unchanged files come from `previous`. */
+/**
+/**
+ * Walks the whole tree into `cache` (fresh by default); digests of unchanged files come from
+ * `previous` (the last cache, or the one saved by the last process).
+ */
 export async function scanFull(
   ctx: ScanContext,
-  previous: StatCache | undefined,
+  previous: StatLookup | undefined,
+  cache = new StatCache(),
 ): Promise<StatCache> {
-  const cache = new StatCache();
   const walker = new Walker(ctx, cache, previous);
   await walker.rescan(ROOT);
   return cache;
@@ -95,10 +105,10 @@ function isSyncPath(path: string): boolean {
 class Walker {
   readonly #ctx: ScanContext;
   readonly #cache: StatCache;
-  readonly #previous: StatCache | undefined;
+  readonly #previous: StatLookup | undefined;
   #lastYield = performance.now();
 
-  constructor(ctx: ScanContext, cache: StatCache, previous: StatCache | undefined) {
+  constructor(ctx: ScanContext, cache: StatCache, previous: StatLookup | undefined) {
     this.#ctx = ctx;
     this.#cache = cache;
     this.#previous = previous;

@@ -2,55 +2,115 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
-import { DIRECTORY, type Change, type FileEntry } from '@ksync/core';
+import { readFile, writeFile } from 'node:fs/promises';
+import { CONTENT_PRESENT, DIRECTORY, type Change, type FileEntry } from '@ksync/core';
 import { digestBytes } from './hash.ts';
 import { openLocalEndpoint } from './local-endpoint.ts';
-import { STAGING_DIR } from './staging.ts';
 import { listTree, withTempDir, writeTree } from './test-helpers.ts';
 
 async function* chunks(...parts: (string | Buffer)[]): AsyncGenerator<Uint8Array> {
   for (const part of parts) yield await Promise.resolve(Buffer.from(part));
 }
 
-describe('stageContent', () => {
-  it('rejects content that does not match its digest or size and keeps nothing', async () => {
+describe('content stream', () => {
+  it('refuses content that does not match its digest or size, keeps nothing, and goes on', async () => {
     await withTempDir(async (root) => {
       const endpoint = openLocalEndpoint({ root, watch: false });
       try {
-        const digest = digestBytes('right');
-        await assert.rejects(
-          endpoint.stageContent({ digest, size: 5, chunks: chunks('wrong') }),
-          /did not match its digest/,
+        await endpoint.scan({ full: true });
+        const file = (content: string, size = content.length): FileEntry => ({
+          kind: 'file',
+          digest: digestBytes(content),
+          executable: false,
+          size,
+        });
+        const changes: Change[] = [
+          { path: '', old: undefined, new: DIRECTORY },
+          { path: 'wrong', old: undefined, new: file('right') },
+          { path: 'long', old: undefined, new: file('right') },
+          { path: 'gone', old: undefined, new: file('gone') },
+          { path: 'short', old: undefined, new: file('right', 6) },
+          { path: 'ok', old: undefined, new: file('fine') },
+        ];
+        // The sender reads 'wrong' instead of 'right', sends 'gone' as missing, and is cut to
+        // the listed size ('right!' → 'right'; 'right' + a pad byte).
+        const stream = chunks('\0wrong', '\0right', '\x01', '\0right\0', '\0fi', 'ne');
+        const result = await endpoint.apply(changes, { indexes: [1, 2, 3, 4, 5], stream });
+        assert.deepEqual(
+          result.problems.map((p) => [p.path, p.message]),
+          [
+            ['wrong', 'changed on the other side while it was sent; will retry'],
+            ['gone', 'the other side could not read it (changed or gone); will retry'],
+            ['short', 'changed on the other side while it was sent; will retry'],
+          ],
         );
-        await assert.rejects(
-          endpoint.stageContent({ digest, size: 5, chunks: chunks('right', '!') }),
-          /longer than 5 bytes/,
-        );
-        await assert.rejects(
-          endpoint.stageContent({ digest, size: 6, chunks: chunks('right') }),
-          /has 5 bytes, expected 6/,
-        );
-        await assert.rejects(
-          endpoint.stageContent({ digest: '../../etc/passwd', size: 1, chunks: chunks('x') }),
-          /invalid content digest/,
-        );
-        const failing = (async function* () {
-          yield await Promise.resolve(Buffer.from('ri'));
-          throw new Error('connection lost');
-        })();
-        await assert.rejects(
-          endpoint.stageContent({ digest, size: 5, chunks: failing }),
-          /connection lost/,
-        );
-        assert.deepEqual(await readdir(`${root}/${STAGING_DIR}`), []);
-        assert.deepEqual(await endpoint.missingContent([digest]), [digest]);
-        await endpoint.stageContent({ digest, size: 5, chunks: chunks('ri', 'ght') });
-        assert.deepEqual(await endpoint.missingContent([digest]), []);
+        assert.deepEqual(await listTree(root), ['long', 'ok']);
+        assert.equal(await readFile(`${root}/ok`, 'utf8'), 'fine');
       } finally {
         await endpoint.close();
       }
-      assert.deepEqual(await readdir(root), []); // close removes the staging directory
+    });
+  });
+
+  it('fails the rest of the batch when the stream breaks, keeping what landed', async () => {
+    await withTempDir(async (root) => {
+      const endpoint = openLocalEndpoint({ root, watch: false });
+      try {
+        await endpoint.scan({ full: true });
+        const file = (content: string): FileEntry => ({
+          kind: 'file',
+          digest: digestBytes(content),
+          executable: false,
+          size: content.length,
+        });
+        const failing = (async function* () {
+          yield await Promise.resolve(Buffer.from('\0one\0tw'));
+          throw new Error('connection lost');
+        })();
+        const changes: Change[] = [
+          { path: '', old: undefined, new: DIRECTORY },
+          { path: 'a', old: undefined, new: file('one') },
+          { path: 'b', old: undefined, new: file('two') },
+          { path: 'c', old: undefined, new: file('three') },
+          { path: 'd', old: undefined, new: DIRECTORY },
+        ];
+        const result = await endpoint.apply(changes, { indexes: [1, 2, 3], stream: failing });
+        assert.deepEqual(
+          result.applied.map((c) => c.path),
+          ['', 'a', 'd'],
+        );
+        assert.deepEqual(
+          result.problems.map((p) => p.path),
+          ['b', 'c'],
+        );
+        assert.match(result.problems[1]?.message ?? '', /content did not arrive.*connection lost/);
+        assert.deepEqual(await listTree(root), ['a', 'd']);
+      } finally {
+        await endpoint.close();
+      }
+    });
+  });
+
+  it('readContents sends a changed or vanished file as missing, unverified otherwise', async () => {
+    await withTempDir(async (root) => {
+      await writeFile(`${root}/same`, 'same');
+      await writeFile(`${root}/edited`, 'before');
+      const endpoint = openLocalEndpoint({ root, watch: false });
+      try {
+        await endpoint.scan({ full: true });
+        await writeFile(`${root}/edited`, 'after!!');
+        const parts: Buffer[] = [];
+        for await (const chunk of endpoint.readContents([
+          { path: 'same', digest: digestBytes('same'), size: 4 },
+          { path: 'edited', digest: digestBytes('before'), size: 6 },
+          { path: 'nothing', digest: digestBytes('x'), size: 1 },
+        ])) {
+          parts.push(Buffer.from(chunk));
+        }
+        assert.equal(Buffer.concat(parts).toString('latin1'), '\0same\x01\x01');
+      } finally {
+        await endpoint.close();
+      }
     });
   });
 
@@ -70,18 +130,19 @@ describe('stageContent', () => {
     });
   });
 
-  it('stages, applies and reads back a large file in bounded memory', async () => {
+  it('applies a large file from a stream and reads it back in bounded memory', async () => {
     // 256 MiB by default to keep the unit suite quick; KSYNC_BIG_FILE_MIB=1024 runs the 1 GiB case.
     const size = Number(process.env.KSYNC_BIG_FILE_MIB ?? 256) * 1024 * 1024;
     const block = randomBytes(1024 * 1024);
     async function* big(): AsyncGenerator<Uint8Array> {
+      yield Uint8Array.of(CONTENT_PRESENT);
       for (let sent = 0; sent < size; sent += block.length) {
         // A fresh view per chunk, as a network stream would deliver.
         yield await Promise.resolve(Buffer.from(block));
       }
     }
     const hash = createHash('sha256');
-    for await (const chunk of big()) hash.update(chunk);
+    for await (const chunk of big()) if (chunk.length > 1) hash.update(chunk);
     const digest = hash.digest('hex');
     await withTempDir(async (root) => {
       const endpoint = openLocalEndpoint({ root, watch: false });
@@ -92,12 +153,11 @@ describe('stageContent', () => {
         let peak = baseline;
         const sample = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
         let started = performance.now();
-        await endpoint.stageContent({ digest, size, chunks: big() });
-        const stageMs = performance.now() - started;
         const entry: FileEntry = { kind: 'file', digest, executable: false, size };
         const change: Change = { path: 'big', old: undefined, new: entry };
-        const result = await endpoint.apply([change]);
+        const result = await endpoint.apply([change], { indexes: [0], stream: big() });
         assert.deepEqual(result.problems, []);
+        const stageMs = performance.now() - started;
         started = performance.now();
         let read = 0;
         const check = createHash('sha256');
@@ -111,7 +171,7 @@ describe('stageContent', () => {
         assert.equal(check.digest('hex'), digest);
         const growthMiB = (peak - baseline) / 1024 / 1024;
         console.log(
-          `big file ${size / 1024 / 1024} MiB: stage ${stageMs.toFixed(0)} ms, read ${readMs.toFixed(0)} ms, ` +
+          `big file ${size / 1024 / 1024} MiB: apply ${stageMs.toFixed(0)} ms, read ${readMs.toFixed(0)} ms, ` +
             `peak RSS growth ${growthMiB.toFixed(1)} MiB`,
         );
         assert.ok(growthMiB < 64, `RSS grew by ${growthMiB.toFixed(1)} MiB`);
@@ -133,8 +193,8 @@ describe('crash safety', () => {
       for (let i = 0; i < count; i++) spec[`u${i}`] = oldContent(i);
       await writeTree(root, { d: spec });
       const endpointUrl = new URL('./local-endpoint.ts', import.meta.url).href;
-      // The child updates 300 files and creates 300 more, all from one staged blob, so all but
-      // the last are verified copies (slow enough to be killed in the middle).
+      // The child updates 300 files and creates 300 more, all with one content that arrives with
+      // the first change, so the rest are verified copies (slow enough to be killed midway).
       const script = `
         import { openLocalEndpoint } from ${JSON.stringify(endpointUrl)};
         import { createHash } from 'node:crypto';
@@ -143,7 +203,6 @@ describe('crash safety', () => {
         const digest = createHash('sha256').update(content).digest('hex');
         const endpoint = openLocalEndpoint({ root, watch: false });
         const { snapshot } = await endpoint.scan({ full: true });
-        await endpoint.stageContent({ digest, size: content.length, chunks: (async function* () { yield content; })() });
         const entry = { kind: 'file', digest, executable: false, size: content.length };
         const changes = [];
         for (let i = 0; i < ${count}; i++) {
@@ -151,7 +210,7 @@ describe('crash safety', () => {
           changes.push({ path: 'd/c' + i, old: undefined, new: entry });
         }
         process.stdout.write('applying\\n');
-        await endpoint.apply(changes);
+        await endpoint.apply(changes, { indexes: [0], stream: (async function* () { yield Uint8Array.of(0); yield content; })() });
         process.stdout.write('finished\\n');
       `;
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], {

@@ -10,8 +10,15 @@
 import { lstatSync, mkdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, rmdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TEMP_PREFIX, UserError, type StageRequest } from '@ksync/core';
+import { TEMP_PREFIX, UserError } from '@ksync/core';
 import { tempName, writeVerified } from './content-io.ts';
+
+/** Content to stage: it must hash to `digest` and be `size` bytes long. */
+export interface StageRequest {
+  readonly digest: string;
+  readonly size: number;
+  readonly chunks: AsyncIterable<Uint8Array>;
+}
 
 /** Name of the staging directory inside the root. */
 export const STAGING_DIR = `${TEMP_PREFIX}staging`;

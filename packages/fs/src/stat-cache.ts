@@ -7,7 +7,8 @@
  * 3. a digest → paths index lets the endpoint find local copies of content (renames, copies,
  *    branch switches move no bytes).
  * It also keeps each directory's child names (so incremental scans can diff listings and drop
- * vanished subtrees without walking every key) and the current per-path problems.
+ * vanished subtrees without walking every key) and the current per-path problems. Its file
+ * records also outlive the process (stat-cache-file.ts), for purpose 1 only.
  */
 import type { BigIntStats } from 'node:fs';
 import { ROOT, baseName, joinPath, parentPath, type Entry, type Problem } from '@ksync/core';
@@ -26,6 +27,11 @@ export interface StatRecord {
    * longer proves its content. Such a file is re-hashed before its record is trusted.
    */
   readonly racy: boolean;
+}
+
+/** Looks up what a previous scan recorded at a path (a `StatCache`, or one read from disk). */
+export interface StatLookup {
+  get(path: string): StatRecord | undefined;
 }
 
 /**
@@ -56,8 +62,24 @@ export function makeRecord(entry: Entry, stats: BigIntStats, observedAtNs: bigin
     ctimeNs: stats.ctimeNs,
     ino: stats.ino,
     mode: Number(stats.mode),
-    racy: entry.kind === 'file' && observedAtNs - stats.mtimeNs < RACY_WINDOW_NS,
+    racy: entry.kind === 'file' && isRacy(stats.mtimeNs, stats.ctimeNs, observedAtNs),
   };
+}
+
+/**
+ * Whether a file with these timestamps, observed at `observedAtNs`, is racily clean.
+ *
+ * A write (or truncate) sets mtime and ctime to one and the same current time. So when the
+ * recorded mtime and ctime differ, no later write can leave the file with both of them as
+ * recorded: the stat alone proves the content, however recent. They differ for a file a
+ * rename, link or chmod touched after its last write in a later clock tick, which is what apply
+ * does to every file it writes (on kernels with fine-grained timestamps, 6.13 and later, the
+ * lstat apply takes of the temp file before the rename makes the rename's ctime always a later
+ * tick). When they are equal, the last write is the last change, and a rewrite within the same
+ * tick would keep both: racy while the observation is within the window of the mtime.
+ */
+export function isRacy(mtimeNs: bigint, ctimeNs: bigint, observedAtNs: bigint): boolean {
+  return mtimeNs === ctimeNs && observedAtNs - mtimeNs < RACY_WINDOW_NS;
 }
 
 /**
@@ -83,6 +105,7 @@ export class StatCache {
   readonly #children = new Map<string, Set<string>>();
   readonly #byDigest = new Map<string, Set<string>>();
   readonly #problems = new Map<string, Problem>();
+  #generation = 0;
 
   /** The record at `path`, if any. */
   get(path: string): StatRecord | undefined {
@@ -94,8 +117,19 @@ export class StatCache {
     return this.#records.size;
   }
 
+  /** Counts changes to the records, so that an owner can tell whether it saved the latest. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Every recorded path and its record, parents before children. */
+  records(): IterableIterator<[string, StatRecord]> {
+    return this.#records.entries();
+  }
+
   /** Records `path` (its parent must already be recorded as a directory, except for the root). */
   set(path: string, record: StatRecord): void {
+    this.#generation++;
     const old = this.#records.get(path);
     if (old?.entry.kind === 'file') this.#unindex(old.entry.digest, path);
     if (old?.entry.kind === 'directory' && record.entry.kind !== 'directory') {
@@ -116,6 +150,7 @@ export class StatCache {
 
   /** Forgets `path` and everything below it (and their problems). */
   delete(path: string): void {
+    this.#generation++;
     this.deleteChildren(path);
     this.#children.delete(path);
     const old = this.#records.get(path);
@@ -174,6 +209,7 @@ export class StatCache {
 
   /** Forgets everything (before a full rescan; hashes survive via the previous cache). */
   clear(): void {
+    this.#generation++;
     this.#records.clear();
     this.#children.clear();
     this.#byDigest.clear();

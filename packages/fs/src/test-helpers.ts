@@ -5,7 +5,7 @@
 import { mkdtemp, mkdir, rm, writeFile, symlink, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Entry } from '@ksync/core';
+import { CONTENT_PRESENT, type ApplyContent, type Change, type Entry } from '@ksync/core';
 import { digestBytes } from './hash.ts';
 
 /** Runs `body` with a fresh temp directory and removes it afterwards, whatever happens. */
@@ -71,4 +71,31 @@ export function fileEntry(content: string, executable = false): Entry {
     executable,
     size: Buffer.byteLength(content),
   };
+}
+
+/**
+ * The content stream for an apply: each of `contents` travels with the first change that creates
+ * a file with its digest (as the session sends it).
+ */
+export function contentFor(
+  changes: readonly Change[],
+  contents: readonly (string | Uint8Array)[],
+): ApplyContent {
+  const byDigest = new Map(contents.map((c) => [digestBytes(c), c]));
+  const indexes: number[] = [];
+  const picked: (string | Uint8Array)[] = [];
+  changes.forEach((change, i) => {
+    const content = change.new?.kind === 'file' ? byDigest.get(change.new.digest) : undefined;
+    if (content === undefined || change.new?.kind !== 'file') return;
+    byDigest.delete(change.new.digest);
+    indexes.push(i);
+    picked.push(content);
+  });
+  async function* stream(): AsyncGenerator<Uint8Array> {
+    for (const content of picked) {
+      yield await Promise.resolve(Uint8Array.of(CONTENT_PRESENT));
+      yield Buffer.from(content);
+    }
+  }
+  return { indexes, stream: stream() };
 }

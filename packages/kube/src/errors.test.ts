@@ -29,6 +29,11 @@ describe('toKubeError', () => {
     );
   });
 
+  it("maps a failed watch request (client-node's statusCode) by its status", () => {
+    const watchError = Object.assign(new Error('Forbidden'), { statusCode: 403 });
+    assert.ok(toKubeError(watchError, action, endpoint) instanceof KubeForbiddenError);
+  });
+
   it('maps a 404 to not found and other answers to one line', () => {
     const get = {
       verb: 'get',

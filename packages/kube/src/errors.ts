@@ -4,6 +4,7 @@
  * headers) into its message; nothing from it is ever shown as is. Every failure becomes one of:
  * - `KubeNotFoundError`: the object does not exist (callers branch on it, e.g. uninstall);
  * - `KubeForbiddenError`: RBAC said no; the message names the verb and resource that are missing;
+ * - `KubeConflictError`: 409, the object changed since the version a write was based on;
  * - `KubeUnreachableError`: no answer from the API server (refused, DNS, TLS, timeout);
  * - any other `UserError`: the API server answered with an error we show in one line.
  */
@@ -34,6 +35,9 @@ export class KubeForbiddenError extends UserError {
     this.action = action;
   }
 }
+
+/** The object changed since the version a write was based on (409 Conflict). */
+export class KubeConflictError extends UserError {}
 
 /** The API server did not answer at all. */
 export class KubeUnreachableError extends UserError {}
@@ -84,6 +88,10 @@ export function fromStatus(answer: StatusAnswer): UserError {
       return new KubeForbiddenError(action, forbiddenUser(body?.message));
     case 404:
       return new KubeNotFoundError(`${what} not found${inNamespace(action.namespace)}`);
+    case 409:
+      return new KubeConflictError(
+        `cannot ${action.verb} ${what}${inNamespace(action.namespace)}: ${oneLine(body?.message ?? 'conflict')}`,
+      );
     default: {
       const detail = oneLine(body?.message ?? body?.reason ?? `HTTP ${status}`);
       return new UserError(
@@ -104,10 +112,12 @@ function forbiddenUser(message: string | undefined): string | undefined {
 
 function httpStatus(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
-  // client-node's ApiException carries the HTTP status as a numeric `code`; Node's system
-  // errors carry string codes (ECONNREFUSED), so the type tells them apart.
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'number' && code >= 400 ? code : undefined;
+  // client-node's ApiException carries the HTTP status as a numeric `code`, and its watch's
+  // error as `statusCode`; Node's system errors carry string codes (ECONNREFUSED), so the type
+  // tells them apart.
+  const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
+  const status = typeof code === 'number' ? code : statusCode;
+  return typeof status === 'number' && status >= 400 ? status : undefined;
 }
 
 function bodyOf(error: unknown): unknown {

@@ -11,3 +11,7 @@ export * from './targets.ts';
 export * from './pod-watch.ts';
 export * from './workload-check.ts';
 export * from './exec.ts';
+export * from './list-watch.ts';
+export * from './resources/kinds.ts';
+export * from './resources/resource-endpoint.ts';
+export * from './resources/access.ts';

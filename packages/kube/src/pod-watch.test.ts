@@ -114,4 +114,39 @@ describe('watchPods against a fake API server', () => {
     while (lists < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.ok(lists >= 2, `listed ${lists} time(s)`);
   });
+
+  it('a relist that fails is an error, never an empty list of pods', async () => {
+    listAnswers = [
+      { status: 200, items: [pod('web-1')] },
+      { status: 500, items: [] },
+      { status: 500, items: [] },
+      { status: 200, items: [pod('web-1')] },
+    ];
+    const events: string[] = [];
+    watch = watchPods({
+      target,
+      namespace: 'ns',
+      selector: 'app=demo',
+      minBackoffMs: 20,
+      // A fresh informer relists; here the watchdog makes one after 300 ms of quiet.
+      silenceMs: 300,
+      onPods: (pods) => events.push(`pods ${pods.map((p) => p.metadata?.name).join(',')}`),
+      onError: (error) => events.push(error === undefined ? 'ok' : 'error'),
+    });
+    const until = async (check: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 5000;
+      while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(check(), events.join(' | '));
+    };
+    // The API server's list fails twice (as while it is unreachable), then works again.
+    await until(() => lists >= 4 && events.at(-1) === 'pods web-1');
+    const after = events.slice(events.indexOf('pods web-1') + 1);
+    assert.ok(after.includes('error'), events.join(' | '));
+    assert.ok(!after.includes('pods '), `an empty list was reported: ${events.join(' | ')}`);
+    const lastError = after.lastIndexOf('error');
+    assert.ok(
+      !after.slice(0, lastError).includes('ok'),
+      `cleared while failing: ${events.join(' | ')}`,
+    );
+  });
 });

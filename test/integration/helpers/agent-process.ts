@@ -37,6 +37,8 @@ export interface StartAgentOptions {
   /** 0 (default) lets the agent pick; pass a port to restart on the same one. */
   readonly port?: number;
   readonly pingIntervalMs?: number;
+  /** The agent's `--state-dir` (stat caches kept across its restarts); none by default. */
+  readonly stateDir?: string;
   /** The agent command (default `bin/ksync-agent`), e.g. node and the single-file bundle. */
   readonly command?: readonly string[];
   /** Extra environment (e.g. a private TMPDIR). */
@@ -57,6 +59,7 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
   if (options.pingIntervalMs !== undefined) {
     args.push('--ping-interval-ms', String(options.pingIntervalMs));
   }
+  if (options.stateDir !== undefined) args.push('--state-dir', options.stateDir);
   const [bin, ...pre] = options.command ?? [AGENT_BIN];
   const child = spawn(bin as string, [...pre, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -135,7 +138,12 @@ export async function makeAgentFixture(): Promise<AgentFixture> {
     tokenFile,
     token,
     async start(options = {}) {
-      const agent = await startAgent({ ...options, root, tokenFile });
+      const agent = await startAgent({
+        stateDir: join(dir, 'agent-state'),
+        ...options,
+        root,
+        tokenFile,
+      });
       started.push(agent);
       return agent;
     },

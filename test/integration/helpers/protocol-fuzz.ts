@@ -24,6 +24,7 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import {
   CHUNK_FRAME_KIND,
+  CONTENT_PRESENT,
   KSYNC_VERSION,
   MAX_CHUNK_BYTES,
   MAX_FRAME_BYTES,
@@ -180,7 +181,7 @@ export type FuzzFrame =
   | { readonly kind: 'text'; readonly text: string }
   | { readonly kind: 'invalid-utf8' }
   | { readonly kind: 'binary'; readonly bytes: Uint8Array }
-  /** Waits (at most 1 s) until the agent granted `bytes` of credit on stage `id` in total. */
+  /** Waits (at most 1 s) until the agent granted `bytes` of credit on stream `id` in total. */
   | { readonly kind: 'await-credit'; readonly id: number; readonly bytes: number }
   | { readonly kind: 'pause'; readonly ms: number };
 
@@ -190,7 +191,7 @@ export interface FuzzCase {
   readonly frames: readonly FuzzFrame[];
 }
 
-/** Content the fuzzer can stage and name by digest. */
+/** Content the fuzzer can send and name by digest. */
 export interface FuzzContent {
   readonly data: Buffer;
   readonly digest: string;
@@ -365,11 +366,11 @@ function brokenBinary(): fc.Arbitrary<FuzzFrame> {
 }
 
 /**
- * A content stream in frames: `stage` (right or wrong digest and size), its content cut into
- * chunks, sent politely (waiting for credit) or in one burst past the window, then `end`,
- * `abort`, more chunks, or nothing.
+ * A content stream in frames: an `apply` creating one file (right or wrong digest and size) with
+ * its content stream (a status byte, then the content) cut into chunks, sent politely (waiting
+ * for credit) or in one burst past the window, then `end`, `abort`, more chunks, or nothing.
  */
-function stageFlows(world: FuzzWorld): fc.Arbitrary<FuzzFrame[]> {
+function contentFlows(world: FuzzWorld): fc.Arbitrary<FuzzFrame[]> {
   return fc
     .record({
       id: fc.constantFrom(...IDS),
@@ -384,20 +385,27 @@ function stageFlows(world: FuzzWorld): fc.Arbitrary<FuzzFrame[]> {
       tail: fc.constantFrom('end', 'end', 'end', 'abort', 'extra', 'none'),
     })
     .map(({ id, content, digestOf, sizeDelta, chunk, polite, tail }) => {
+      const file = {
+        kind: 'file',
+        digest: digestOf.digest,
+        executable: false,
+        size: Math.max(0, content.data.length + sizeDelta),
+      };
       const frames: FuzzFrame[] = [
         text(
           JSON.stringify({
-            type: 'stage',
+            type: 'apply',
             id,
-            digest: digestOf.digest,
-            size: Math.max(0, content.data.length + sizeDelta),
+            changes: [{ path: `fuzz-${id}`, old: null, new: file }],
+            content: [0],
           }),
         ),
       ];
+      const stream = Buffer.concat([Uint8Array.of(CONTENT_PRESENT), content.data]);
       // At most 64 chunks a stream, so that a case stays short.
-      const step = Math.max(chunk, Math.ceil(content.data.length / 64));
-      for (let offset = 0; offset < content.data.length; offset += step) {
-        const piece = content.data.subarray(offset, offset + step);
+      const step = Math.max(chunk, Math.ceil(stream.length / 64));
+      for (let offset = 0; offset < stream.length; offset += step) {
+        const piece = stream.subarray(offset, offset + step);
         if (polite) frames.push({ kind: 'await-credit', id, bytes: offset + piece.length });
         frames.push({ kind: 'binary', bytes: encodeChunkFrame(id, piece) });
       }
@@ -465,7 +473,7 @@ export function fuzzCases(world: FuzzWorld): fc.Arbitrary<FuzzCase> {
     { weight: 48, arbitrary: json(anyMessage).map((f) => [f]) },
     { weight: 8, arbitrary: json(withBadField(anyMessage, types)).map((f) => [f]) },
     { weight: 8, arbitrary: chunkFrames().map((f) => [f]) },
-    { weight: 12, arbitrary: stageFlows(world) },
+    { weight: 12, arbitrary: contentFlows(world) },
     { weight: 6, arbitrary: readFlows(world) },
     {
       weight: 4,
@@ -528,7 +536,7 @@ type Phase = 'hello' | 'auth' | 'open' | 'ready';
 /** How long the agent may take to answer one frame or finish a case. */
 const ANSWER_MS = 5000;
 
-/** The request types whose answer ends them (a `read` ends with `end`, a `stage` with `ok`). */
+/** The answers that end a request (a `read` ends with `end`, an `apply` with `apply-result`). */
 const FINAL_TYPES = new Set(['ok', 'error', 'end', 'scan-done', 'missing-result', 'apply-result']);
 
 /** Runs one case against the agent at `url` and reports what broke. */
@@ -546,11 +554,11 @@ export async function runFuzzCase(url: string, fuzzCase: FuzzCase): Promise<Fuzz
   const owed = new Map<number, number>();
   /** Ids whose answer may be missing (a read the fuzzer cancelled). */
   const exempt = new Set<number>();
-  const stageIds = new Set<number>();
+  const streamIds = new Set<number>();
   /** Content bytes received per read stream, and whether the fuzzer now grants credit for it. */
   const readBytes = new Map<number, number>();
   let draining = false;
-  /** Stage streams that stopped granting credit. */
+  /** Content streams that stopped granting credit. */
   const stalled = new Set<number>();
   let closeCode: number | undefined;
   let wake: (() => void) | undefined;
@@ -663,7 +671,7 @@ export async function runFuzzCase(url: string, fuzzCase: FuzzCase): Promise<Fuzz
       }
       if (frame.kind === 'await-credit') {
         // The window is granted up front; more comes as the agent takes chunks, unless the
-        // stage failed (then the rest of its chunks go out without waiting).
+        // apply failed (then the rest of its chunks go out without waiting).
         if (stalled.has(frame.id)) continue;
         const granted = () => STREAM_WINDOW_BYTES + (credits.get(frame.id) ?? 0) >= frame.bytes;
         if (!(await until(granted, 1000))) stalled.add(frame.id);
@@ -671,12 +679,12 @@ export async function runFuzzCase(url: string, fuzzCase: FuzzCase): Promise<Fuzz
       }
       send(frame);
       sent++;
-      expectRefusal ||= classify(frame, owed, exempt, stageIds);
+      expectRefusal ||= classify(frame, owed, exempt, streamIds);
     }
-    // Drain: end every stage (a no-op for finished ones) and grant reads what they sent, so
+    // Drain: end every content stream (a no-op for finished ones) and grant reads what they sent, so
     // each request can be answered.
     if (closeCode === undefined) {
-      for (const id of stageIds) ws.send(JSON.stringify({ type: 'end', id }));
+      for (const id of streamIds) ws.send(JSON.stringify({ type: 'end', id }));
       for (const [id, bytes] of readBytes) grant(id, bytes);
       draining = true;
     }
@@ -756,7 +764,7 @@ function classify(
   frame: FuzzFrame,
   owed: Map<number, number>,
   exempt: Set<number>,
-  stageIds: Set<number>,
+  streamIds: Set<number>,
 ): boolean {
   if (frame.kind === 'invalid-utf8') return true;
   if (frame.kind === 'binary') return !decodeChunkFrame(frame.bytes).ok;
@@ -779,8 +787,8 @@ function classify(
     case 'abort':
       exempt.add(m.id);
       return false;
-    case 'stage':
-      stageIds.add(m.id);
+    case 'apply':
+      if (m.content !== undefined) streamIds.add(m.id);
       owed.set(m.id, (owed.get(m.id) ?? 0) + 1);
       return false;
     default:

@@ -71,6 +71,31 @@ export const run: CommandRun = async (ctx, input) => {
     paused: input.options.paused === true,
     createdAt: Date.now(),
   };
+  await storeSpec(ctx, spec, {
+    force: input.options.force === true,
+    check: async () => {
+      if (target.kind === 'direct' && input.options.check !== false) await checkAgent(spec, target);
+    },
+  });
+};
+
+/** Options for `storeSpec`. */
+export interface StoreOptions {
+  /** `--force`: allow roots `checkRoots` refuses otherwise. */
+  readonly force: boolean;
+  /** Checks the remote side once the roots passed (connects, so it runs after the cheap checks). */
+  readonly check: () => Promise<void>;
+}
+
+/**
+ * Stores a new spec once its roots pass `checkRoots` (before connecting, and again against the
+ * syncs that exist when it is stored), and says what happened and what to run next.
+ */
+export async function storeSpec(
+  ctx: CommandContext,
+  spec: SyncSpec,
+  options: StoreOptions,
+): Promise<void> {
   const [ksyncHome, userHome] = await Promise.all([
     realOrSelf(ctx.home.root),
     realOrSelf(homedir()),
@@ -81,28 +106,28 @@ export const run: CommandRun = async (ctx, input) => {
     url: describeTarget(spec.target),
     ksyncHome,
     userHome,
-    force: input.options.force === true,
+    force: options.force,
   };
-  // Checked before connecting, and again against the syncs that exist when it is stored.
   const refuse = (others: RootCheckInput['others']): void => {
     const rootProblems = checkRoots({ ...rootCheck, others });
     if (rootProblems.length > 0) throw new UserError(rootProblems.join('; '));
   };
   refuse([]);
-  if (target.kind === 'direct' && input.options.check !== false) await checkAgent(spec, target);
-
+  await options.check();
   const view = await withBackend({ home: ctx.home }, async (backend) => {
     // A sync of the same name is refused by create itself, with its own message.
     refuse((await backend.list()).filter((other) => other.name !== spec.name));
     const created = await backend.create(spec);
     return { created, watching: backend.kind === 'watch' };
   });
-  ctx.output.done(
-    `created sync ${spec.name}: ${spec.local} <-> ${describeTarget(spec.target)} ${spec.remote} (${spec.mode})`,
-  );
+  const where =
+    spec.target.kind === 'resources'
+      ? `cluster objects ${describeTarget(spec.target)}`
+      : `${describeTarget(spec.target)} ${spec.remote}`;
+  ctx.output.done(`created sync ${spec.name}: ${spec.local} <-> ${where} (${spec.mode})`);
   if (!view.watching)
     ctx.output.info('start syncing with: ksync watch --daemon (or: ksync run ' + spec.name + ')');
-};
+}
 
 /**
  * The Kubernetes target of `create`: the context and namespace resolved as kubectl does, and
@@ -148,12 +173,16 @@ async function readKubernetesTarget(
 }
 
 /** `{[key]: value}`, or nothing when value is undefined (exactOptionalPropertyTypes). */
-function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+export function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
 /** Adds a problem unless `path` is an existing directory; returns its real path. */
-async function checkLocalDir(path: string, given: string, problems: string[]): Promise<string> {
+export async function checkLocalDir(
+  path: string,
+  given: string,
+  problems: string[],
+): Promise<string> {
   try {
     const real = await realpath(path);
     if (!(await stat(real)).isDirectory()) {

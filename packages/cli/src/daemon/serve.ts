@@ -52,6 +52,8 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
   // On a terminal, redraw the spinner line on every status (state changes and each transferred
   // file). Without one, log a line when a sync settles after doing work, or pauses.
   const logged = new Map<string, string>();
+  /** Problem causes already logged per sync since it was last in sync. */
+  const toldCauses = new Map<string, Set<string>>();
   const progressLoggedAt = new Map<string, number>();
   const onStatus = (view: SyncView): void => {
     if (output.interactive) {
@@ -77,21 +79,30 @@ export async function serveSyncs(ctx: CommandContext, options: ServeOptions): Pr
       }
       return;
     }
+    if (view.state === 'problems') {
+      // Once per cause (side and message) until the sync is in sync again, not once per set of
+      // failing paths: under a stream of edits a full disk fails new paths every cycle, and
+      // racing edits come and go beside it; the user needs to hear about the disk once.
+      const told = toldCauses.get(view.name) ?? new Set<string>();
+      const causes = view.problems.map((p) => `${p.side ?? ''} ${p.message}`);
+      if (causes.every((c) => told.has(c))) return;
+      for (const c of causes) told.add(c);
+      toldCauses.set(view.name, told);
+      logged.set(view.name, 'problems');
+      output.log(`warning: ${view.name}: ${formatProblems(view.name, view.problems)}`);
+      return;
+    }
     const key =
       view.state === 'watching'
         ? `watching ${view.files} ${view.bytes} ${view.transferredFiles} ${view.transferredBytes}`
-        : view.state === 'problems'
-          ? `problems ${JSON.stringify(view.problems)}`
-          : view.state;
+        : view.state;
     if (logged.get(view.name) === key) return;
     if (view.state === 'watching') {
       logged.set(view.name, key);
+      toldCauses.delete(view.name);
       output.log(
         `${view.name}: in sync: ${view.files} files, ${formatBytes(view.bytes)}; transferred ${view.transferredFiles} files, ${formatBytes(view.transferredBytes)} since start`,
       );
-    } else if (view.state === 'problems') {
-      logged.set(view.name, key);
-      output.log(`warning: ${view.name}: ${formatProblems(view.name, view.problems)}`);
     } else if (view.state === 'paused') {
       logged.set(view.name, key);
       output.log(`${view.name}: paused`);

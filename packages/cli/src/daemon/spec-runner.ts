@@ -27,7 +27,7 @@ import { errorMessage, type ContainerTarget, type Snapshot } from '@ksync/core';
 import { openSessionStore } from '@ksync/fs';
 import type { KubeTarget, PodTarget, PodWatch, PodWatchOptions } from '@ksync/kube';
 import { describeTarget, type KubernetesTarget, type SyncSpec } from '../spec.ts';
-import type { RemoteEndpoint } from '../sync-endpoints.ts';
+import { hookApply, type RemoteEndpoint } from '../sync-endpoints.ts';
 import { openTargetEndpoints, readSpecCluster } from '../targets/kubernetes.ts';
 import { SYNC_STATES, type SyncState, type SyncView, type TargetView } from '../view.ts';
 import { SyncRunner, buildView, type DurableState, type RunnerDeps } from './sync-runner.ts';
@@ -376,31 +376,15 @@ function withApplyHook(
   onApplied: () => void,
 ): RemoteEndpoint {
   let timer: NodeJS.Timeout | undefined;
-  return {
-    get connected() {
-      return remote.connected;
-    },
-    get agent() {
-      return remote.agent;
-    },
-    scan: (options) => remote.scan(options),
-    watch: (listener) => remote.watch(listener),
-    readContent: (path, digest) => remote.readContent(path, digest),
-    missingContent: (digests) => remote.missingContent(digests),
-    stageContent: (request) => remote.stageContent(request),
-    apply: async (changes) => {
-      const result = await remote.apply(changes);
+  return hookApply(remote, {
+    applied: (result) => {
       if (result.applied.length > 0 && wanted()) {
         clearTimeout(timer);
         timer = setTimeout(onApplied, RELOAD_DEBOUNCE_MS);
       }
-      return result;
     },
-    close: async () => {
-      clearTimeout(timer);
-      await remote.close();
-    },
-  };
+    closing: () => clearTimeout(timer),
+  });
 }
 
 function targetView(live: LiveTarget, reload: string | undefined): TargetView {

@@ -326,7 +326,7 @@ export class Supervisor implements Backend {
   /** The sessions' worth of `spec`: live runners, or (with no watch) the state on disk. */
   async #parts(spec: SyncSpec): Promise<SpecPart[]> {
     const runner = this.#runners.get(spec.name);
-    if (spec.target.kind === 'direct') {
+    if (spec.target.kind !== 'kubernetes') {
       return [{ key: spec.name, ...(runner instanceof SyncRunner ? { runner } : {}) }];
     }
     const live = runner instanceof SpecRunner ? runner.runners() : [];
@@ -419,6 +419,7 @@ export class Supervisor implements Backend {
     const stored = await readStatusFile(this.#o.home.statusFile(spec.name));
     const endpoints = await this.#o.openEndpoints(spec, {
       stagingDir: this.#o.home.staging,
+      statCacheFile: this.#o.home.statCacheFile(spec.name),
       onWarning: (m) => this.#o.log?.('warn', `${spec.name}: ${m}`),
     });
     try {
@@ -568,6 +569,6 @@ function conflictView(
     local: describeEntry(c.local),
     remote: describeEntry(c.remote),
     detectedAt: new Date(c.detectedAt).toISOString(),
-    ...(c.state === 'local-kept' && c.kept.length > 0 ? { savedIn } : {}),
+    ...(c.kept.length > 0 ? { savedIn } : {}),
   };
 }

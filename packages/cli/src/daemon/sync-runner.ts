@@ -299,6 +299,7 @@ export class SyncRunner {
     const mine: { endpoints?: SyncEndpoints } = {};
     const endpoints = await this.#unit.open({
       stagingDir: this.#deps.home.staging,
+      statCacheFile: this.#deps.home.statCacheFile(key),
       onWarning: (message) => log('warn', `${name}: ${message}`),
       onLost: (reason) => this.#onLost(mine.endpoints, reason),
     });

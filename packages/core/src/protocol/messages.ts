@@ -146,28 +146,63 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     ignore: z.array(text).max(MAX_IGNORE_PATTERNS),
     target: containerTarget.optional(),
   }),
-  /** Endpoint.scan; answered by scan-page messages, then scan-done. */
+  /**
+   * Endpoint.scan; answered by scan-page messages, then scan-done. `base` names the scan result
+   * (its `generation`) the client holds a copy of: the agent may then send only what changed
+   * since. Without it the answer is the whole snapshot.
+   */
   z.object({
     type: z.literal('scan'),
     id,
     full: z.boolean(),
     ignore: z.array(text).max(MAX_IGNORE_PATTERNS).optional(),
+    base: id.optional(),
   }),
   /** Endpoint.missingContent; answered by missing-result. */
   z.object({ type: z.literal('missing'), id, digests: z.array(digest).max(MAX_BATCH_ITEMS) }),
   /** Endpoint.readContent; answered by chunk frames on stream `id`, then end (or error). */
   z.object({ type: z.literal('read'), id, path: syncPath, digest }),
-  /** Endpoint.stageContent; followed by chunk frames on stream `id`, then end; answered by ok. */
-  z.object({ type: z.literal('stage'), id, digest, size }),
-  /** Endpoint.apply; answered by apply-result. */
-  z.object({ type: z.literal('apply'), id, changes: z.array(change).max(MAX_BATCH_ITEMS) }),
+  /**
+   * Endpoint.readContents; answered by one content stream (content-stream.ts) of the files in
+   * this order, in chunk frames on stream `id`, then end (or error).
+   */
+  z.object({
+    type: z.literal('read-contents'),
+    id,
+    files: z.array(z.object({ path: syncPath, digest, size })).max(MAX_BATCH_ITEMS),
+  }),
+  /**
+   * Endpoint.apply; answered by apply-result. With `content` (ascending indexes of changes to
+   * files), the content stream of those files follows in chunk frames on stream `id`, then end.
+   */
+  z
+    .object({
+      type: z.literal('apply'),
+      id,
+      changes: z.array(change).max(MAX_BATCH_ITEMS),
+      content: z
+        .array(
+          z
+            .number()
+            .int()
+            .min(0)
+            .max(MAX_BATCH_ITEMS - 1),
+        )
+        .max(MAX_BATCH_ITEMS)
+        .optional(),
+    })
+    .superRefine((message, ctx) => {
+      const problem = contentIndexProblem(message.changes, message.content ?? []);
+      if (problem !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['content'], message: problem });
+    }),
   /** Endpoint.close; answered by ok, then the agent closes the connection. */
   z.object({ type: z.literal('close'), id }),
   /** More credit for the read stream `id`. */
   z.object({ type: z.literal('credit'), id, bytes: credit }),
-  /** The client's stage stream `id` is complete. */
+  /** The client's content stream for apply `id` is complete. */
   z.object({ type: z.literal('end'), id }),
-  /** The client gives up stream `id`: it stops a stage it sends, or cancels a read it receives. */
+  /** The client gives up stream `id`: it stops content it sends, or cancels a read it receives. */
   z.object({ type: z.literal('abort'), id, error: errorData }),
 ]);
 
@@ -184,17 +219,30 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     protocol: z.number(),
     node: nodeFacts.optional(),
   }),
-  /** Success without data (auth, open, stage, close). */
+  /** Success without data (auth, open, close). */
   z.object({ type: z.literal('ok'), id }),
-  /** Part of a scan: entries in any order, and problems. */
+  /**
+   * Part of a scan: entries in any order, paths that no longer exist (only in a delta), and
+   * problems (always all of them).
+   */
   z.object({
     type: z.literal('scan-page'),
     id,
     entries: z.array(z.tuple([syncPath, entry])).max(MAX_BATCH_ITEMS),
+    removed: z.array(syncPath).max(MAX_BATCH_ITEMS).optional(),
     problems: z.array(problem).max(MAX_BATCH_ITEMS),
   }),
-  /** The scan `id` is complete. */
-  z.object({ type: z.literal('scan-done'), id }),
+  /**
+   * The scan `id` is complete. `generation` numbers this result on the connection (the client
+   * names it as the next scan's `base`). With `delta` the pages held only the changes since the
+   * requested base; without it they held the whole snapshot.
+   */
+  z.object({
+    type: z.literal('scan-done'),
+    id,
+    generation: id.optional(),
+    delta: z.boolean().optional(),
+  }),
   /** Answer to missing: the digests the agent cannot provide. */
   z.object({
     type: z.literal('missing-result'),
@@ -222,9 +270,9 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   }),
   /** Push notification: the served side may have changed (the client's watchers fire). */
   z.object({ type: z.literal('changed') }),
-  /** More credit for the stage stream `id`. */
+  /** More credit for the content stream the client sends with apply `id`. */
   z.object({ type: z.literal('credit'), id, bytes: credit }),
-  /** The read stream `id` is complete and verified. */
+  /** The read stream `id` is complete (a `read` is also verified). */
   z.object({ type: z.literal('end'), id }),
   /**
    * Request `id` failed (a stream ends with it too). Without an id the whole connection is
@@ -284,6 +332,23 @@ function parseWith<T>(schema: z.ZodType<T>, raw: string): ParseResult<T> {
   }
   const error = wireError('bad-message', message);
   return known.success ? { ok: false, error, id: known.data } : { ok: false, error };
+}
+
+/**
+ * Why `indexes` cannot name the changes an apply's content stream carries, or undefined: they
+ * must ascend strictly and each name a change to a file.
+ */
+function contentIndexProblem(
+  changes: readonly WireChange[],
+  indexes: readonly number[],
+): string | undefined {
+  let previous = -1;
+  for (const index of indexes) {
+    if (index <= previous) return 'content indexes must ascend';
+    if (changes[index]?.new?.kind !== 'file') return `change ${index} does not create a file`;
+    previous = index;
+  }
+  return undefined;
 }
 
 /** The reason `path` is not an exact sync path, or undefined when it is one. */

@@ -2,15 +2,20 @@
  * In-memory implementations of the endpoint and store interfaces, for unit tests of the
  * controller and the protocol. They follow the same contracts as the filesystem ones: `apply`
  * checks each change's `old` against the current state and refuses on mismatch, and file
- * creation needs staged or present content.
+ * creation needs content that came with the apply or is present.
  */
 import type { ApplyResult, Change, Problem } from '../change.ts';
+import {
+  ContentStreamReader,
+  encodeContentStream,
+  type ContentRequest,
+} from '../content-stream.ts';
 import type {
+  ApplyContent,
   ChangeListener,
   Endpoint,
   ScanOptions,
   ScanResult,
-  StageRequest,
 } from '../endpoint.ts';
 import { createIgnoreMatcher, ignoredPaths } from '../ignore.ts';
 import { entriesEqual, type Entry } from '../entry.ts';
@@ -23,20 +28,21 @@ export function contentOf(digest: string): Uint8Array {
   return Uint8Array.from(digest, (c) => c.charCodeAt(0));
 }
 
-/** An endpoint over a map; file content is the digest's own bytes unless staged otherwise. */
+/** An endpoint over a map; file content is the digest's own bytes. */
 export class MemoryEndpoint implements Endpoint {
   tree: Map<string, Entry>;
-  readonly staged = new Map<string, Uint8Array>();
   /** Paths whose scan reports a problem. */
   readonly problemPaths = new Set<string>();
-  /** Digests whose staging fails, to simulate a broken transfer. */
-  readonly failStaging = new Set<string>();
+  /** Digests whose content fails to arrive with an apply, to simulate a broken transfer. */
+  readonly failContent = new Set<string>();
   readonly #listeners = new Set<ChangeListener>();
   /** The side's own ignore rules (a local side's `.ksyncignore`); unset: it reads none. */
   ownIgnore: readonly string[] | undefined;
   /** The rules of the latest scan, own or given. */
   scannedWith: readonly string[] = [];
   scans = 0;
+  /** The previous scan's snapshot, to report what changed since (none before the first scan). */
+  #lastScan: Snapshot | undefined;
 
   constructor(tree: Snapshot) {
     this.tree = new Map(tree);
@@ -59,9 +65,17 @@ export class MemoryEndpoint implements Endpoint {
     const snapshot = new Map(
       [...this.tree].filter(([p]) => !this.problemPaths.has(p) && !ignored.has(p)),
     );
+    // The paths that differ from the previous result, as the filesystem endpoint reports them.
+    const changes = new Map<string, Entry | undefined>();
+    const last = this.#lastScan;
+    for (const p of new Set([...(last?.keys() ?? []), ...snapshot.keys()])) {
+      if (!entriesEqual(last?.get(p), snapshot.get(p))) changes.set(p, last?.get(p));
+    }
+    this.#lastScan = snapshot;
     return {
       snapshot,
       problems,
+      ...(last === undefined ? {} : { changes }),
       ...(this.ownIgnore === undefined ? {} : { ignore: this.scannedWith }),
     };
   }
@@ -77,24 +91,38 @@ export class MemoryEndpoint implements Endpoint {
     yield contentOf(digest);
   }
 
+  readContents(files: readonly ContentRequest[]): AsyncIterable<Uint8Array> {
+    return encodeContentStream(files, (file) => this.readContent(file.path, file.digest));
+  }
+
   async missingContent(digests: readonly string[]): Promise<string[]> {
-    const present = new Set<string>(this.staged.keys());
+    const present = new Set<string>();
     for (const e of this.tree.values()) if (e.kind === 'file') present.add(e.digest);
     return digests.filter((d) => !present.has(d));
   }
 
-  async stageContent(request: StageRequest): Promise<void> {
-    const parts: Uint8Array[] = [];
-    for await (const chunk of request.chunks) parts.push(chunk);
-    if (this.failStaging.has(request.digest)) throw new Error('staging failed');
-    const text = parts.map((p) => String.fromCharCode(...p)).join('');
-    if (text !== request.digest) throw new Error(`content does not match digest ${request.digest}`);
-    this.staged.set(request.digest, contentOf(text));
-  }
-
-  async apply(changes: readonly Change[]): Promise<ApplyResult> {
+  async apply(changes: readonly Change[], content?: ApplyContent): Promise<ApplyResult> {
     const applied: Change[] = [];
     const problems: Problem[] = [];
+    const arrived = new Set<string>();
+    const failed = new Set<number>();
+    if (content !== undefined) {
+      const reader = new ContentStreamReader(content.stream);
+      for (const index of content.indexes) {
+        const entry = changes[index]?.new;
+        if (entry?.kind !== 'file') throw new Error(`content for change ${index}, not a file`);
+        const chunks = await reader.next(entry.size);
+        const parts: Uint8Array[] = [];
+        for await (const chunk of chunks ?? []) parts.push(chunk);
+        const text = parts.map((p) => String.fromCharCode(...p)).join('');
+        if (chunks === undefined || text !== entry.digest || this.failContent.has(entry.digest)) {
+          failed.add(index);
+        } else {
+          arrived.add(entry.digest);
+        }
+      }
+      await reader.finish();
+    }
     // As on disk: a directory replaced by a non-directory is touched only if it can go whole.
     const removed = new Set(
       changes.filter((c) => c.new === undefined || c.old?.kind === 'directory').map((c) => c.path),
@@ -107,7 +135,11 @@ export class MemoryEndpoint implements Endpoint {
       .filter((d) =>
         [...this.tree.keys()].some((p) => p !== d && isWithin(p, d) && !removed.has(p)),
       );
-    for (const change of changes) {
+    for (const [index, change] of changes.entries()) {
+      if (failed.has(index)) {
+        problems.push({ path: change.path, message: 'content did not arrive' });
+        continue;
+      }
       if (stuck.some((d) => isWithin(change.path, d))) {
         problems.push({ path: change.path, message: 'directory holds content that is not synced' });
         continue;
@@ -120,9 +152,10 @@ export class MemoryEndpoint implements Endpoint {
         problems.push({ path: change.path, message: 'parent is missing' });
       } else if (
         change.new?.kind === 'file' &&
+        !arrived.has(change.new.digest) &&
         (await this.missingContent([change.new.digest])).length > 0
       ) {
-        problems.push({ path: change.path, message: 'content not staged' });
+        problems.push({ path: change.path, message: 'content is not here' });
       } else if (
         change.old?.kind === 'directory' &&
         [...this.tree.keys()].some((p) => p !== change.path && parentPath(p) === change.path)

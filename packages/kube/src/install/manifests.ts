@@ -69,6 +69,11 @@ const STATE_DIR = '/var/lib/ksync';
  * mount point itself, which the agent empties by removing it at start and stop.
  */
 const STAGING_DIR = `${STATE_DIR}/staging`;
+/**
+ * What the agent keeps across its own restarts (the emptyDir lives as long as the pod): the stat
+ * caches of the roots it serves, so a restarted agent hashes nothing that did not change.
+ */
+const KEPT_DIR = `${STATE_DIR}/state`;
 
 /** What the manifests are built from. */
 export interface ManifestOptions {
@@ -209,6 +214,8 @@ function daemonSet(opts: ManifestOptions): V1DaemonSet {
                 `${TOKEN_DIR}/${TOKEN_KEY}`,
                 '--staging-dir',
                 STAGING_DIR,
+                '--state-dir',
+                KEPT_DIR,
               ],
               env: [
                 {
