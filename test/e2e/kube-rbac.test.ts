@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectRemoteEndpoint } from '@ksync/agent/client';
 import {
-  AGENT_SELECTOR,
   NAMESPACE,
   dialAgent,
   dialPortForward,
@@ -21,6 +20,7 @@ import {
   type KubeTarget,
 } from '@ksync/kube';
 import {
+  agentPodNames,
   createNamespace,
   deleteNamespace,
   kubectl,
@@ -320,20 +320,9 @@ describe('RBAC: who reaches the agent, and the token is never shown', { timeout:
     }
     // The daemon's log, specs and state: everything under KSYNC_HOME.
     shown.push(await readAllText(await ksyncHome()));
-    const agents = await kubectl([
-      '-n',
-      NAMESPACE,
-      'get',
-      'pods',
-      '-l',
-      AGENT_SELECTOR,
-      '-o',
-      'jsonpath={.items[*].metadata.name}',
-    ]);
     // Each agent's log, and its previous container's when it restarted.
     const logs = await Promise.all(
-      agents
-        .split(' ')
+      (await agentPodNames())
         .flatMap((agent) => [[agent], [agent, '--previous']])
         .map(async (args) => (await runKubectl(['-n', NAMESPACE, 'logs', ...args])).stdout),
     );
