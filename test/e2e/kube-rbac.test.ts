@@ -92,6 +92,19 @@ describe('RBAC: who reaches the agent, and the token is never shown', { timeout:
   /** Everything users were shown, for the token check at the end. */
   const shown: string[] = [];
   const subject = (sa: string) => `system:serviceaccount:${ns}:${sa}`;
+  /** Creates sync `name` as the user of `kubeconfig`; returns the error it shows in `get`. */
+  const failingSync = async (name: string, kubeconfig: string): Promise<string> => {
+    const local = await mkdtemp(join(tmpdir(), 'ksync-e2e-rbac-'));
+    const create = ['create', '--name', name, '--kubeconfig', kubeconfig, '-l', 'app=rbac'];
+    await ksyncOk([...create, '-n', ns, local, `/tmp/${name}`]);
+    let error = '';
+    await waitFor(`the ${name} sync to fail`, 60_000, async () => {
+      error = await syncError(name);
+      return error !== '';
+    });
+    shown.push(error, (await ksync(['flush', name, '--timeout', '10s'])).stderr);
+    return error;
+  };
 
   before(async () => {
     await ksyncOk(['init']);
@@ -218,27 +231,8 @@ describe('RBAC: who reaches the agent, and the token is never shown', { timeout:
       return true;
     });
     // Through ksync: the sync says what is missing.
-    const local = await mkdtemp(join(tmpdir(), 'ksync-e2e-rbac-'));
-    await ksyncOk([
-      'create',
-      '--name',
-      'elsewhere',
-      '--kubeconfig',
-      elsewhereFile,
-      '-l',
-      'app=rbac',
-      '-n',
-      ns,
-      local,
-      '/tmp/elsewhere',
-    ]);
-    let error = '';
-    await waitFor('the elsewhere sync to fail', 60_000, async () => {
-      error = await syncError('elsewhere');
-      return error !== '';
-    });
+    const error = await failingSync('elsewhere', elsewhereFile);
     assert.match(error, /forbidden: .*cannot create pods\/portforward in namespace "ksync-system"/);
-    shown.push(error, (await ksync(['flush', 'elsewhere', '--timeout', '10s'])).stderr);
   });
 
   it('a user who cannot read the token Secret reaches the agent but cannot use it', async () => {
@@ -265,27 +259,8 @@ describe('RBAC: who reaches the agent, and the token is never shown', { timeout:
         /the ksync agent at ws:\/\/ksync-agent refused the token/,
       );
     }
-    const local = await mkdtemp(join(tmpdir(), 'ksync-e2e-rbac-'));
-    await ksyncOk([
-      'create',
-      '--name',
-      'no-secret',
-      '--kubeconfig',
-      noSecretFile,
-      '-l',
-      'app=rbac',
-      '-n',
-      ns,
-      local,
-      '/tmp/no-secret',
-    ]);
-    let error = '';
-    await waitFor('the no-secret sync to fail', 60_000, async () => {
-      error = await syncError('no-secret');
-      return error !== '';
-    });
+    const error = await failingSync('no-secret', noSecretFile);
     assert.match(error, /forbidden: .*cannot get secrets in namespace "ksync-system"/);
-    shown.push(error, (await ksync(['flush', 'no-secret', '--timeout', '10s'])).stderr);
   });
 
   it('the agent token is never logged or shown', async () => {
