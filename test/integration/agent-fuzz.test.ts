@@ -11,18 +11,46 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { link, lstat, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { makeAgentFixture, type AgentFixture, type AgentProcess } from './helpers/agent-process.ts';
+import {
+  REPO,
+  makeAgentFixture,
+  type AgentFixture,
+  type AgentProcess,
+} from './helpers/agent-process.ts';
 import { fuzzCases, runFuzzCase, type FuzzContent } from './helpers/protocol-fuzz.ts';
+import { readLineCoverage } from './helpers/v8-coverage.ts';
 
 const SECONDS = Number(process.env.KSYNC_FUZZ_SECONDS ?? 60);
 const SEED = Number(process.env.KSYNC_FUZZ_SEED ?? Date.now() % 2 ** 31);
 
+/** The protocol code whose line coverage the run reports. */
+const COVERED_FILES = [
+  'packages/agent/src/server.ts',
+  'packages/agent/src/streams.ts',
+  'packages/core/src/protocol/messages.ts',
+  'packages/core/src/protocol/framing.ts',
+  'packages/fs/src/apply.ts',
+  'packages/fs/src/safe-path.ts',
+];
+
 function content(data: Buffer): FuzzContent {
   return { data, digest: createHash('sha256').update(data).digest('hex') };
 }
+
+/** The content the fuzzer stages and names by digest; each one is also a file in the root. */
+const CONTENTS = [
+  content(Buffer.alloc(0)),
+  content(Buffer.from('hello\n')),
+  content(Buffer.from('hard-linked\n')),
+  content(Buffer.from('ok\n')),
+  content(Buffer.from('f\n')),
+  content(randomBytes(1000)),
+  content(randomBytes(300 * 1024)),
+  content(randomBytes(2.5 * 1024 * 1024)),
+];
 
 /** Type, mode and content digest of everything below `dir`, by relative path. */
 async function readTree(dir: string): Promise<Record<string, string>> {
@@ -44,6 +72,7 @@ describe('agent: protocol fuzzer', () => {
   let fixture: AgentFixture;
   let agent: AgentProcess;
   let outside: string;
+  let coverageDir: string;
 
   before(async () => {
     fixture = await makeAgentFixture();
@@ -62,7 +91,16 @@ describe('agent: protocol fuzzer', () => {
     // A second name for a file outside the root: the agent may read it by that name, but must
     // never change the outside inode (its content or mode).
     await link(join(outside, 'linked'), join(app, 'hard'));
-    agent = await fixture.start();
+    coverageDir = join(fixture.dir, 'coverage');
+    for (const [i, c] of CONTENTS.entries()) await writeFile(join(app, `c${i}`), c.data);
+    // Pings every 250 ms, so that keepalive interleaves with the traffic.
+    // The agent runs from its sources (bin/ksync-agent runs the bundle of the same code), so that
+    // V8's coverage maps onto the source files.
+    agent = await fixture.start({
+      command: [process.execPath, join(REPO, 'packages/agent/src/main.ts')],
+      pingIntervalMs: 250,
+      env: { NODE_V8_COVERAGE: coverageDir },
+    });
   });
 
   after(async () => {
@@ -72,18 +110,12 @@ describe('agent: protocol fuzzer', () => {
   it(`survives ${SECONDS} s of generated hostile traffic with every invariant intact`, async (t) => {
     const sentinel = await readTree(outside);
     const besideRoot = (await readdir(fixture.dir)).sort();
-    const contents = [
-      content(Buffer.alloc(0)),
-      content(Buffer.from('hello\n')),
-      content(Buffer.from('hard-linked\n')),
-      content(randomBytes(1000)),
-      content(randomBytes(300 * 1024)),
-      content(randomBytes(2.5 * 1024 * 1024)),
-    ];
     const world = {
       token: fixture.token,
-      contents,
+      contents: CONTENTS,
+      files: CONTENTS.map((c, i) => ({ path: `c${i}`, digest: c.digest })),
       paths: [
+        ...CONTENTS.map((_, i) => `c${i}`),
         'ok.txt',
         'f',
         'd',
@@ -150,6 +182,15 @@ describe('agent: protocol fuzzer', () => {
     t.diagnostic(
       `fuzz (seed ${SEED}): ${tally.cases} connections, ${tally.frames} frames, ${tally.opened} opened, slowest ${tally.slowest} ms; ` +
         `answers ${JSON.stringify(Object.fromEntries(tally.answers))}; agent closes ${JSON.stringify(Object.fromEntries(closes))}`,
+    );
+    // Which lines of the protocol code the traffic reached (the agent writes its coverage on exit).
+    assert.deepEqual(await agent.stop('SIGTERM'), { code: 0, signal: null });
+    const coverage = await readLineCoverage(
+      coverageDir,
+      COVERED_FILES.map((f) => join(REPO, f)),
+    );
+    t.diagnostic(
+      `fuzz: line coverage ${coverage.map((c) => `${relative(REPO, c.file)} ${c.covered}/${c.lines}`).join(', ')}`,
     );
     assert.ok(tally.cases > 0, 'the fuzzer ran');
     assert.ok(tally.opened > tally.cases / 4, 'most cases get past the handshake');

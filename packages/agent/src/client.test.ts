@@ -141,6 +141,40 @@ describe('remote endpoint client against a hostile agent', () => {
     );
   });
 
+  it('keeps a busy agent whose pongs are late, and drops a silent one', async () => {
+    // A scan of a huge directory behind a slow port-forward: pages keep arriving, but the pong
+    // waits behind them (found on the cluster with 1,000,000 entries). Here the agent answers
+    // no ping at all, and sends pages for six ping intervals before it finishes.
+    await withFakeAgent(
+      (ws, m) => {
+        ws.pong = () => undefined;
+        if (m.type !== 'scan') return;
+        let pages = 0;
+        const timer = setInterval(() => {
+          if (++pages < 30) {
+            ws.send(JSON.stringify({ type: 'scan-page', id: m.id, entries: [], problems: [] }));
+            return;
+          }
+          clearInterval(timer);
+          ws.send(JSON.stringify({ type: 'scan-done', id: m.id }));
+        }, 10);
+      },
+      async (url) => {
+        const remote = await connectRemoteEndpoint({ ...options, url, pingIntervalMs: 50 });
+        const result = await remote.scan({ full: true });
+        assert.equal(result.snapshot.size, 0);
+        // Silent now: no pong and nothing else, so it is dropped after two missed pings.
+        await assert.rejects(
+          new Promise((resolve) => setTimeout(resolve, 400)).then(() =>
+            remote.scan({ full: true }),
+          ),
+          /not connected to the agent|missed two pings/,
+        );
+        await remote.close();
+      },
+    );
+  });
+
   it('drops a read stream that sends more than its credit', async () => {
     await withFakeAgent(
       (ws, m) => {

@@ -162,7 +162,12 @@ class Connection {
     this.ws = ws;
     this.#onChanged = onChanged;
     this.#onLost = onLost;
-    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    // Anything the agent sends proves it alive, not only a pong: behind a slow port-forward a
+    // pong can wait behind megabytes of scan pages in the same stream.
+    ws.on('message', (data, isBinary) => {
+      this.#alive = true;
+      this.#onMessage(data, isBinary);
+    });
     ws.on('pong', () => (this.#alive = true));
     ws.on('close', (code, reason) =>
       this.#lost(`closed (${code}${reason.length ? ` ${reason.toString('utf8')}` : ''})`),

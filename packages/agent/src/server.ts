@@ -219,7 +219,11 @@ class AgentConnection {
     this.#log = log;
     this.#metrics = metrics;
     this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
-    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    // Anything the client sends proves it alive, not only a pong (see the client's pings).
+    ws.on('message', (data, isBinary) => {
+      this.#alive = true;
+      this.#onMessage(data, isBinary);
+    });
     ws.on('pong', () => (this.#alive = true));
     ws.on('error', (error) => log.warn('connection error', { error: error.message }));
     this.#ping = setInterval(() => this.#checkAlive(), options.pingIntervalMs ?? 5000);

@@ -16,10 +16,15 @@ import { REPO_ROOT, kubeconfigPath, kubectl, loadKubeConfig } from './cluster.ts
 
 let home: string | undefined;
 
+/** The suite's KSYNC_HOME (a temp directory, made on first use): specs, logs, state. */
+export async function ksyncHome(): Promise<string> {
+  home ??= await mkdtemp(join(tmpdir(), 'ksync-e2e-home-'));
+  return home;
+}
+
 /** Runs `bin/ksync ...args` against the cluster ($KUBECONFIG) with a temp KSYNC_HOME. */
 export async function ksync(args: readonly string[], timeoutMs = 240_000): Promise<CliResult> {
-  home ??= await mkdtemp(join(tmpdir(), 'ksync-e2e-home-'));
-  return runKsync(args, { home, cwd: REPO_ROOT, timeoutMs });
+  return runKsync(args, { home: await ksyncHome(), cwd: REPO_ROOT, timeoutMs });
 }
 
 /**
@@ -29,7 +34,7 @@ export async function ksync(args: readonly string[], timeoutMs = 240_000): Promi
 export async function ksyncOnTerminal(
   args: readonly string[],
 ): Promise<{ code: number; screen: string }> {
-  home ??= await mkdtemp(join(tmpdir(), 'ksync-e2e-home-'));
+  const home = await ksyncHome();
   const command = `stty cols 100 rows 30; exec ${[KSYNC_BIN, ...args].join(' ')}`;
   const env: NodeJS.ProcessEnv = { ...process.env, KSYNC_HOME: home, TERM: 'xterm-256color' };
   delete env.CI;

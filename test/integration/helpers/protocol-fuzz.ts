@@ -4,8 +4,8 @@
  * this file), biased towards values that get deep (the real token, known digests, paths that
  * exist or cross a planted symlink, a handful of request ids that collide), then mutated (a
  * field dropped or replaced, the type swapped, the JSON cut short or replaced by junk, invalid
- * UTF-8) and mixed with binary frames (valid chunks, unknown kinds, short, oversize, stream 0)
- * and content streams that respect or abuse their credit.
+ * UTF-8) and mixed with binary frames (valid chunks, unknown kinds, short, oversize, stream 0),
+ * content streams that respect or abuse their credit, and floods past the in-flight limit.
  *
  * The oracle (`runFuzzCase`) drives one real WebSocket connection per case and checks what can
  * be checked from outside without modelling the file system:
@@ -28,6 +28,7 @@ import {
   KSYNC_VERSION,
   MAX_CHUNK_BYTES,
   MAX_FRAME_BYTES,
+  MAX_IN_FLIGHT,
   PROTOCOL_VERSION,
   STREAM_WINDOW_BYTES,
   checkVersions,
@@ -202,6 +203,8 @@ export interface FuzzWorld {
   readonly contents: readonly FuzzContent[];
   /** Sync paths below the roots: real ones, ones through planted symlinks, odd ones. */
   readonly paths: readonly string[];
+  /** Files in the served roots with the digest of their content, for reads that succeed. */
+  readonly files: readonly { readonly path: string; readonly digest: string }[];
   /** Remote roots for `open` the agent serves. */
   readonly roots: readonly string[];
   /** Remote roots it must refuse (through a symlink, outside). */
@@ -215,6 +218,20 @@ const BAD_IDS = [0, -1, 1.5, 2 ** 32, '1', null];
 /** Field hints for the agent under test. */
 function hintsFor(world: FuzzWorld): FieldHints {
   const digests = world.contents.map((c) => c.digest);
+  const entries = fc.oneof(
+    fc.constant(null),
+    fc.constant({ kind: 'directory' }),
+    fc.tuple(fc.constantFrom(...world.contents), fc.boolean()).map(([c, executable]) => ({
+      kind: 'file',
+      digest: c.digest,
+      executable,
+      size: c.data.length,
+    })),
+    fc.record({
+      kind: fc.constant('symlink'),
+      target: fc.constantFrom('ok.txt', 'd/f', '../x', '/etc', 'd/../..'),
+    }),
+  );
   return {
     id: fc.oneof(
       { weight: 20, arbitrary: fc.constantFrom(...IDS) },
@@ -248,6 +265,9 @@ function hintsFor(world: FuzzWorld): FieldHints {
       { weight: 10, arbitrary: fc.constantFrom(...world.contents.map((c) => c.data.length)) },
       { weight: 1, arbitrary: fc.nat() },
     ),
+    // Entries that can match what is on disk (so that an apply gets past its check) or land.
+    old: entries,
+    new: entries,
     ignore: fc.array(
       fc.oneof(
         fc.constantFrom('*.log', 'node_modules/', '!keep', '[', '\\', '**', '/a/**/b', '#x', ' '),
@@ -408,6 +428,30 @@ function contentFlows(world: FuzzWorld): fc.Arbitrary<FuzzFrame[]> {
     });
 }
 
+/** A read of a file that exists, then maybe credit, an abort, or nothing before the drain. */
+function readFlows(world: FuzzWorld): fc.Arbitrary<FuzzFrame[]> {
+  return fc
+    .record({
+      id: fc.constantFrom(...IDS),
+      file: fc.constantFrom(...world.files),
+      tail: fc.constantFrom('none', 'credit', 'abort'),
+      pause: fc.integer({ min: 0, max: 20 }),
+    })
+    .map(({ id, file, tail, pause }) => {
+      const frames: FuzzFrame[] = [
+        text(JSON.stringify({ type: 'read', id, path: file.path, digest: file.digest })),
+        { kind: 'pause', ms: pause },
+      ];
+      if (tail === 'credit') {
+        frames.push(text(JSON.stringify({ type: 'credit', id, bytes: STREAM_WINDOW_BYTES })));
+      } else if (tail === 'abort') {
+        const error = { code: 'aborted', message: 'fuzz', retryable: false };
+        frames.push(text(JSON.stringify({ type: 'abort', id, error })));
+      }
+      return frames;
+    });
+}
+
 /** Every frame arbitrary of a case. */
 export function fuzzCases(world: FuzzWorld): fc.Arbitrary<FuzzCase> {
   const hints = hintsFor(world);
@@ -426,13 +470,25 @@ export function fuzzCases(world: FuzzWorld): fc.Arbitrary<FuzzCase> {
   const json = (m: fc.Arbitrary<unknown>) => m.map((value) => text(JSON.stringify(value)));
   // Frames that keep the connection open (when the agent is right): most of a case.
   const frame = fc.oneof(
-    { weight: 12, arbitrary: json(anyMessage).map((f) => [f]) },
-    { weight: 2, arbitrary: json(withBadField(anyMessage, types)).map((f) => [f]) },
-    { weight: 2, arbitrary: chunkFrames().map((f) => [f]) },
-    { weight: 3, arbitrary: contentFlows(world) },
+    { weight: 48, arbitrary: json(anyMessage).map((f) => [f]) },
+    { weight: 8, arbitrary: json(withBadField(anyMessage, types)).map((f) => [f]) },
+    { weight: 8, arbitrary: chunkFrames().map((f) => [f]) },
+    { weight: 12, arbitrary: contentFlows(world) },
+    { weight: 6, arbitrary: readFlows(world) },
+    {
+      weight: 4,
+      arbitrary: fc.integer({ min: 0, max: 30 }).map((ms): FuzzFrame[] => [{ kind: 'pause', ms }]),
+    },
+    // A flood of cheap requests past the in-flight limit, each with its own id.
     {
       weight: 1,
-      arbitrary: fc.integer({ min: 0, max: 30 }).map((ms): FuzzFrame[] => [{ kind: 'pause', ms }]),
+      arbitrary: fc
+        .integer({ min: 1, max: MAX_IN_FLIGHT + 64 })
+        .map((n) =>
+          Array.from({ length: n }, (_, i) =>
+            text(JSON.stringify({ type: 'missing', id: 1000 + i, digests: [] })),
+          ),
+        ),
     },
   );
   // Frames that must end it: at most one per case, anywhere.
