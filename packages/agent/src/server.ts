@@ -287,12 +287,26 @@ class AgentConnection {
   /** Sends a binary frame; waits for the socket to drain when a lot is buffered. */
   async #sendBinary(frame: Uint8Array): Promise<void> {
     if (this.#ws.readyState !== this.#ws.OPEN) throw new Error('connection closed');
+    await this.#write(frame);
+  }
+
+  /**
+   * Sends one of many messages in a row (the pages of a large scan result); waits for the socket
+   * to drain when a lot is buffered, so that a million-entry result neither piles up in memory
+   * nor holds the event loop (pings, the liveness probe) until the last page is queued.
+   */
+  async #sendPaced(message: ServerMessage): Promise<void> {
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    await this.#write(JSON.stringify(message));
+  }
+
+  #write(data: string | Uint8Array): Promise<void> {
     if (this.#ws.bufferedAmount < MAX_FRAME_BYTES) {
-      this.#ws.send(frame);
-      return;
+      this.#ws.send(data);
+      return Promise.resolve();
     }
-    await new Promise<void>((resolve, reject) =>
-      this.#ws.send(frame, (error) => (error ? reject(error) : resolve())),
+    return new Promise<void>((resolve, reject) =>
+      this.#ws.send(data, (error) => (error ? reject(error) : resolve())),
     );
   }
 
@@ -497,7 +511,7 @@ class AgentConnection {
           full: message.full,
           ...(message.ignore === undefined ? {} : { ignore: message.ignore }),
         });
-        this.#sendScan(message.id, result, message.base);
+        await this.#sendScan(message.id, result, message.base);
         return;
       }
       case 'missing': {
@@ -566,7 +580,7 @@ class AgentConnection {
    * is the last generation sent on this connection) and the endpoint says what changed since;
    * the whole snapshot otherwise. Either way the result gets the next generation number.
    */
-  #sendScan(id: number, result: ScanResult, base: number | undefined): void {
+  async #sendScan(id: number, result: ScanResult, base: number | undefined): Promise<void> {
     const delta = base !== undefined && base === this.#generation && result.changes !== undefined;
     this.#generation = this.#generation >= 0xffff_ffff ? 1 : this.#generation + 1;
     const { snapshot } = result;
@@ -587,7 +601,7 @@ class AgentConnection {
     const pages = Math.max(entryPages.length, removedPages.length, problemPages.length);
     for (let i = 0; i < pages; i++) {
       const gone = removedPages[i];
-      this.#send({
+      await this.#sendPaced({
         type: 'scan-page',
         id,
         entries: entryPages[i] ?? [],
@@ -595,7 +609,7 @@ class AgentConnection {
         problems: [...(problemPages[i] ?? [])],
       });
     }
-    this.#send({ type: 'scan-done', id, generation: this.#generation, delta });
+    await this.#sendPaced({ type: 'scan-done', id, generation: this.#generation, delta });
   }
 
   /**
