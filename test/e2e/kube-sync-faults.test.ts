@@ -372,8 +372,13 @@ describe('a Kubernetes sync through faults', { timeout: 900_000 }, () => {
     await h.ok(['resolve', 'gone', 'clash.txt', '--keep', 'local']);
     assert.deepEqual(JSON.parse((await h.ok(['conflicts', 'gone', '-o', 'json'])).stdout), []);
     assert.equal(await readFile(join(local, 'clash.txt'), 'utf8'), 'local side\n');
-    const [replacement] = await runningPods(ns);
-    assert.ok(replacement && replacement !== pod);
+    // The Deployment's replacement may still be starting: the conflict settles without it.
+    let replacement: string | undefined;
+    await waitFor('a running replacement pod', 90_000, async () => {
+      [replacement] = (await runningPods(ns)).filter((p) => p !== pod);
+      return replacement !== undefined;
+    });
+    assert.ok(replacement);
     await waitPodFile(ns, replacement, '/app/clash.txt', 'local side\n');
     await h.ok(['stop']);
   });
