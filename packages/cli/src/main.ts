@@ -143,12 +143,26 @@ function addCommand(
   });
 }
 
+/**
+ * Resolves once everything written to `stream` so far has been handed to the OS. A pipe is
+ * written asynchronously: exiting before would cut a long `-o json` at 64 KiB boundaries.
+ */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+/** Ends the process with `code` once its output is out. */
+async function exitWith(code: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
 // The one place that ends the process: open handles (watchers, sockets) must not keep a
 // finished command alive.
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitWith(code),
   (error: unknown) => {
     process.stderr.write(`internal error: ${String(error)}\n`);
-    process.exit(EXIT.internal);
+    return exitWith(EXIT.internal);
   },
 );
