@@ -187,6 +187,10 @@ if [[ ! -f "$STATE_DIR/var-lib-kubelet.existed" && -d /var/lib/kubelet ]]; then
   rm -f /var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
   rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null || leftovers+=("dir /var/lib/kubelet (not empty)")
 fi
+# The kubelets' links to container logs; they go with the containers.
+if [[ ! -f "$STATE_DIR/var-log-containers.existed" && -d /var/log/containers ]]; then
+  rmdir /var/log/containers 2>/dev/null || leftovers+=("dir /var/log/containers (not empty)")
+fi
 # libcni caches results under /var/lib/cni/results whatever the conf dir; entries go with CNI DEL.
 if [[ ! -f "$STATE_DIR/var-lib-cni.existed" && -d /var/lib/cni ]]; then
   rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || leftovers+=("dir /var/lib/cni (not empty)")

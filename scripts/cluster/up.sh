@@ -139,6 +139,8 @@ if [[ ! -f "$STATE_DIR/sysctls.saved" ]]; then
   # The kubelet's device-plugin socket dir is hard-coded (/var/lib/kubelet/device-plugins),
   # whatever its root dir; every node's kubelet uses it.
   [[ -d /var/lib/kubelet ]] && touch "$STATE_DIR/var-lib-kubelet.existed"
+  # The kubelet's links to container logs (hard-coded /var/log/containers, whatever podLogsDir).
+  [[ -d /var/log/containers ]] && touch "$STATE_DIR/var-log-containers.existed"
   for t in filter nat mangle; do
     iptables -t "$t" -S 2>/dev/null | sed -n 's/^-N \(KUBE-[^ ]*\)$/'"$t"' \1/p'
   done >"$STATE_DIR/iptables-chains.before" || true
@@ -335,7 +337,10 @@ start_kubelet() {
 
   # Image GC and disk eviction are off (kind does the same): containerd 1.6 cannot pin the
   # pause image, and the imported images cannot be pulled again. failCgroupV1 is false by
-  # default on 1.34 and set explicitly so the file survives an upgrade to 1.35.
+  # default on 1.34 and set explicitly so the file survives an upgrade to 1.35. Each node keeps
+  # its pods' logs in its own dir: with the default /var/log/pods shared, each kubelet's
+  # container GC removed the other node's pod log dirs as orphans, and `kubectl logs` lost
+  # everything a pod had logged before.
   cat >"$NODE_STATE/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -377,6 +382,7 @@ staticPodPath: ""
 maxPods: 110
 serializeImagePulls: false
 runtimeRequestTimeout: 2m
+podLogsDir: $NODE_STATE/pod-logs
 EOF
   say "starting $NODE_KUBELET for node $NODE_NAME"
   # The node name is an IP, which the kubelet also takes as the node's InternalIP (it refuses a
