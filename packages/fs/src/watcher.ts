@@ -99,40 +99,60 @@ export function createWatcher(options: WatcherOptions): Watcher {
   };
 
   /**
-   * Places watches on `base` and every directory below it that is not ignored, depth first.
-   * `announce` marks each newly watched directory dirty (everything after the initial crawl).
+   * Places the watch of directory `path` (unless it has one) and pushes its subdirectories that
+   * are not ignored onto `stack`. `announce` marks it dirty once watched (every directory that
+   * appears after the initial crawl).
    */
-  const watchTree = (base: string, announce: boolean): void => {
+  const watchOne = (path: string, announce: boolean, stack: string[]): void => {
+    if (closed || watched.has(path) || isPolled(path)) return;
+    const absolute = absoluteOf(path);
+    let ino: number;
+    let watcher: FSWatcher;
+    try {
+      ino = lstatSync(absolute).ino;
+      watcher = watch(absolute, { persistent: true }, (event, name) => {
+        onEvent(path, event, name);
+      });
+    } catch (error) {
+      onWatchError(path, error);
+      return;
+    }
+    watcher.on('error', (error) => onWatchError(path, error));
+    watched.set(path, { watcher, ino });
+    if (announce) markDirty(path);
+    let dirents;
+    try {
+      dirents = readdirSync(absolute, { withFileTypes: true });
+    } catch {
+      return; // gone or unreadable: its parent's event or the scan's problem says so
+    }
+    for (const dirent of dirents) {
+      if (!dirent.isDirectory() || dirent.name.startsWith(TEMP_PREFIX)) continue;
+      const child = joinPath(path, dirent.name);
+      if (!options.ignores(child, true)) stack.push(child);
+    }
+  };
+
+  /** Watches a directory that just appeared and everything below it, at once. */
+  const watchTree = (base: string): void => {
     const stack = [base];
+    while (stack.length > 0) watchOne(stack.pop() as string, true, stack);
+  };
+
+  /**
+   * Watches the root and everything below it, yielding to the event loop every few
+   * milliseconds (a tree of many directories would otherwise stall the process). Events from
+   * the directories already watched are handled meanwhile; a directory they create is watched
+   * at once by `watchTree`, and the crawl skips it when it gets there.
+   */
+  const crawlRoot = async (): Promise<void> => {
+    const stack = [ROOT];
     while (stack.length > 0 && !closed) {
-      const path = stack.pop() as string;
-      if (watched.has(path) || isPolled(path)) continue;
-      const absolute = absoluteOf(path);
-      let ino: number;
-      let watcher: FSWatcher;
-      try {
-        ino = lstatSync(absolute).ino;
-        watcher = watch(absolute, { persistent: true }, (event, name) => {
-          onEvent(path, event, name);
-        });
-      } catch (error) {
-        onWatchError(path, error);
-        continue;
+      const until = performance.now() + 5;
+      while (stack.length > 0 && performance.now() < until) {
+        watchOne(stack.pop() as string, false, stack);
       }
-      watcher.on('error', (error) => onWatchError(path, error));
-      watched.set(path, { watcher, ino });
-      if (announce) markDirty(path);
-      let dirents;
-      try {
-        dirents = readdirSync(absolute, { withFileTypes: true });
-      } catch {
-        continue; // gone or unreadable: its parent's event or the scan's problem says so
-      }
-      for (const dirent of dirents) {
-        if (!dirent.isDirectory() || dirent.name.startsWith(TEMP_PREFIX)) continue;
-        const child = joinPath(path, dirent.name);
-        if (!options.ignores(child, true)) stack.push(child);
-      }
+      await new Promise((resolve) => setImmediate(resolve));
     }
   };
 
@@ -188,7 +208,7 @@ export function createWatcher(options: WatcherOptions): Watcher {
     markDirty(path);
     const current = watched.get(path);
     if (current !== undefined && (!isDirectory || current.ino !== ino)) unwatchTree(path);
-    if (isDirectory) watchTree(path, true);
+    if (isDirectory) watchTree(path);
   };
 
   const sameInode = (path: string, ino: number): boolean => {
@@ -285,9 +305,10 @@ export function createWatcher(options: WatcherOptions): Watcher {
       if (closed || !existsSync(root)) return;
       clearInterval(rootTimer);
       rootTimer = undefined;
-      watchTree(ROOT, false);
       // Whatever appeared before the new watches were placed is found by one full rescan.
-      options.onOverflow();
+      void crawlRoot().then(() => {
+        if (!closed) options.onOverflow();
+      });
     }, pollIntervalMs);
   };
   const onRootGone = (): void => {
@@ -297,11 +318,12 @@ export function createWatcher(options: WatcherOptions): Watcher {
     if (rootTimer === undefined) waitForRoot();
   };
 
-  if (existsSync(root)) watchTree(ROOT, false);
+  let ready = Promise.resolve();
+  if (existsSync(root)) ready = crawlRoot();
   else waitForRoot();
 
   return {
-    ready: Promise.resolve(),
+    ready,
     polledPaths: () => [...polled.keys()],
     close() {
       closed = true;
