@@ -1,11 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { queryObjects } from 'node:v8';
 import { mkdir, readdir, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import { entriesEqual, type Snapshot } from '@ksync/core';
 import { digestBytes, hashFile, type FileHasher } from './hash.ts';
 import { openLocalEndpoint, type LocalEndpoint } from './local-endpoint.ts';
 import { contentFor, sleep, waitFor, withTempDir, writeTree } from './test-helpers.ts';
+import { TrackedStatCache } from './tracked-stat-cache.ts';
 
 interface Harness {
   readonly endpoint: LocalEndpoint;
@@ -322,6 +324,30 @@ describe('inotify exhaustion', () => {
       assert.match(result.warnings[0] ?? '', /inotify watches.*max_user_watches/);
       assert.equal(result.changed, 40);
       assert.ok(result.events);
+    });
+  });
+});
+
+describe('LocalEndpoint memory', () => {
+  it('keeps one stat cache alive across full scans while it saves them', async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/root`;
+      await writeTree(root, { a: 'A', d: { b: 'B' } });
+      const endpoint = openLocalEndpoint({
+        root,
+        watch: false,
+        statCacheFile: `${dir}/stat-cache`,
+      });
+      try {
+        // Every scan is full without a watcher; the first one is saved at once, the later ones
+        // only after a minute, so the first cache is no longer the current one.
+        for (let i = 0; i < 3; i++) await endpoint.scan({ full: true });
+        await sleep(50); // the save in flight
+        // queryObjects collects garbage first, then counts what is still reachable.
+        assert.equal(queryObjects(TrackedStatCache, { format: 'count' }), 1);
+      } finally {
+        await endpoint.close();
+      }
     });
   });
 });

@@ -117,8 +117,12 @@ export class LocalEndpoint implements Endpoint {
   #queue: Promise<unknown> = Promise.resolve();
   #cleanedTemps = false;
   #closed = false;
-  /** The cache and its generation as last saved, and when; the save in flight. */
-  #saved: { cache: StatCache; generation: number; at: number } | undefined;
+  /**
+   * The cache and its generation as last saved, and when; the save in flight. The cache is held
+   * weakly: a full scan replaces it, and a strong reference kept the replaced one (55 MiB of
+   * heap at 100,000 files) alive until the next save, for ever in an idle daemon.
+   */
+  #saved: { cache: WeakRef<StatCache>; generation: number; at: number } | undefined;
   #saving: Promise<void> = Promise.resolve();
 
   constructor(options: LocalEndpointOptions) {
@@ -292,8 +296,8 @@ export class LocalEndpoint implements Endpoint {
     const cache = this.#cache;
     if (file === undefined || cache === undefined) return;
     const saved = this.#saved;
-    if (saved?.cache === cache && saved.generation === cache.generation) return;
-    this.#saved = { cache, generation: cache.generation, at: Date.now() };
+    if (saved?.cache.deref() === cache && saved.generation === cache.generation) return;
+    this.#saved = { cache: new WeakRef(cache), generation: cache.generation, at: Date.now() };
     let encoded: Buffer;
     try {
       encoded = await encodeStatCache(this.root, cache.records());
