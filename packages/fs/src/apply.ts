@@ -277,8 +277,13 @@ class NewDirectories {
           : error instanceof Skip
             ? error.message
             : describeError(error);
-      // Only ours is removed: the temp directory holds nothing but what this batch wrote.
-      if (from.ok) rmSync(from.absolute, { recursive: true, force: true });
+      // Only ours is removed: the temp directory holds nothing but what this batch wrote. If
+      // that fails too, the next start removes it (it is a temp name).
+      try {
+        if (from.ok) rmSync(from.absolute, { recursive: true, force: true });
+      } catch {
+        // Left for the next start.
+      }
       this.#ctx.cache.delete(final);
       this.failed.push({ path: final, message });
     }
