@@ -37,6 +37,7 @@ import {
   type SnapshotChanges,
 } from '@ksync/core';
 import { applyChanges, type Owner } from './apply.ts';
+import { isOwnEcho } from './echo-check.ts';
 import { readUnverified, readVerified } from './content-io.ts';
 import { hashFile, type FileHasher } from './hash.ts';
 import { resolveConfined } from './safe-path.ts';
@@ -394,7 +395,14 @@ export class LocalEndpoint implements Endpoint {
         ignores: (path, isDirectory) => this.#matcher.ignores(path, isDirectory),
         onDirty: (paths) => {
           for (const path of paths) this.#dirty.add(path);
-          this.#notify();
+          // The echo of our own apply is not announced (echo-check.ts): the paths stay dirty,
+          // so the next scan, whenever it runs, still looks at them.
+          const cache = this.#cache;
+          const echo =
+            cache !== undefined &&
+            !this.#needsFull &&
+            isOwnEcho({ root: this.root, cache, matcher: this.#matcher }, paths);
+          if (!echo) this.#notify();
         },
         onOverflow: () => {
           this.#needsFull = true;
