@@ -116,7 +116,18 @@ export function signatureLength(size: number): number {
 export function weakChecksum(bytes: Uint8Array, start: number, end: number): number {
   let a = 0;
   let b = 0;
-  for (let i = start; i < end; i++) {
+  let i = start;
+  // Four bytes per step: with x0..x3 added in turn, `b` gains 4a + 4x0 + 3x1 + 2x2 + x3. The
+  // shorter dependency chain runs about twice as fast as byte by byte.
+  for (; i + 4 <= end; i += 4) {
+    const x0 = bytes[i] as number;
+    const x1 = bytes[i + 1] as number;
+    const x2 = bytes[i + 2] as number;
+    const x3 = bytes[i + 3] as number;
+    b = (b + (a << 2) + (x0 << 2) + 3 * x1 + (x2 << 1) + x3) | 0;
+    a = (a + x0 + x1 + x2 + x3) | 0;
+  }
+  for (; i < end; i++) {
     a = (a + (bytes[i] as number)) | 0;
     b = (b + a) | 0;
   }
@@ -216,6 +227,14 @@ export function decodeSignature(packed: Uint8Array): BlockSignature {
   return { blockSize, size, weak, strong };
 }
 
+/** Bits in the encoder's weak-checksum filter (128 KiB): under 1% false hits at 8,192 blocks. */
+const FILTER_BITS = 1 << 20;
+
+/** A weak checksum's bit in the filter: multiplicative hashing mixes its two 16-bit sums. */
+function filterSlot(weak: number): number {
+  return Math.imul(weak, 0x9e3779b1) >>> 12;
+}
+
 /** A strong hash as a map key. */
 function strongKey(bytes: Uint8Array, offset: number): string {
   let key = '';
@@ -234,6 +253,8 @@ export class DeltaEncoder {
   readonly #strong: StrongHash;
   /** weak checksum → (strong key → first block with that pair). */
   readonly #index = new Map<number, Map<string, number>>();
+  /** A bit per `filterSlot` of every block's weak checksum: most positions need no map lookup. */
+  readonly #filter = new Uint32Array(FILTER_BITS / 32);
   /**
    * Input not sent yet: `[#start, #pos)` is pending literal, the window starts at `#pos`, and
    * `[#pos, #length)` is not looked at yet. Compacted only when full, so a match moves nothing.
@@ -263,6 +284,8 @@ export class DeltaEncoder {
       const w = weak[i] as number;
       let byStrong = this.#index.get(w);
       if (byStrong === undefined) this.#index.set(w, (byStrong = new Map<string, number>()));
+      const slot = filterSlot(w);
+      this.#filter[slot >>> 5] = (this.#filter[slot >>> 5] as number) | (1 << (slot & 31));
       const key = strongKey(strong, i * STRONG_BYTES);
       if (!byStrong.has(key)) byStrong.set(key, i);
     }
@@ -319,12 +342,33 @@ export class DeltaEncoder {
         if (this.#tryWeak()) continue;
         this.#checked = true;
       }
-      // Slide by one byte: needs the byte after the window.
-      if (this.#pos + blockSize >= this.#length) return;
-      this.#roll(this.#buffer[this.#pos] as number, this.#buffer[this.#pos + blockSize] as number);
-      this.#pos++;
-      this.#checked = false;
+      // Slide byte by byte (needs the byte after the window) until the filter admits a weak
+      // checksum, the input runs out or the literal is full: the loop that runs for every byte
+      // of changed data, so it keeps to local integers and one bit test per byte.
+      const buffer = this.#buffer;
+      const stop = Math.min(this.#length - blockSize, this.#start + MAX_LITERAL_BYTES);
+      const weight = blockSize & 0xffff;
+      let pos = this.#pos;
+      let a = this.#weak & 0xffff;
+      let b = this.#weak >>> 16;
+      let admitted = false;
+      while (pos < stop) {
+        const out = buffer[pos] as number;
+        a = (a - out + (buffer[pos + blockSize] as number)) & 0xffff;
+        b = (b - ((weight * out) & 0xffff) + a) & 0xffff;
+        pos++;
+        const slot = filterSlot(a | (b << 16));
+        if (((this.#filter[slot >>> 5] as number) & (1 << (slot & 31))) !== 0) {
+          admitted = true;
+          break;
+        }
+      }
+      this.#weak = (a | (b << 16)) >>> 0;
+      // A position the filter refused needs no lookup: it is as good as checked.
+      if (pos > this.#pos) this.#checked = !admitted;
+      this.#pos = pos;
       if (this.#pos - this.#start >= MAX_LITERAL_BYTES) this.#literal(this.#pos);
+      if (this.#pos + blockSize >= this.#length && this.#checked) return;
     }
   }
 
@@ -372,15 +416,6 @@ export class DeltaEncoder {
     this.#expected = block + 1;
     this.#rolling = false;
     this.#checked = false;
-  }
-
-  #roll(out: number, into: number): void {
-    const n = this.#signature.blockSize;
-    let a = this.#weak & 0xffff;
-    let b = this.#weak >>> 16;
-    a = (a - out + into) & 0xffff;
-    b = (b - ((n * out) & 0xffff) + a) & 0xffff;
-    this.#weak = (a | (b << 16)) >>> 0;
   }
 
   /** Emits `[#start, end)` as literal instructions. */
