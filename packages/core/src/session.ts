@@ -25,7 +25,7 @@ import {
 import type { ApplyContent, Endpoint, ScanResult } from './endpoint.ts';
 import { createIgnoreMatcher, ignoredPaths, samePatterns } from './ignore.ts';
 import { entriesEqual, type Entry, type FileEntry } from './entry.ts';
-import { InternalError, UserError } from './errors.ts';
+import { InternalError, UserError, errorMessage } from './errors.ts';
 import type { SyncMode } from './mode.ts';
 import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
 import { rebaseAncestor } from './rebase.ts';
@@ -957,11 +957,6 @@ function fileOf(change: Change | undefined): FileEntry {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-/** The message of anything thrown. */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /**
  * The receiver's signatures of the files that `changes` (each carrying content) update in place,
