@@ -5,10 +5,11 @@
  * messages get a wire error or a problem while the agent stays up and touches nothing.
  */
 import assert from 'node:assert/strict';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CONTENT_DELTA } from '@ksync/core';
+import { flipByte } from '../../bench/measure.ts';
 import { startCounter } from '../../bench/ws-counter.ts';
 import {
   hashFileHex,
@@ -22,19 +23,6 @@ import { startAgentSession } from './helpers/agent-session.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 256 * MiB;
-
-/** Flips one byte of the file at `path`, in place. */
-async function flipByte(path: string, at: number): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, at);
-    byte[0] = (byte[0] ?? 0) ^ 0xff;
-    await handle.write(byte, 0, 1, at);
-  } finally {
-    await handle.close();
-  }
-}
 
 describe('agent: block deltas', () => {
   let fixture: AgentFixture;
