@@ -84,6 +84,7 @@ import {
   type Problem,
 } from '@ksync/core';
 import { DigestMismatchError, copyVerified, tempName, writeVerified } from './content-io.ts';
+import { expandDelta } from './delta-io.ts';
 import { resolveConfined, type ConfinedPath } from './safe-path.ts';
 import { symlinkStaysInside } from './scan.ts';
 import type { Staging } from './staging.ts';
@@ -115,6 +116,8 @@ const isRoot = process.getuid?.() === 0;
 interface Incoming {
   /** The content, or undefined when the sender could not provide it. */
   readonly chunks: AsyncIterable<Uint8Array> | undefined;
+  /** `chunks` are block-delta instructions against the file at the path (delta-io.ts). */
+  readonly delta: boolean;
   /** Set once something started reading `chunks`. */
   taken: boolean;
 }
@@ -150,8 +153,10 @@ export async function applyChanges(
       let incoming: Incoming | undefined;
       if (reader !== undefined && carried.has(index) && change.new?.kind === 'file') {
         try {
-          if (broken === undefined)
-            incoming = { chunks: await reader.next(change.new.size), taken: false };
+          if (broken === undefined) {
+            const file = await reader.nextFile(change.new.size);
+            incoming = { chunks: file?.chunks, delta: file?.delta === true, taken: false };
+          }
         } catch (error) {
           broken = describeError(error);
         }
@@ -184,7 +189,7 @@ export async function applyChanges(
           uses.set(change.new.digest, left);
           // Content that arrived for a change that could not take it, and that a later change
           // in this batch needs, is kept for it.
-          if (incoming?.chunks !== undefined && !incoming.taken && left > 0) {
+          if (incoming?.chunks !== undefined && !incoming.delta && !incoming.taken && left > 0) {
             await ctx.staging
               .stage({ digest: change.new.digest, size: change.new.size, chunks: incoming.chunks })
               .catch(() => undefined);
@@ -437,7 +442,15 @@ async function applyOne(
   // Where the temp file came from in staging, if it was moved out of it (put back on failure).
   let fromStaging: string | undefined;
   if (next.kind === 'file') {
-    fromStaging = await prepareFile(ctx, { temp, entry: next, current, uses, incoming, dirs });
+    fromStaging = await prepareFile(ctx, {
+      temp,
+      absolute,
+      entry: next,
+      current,
+      uses,
+      incoming,
+      dirs,
+    });
   } else {
     symlinkSync(next.target, temp);
     setOwner(temp, () => ownerOf(current) ?? createdOwner(ctx, absolute), true);
@@ -560,6 +573,8 @@ async function prepareFile(
   ctx: ApplyContext,
   options: {
     readonly temp: string;
+    /** The target: a delta's base (the check before this proved it holds the change's `old`). */
+    readonly absolute: string;
     readonly entry: FileEntry;
     readonly current: BigIntStats | undefined;
     readonly uses: Map<string, number>;
@@ -578,7 +593,7 @@ async function prepareFile(
     incoming.taken = true;
     await writeVerified({
       absolute: temp,
-      chunks: incoming.chunks,
+      chunks: incoming.delta ? expandDelta(options.absolute, incoming.chunks) : incoming.chunks,
       digest: entry.digest,
       size: entry.size,
     });
