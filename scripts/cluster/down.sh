@@ -187,7 +187,11 @@ if [[ ! -f "$STATE_DIR/var-lib-kubelet.existed" && -d /var/lib/kubelet ]]; then
   rm -f /var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
   rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null || leftovers+=("dir /var/lib/kubelet (not empty)")
 fi
-# The kubelets' links to container logs; they go with the containers.
+# The kubelets' links to container logs (into the nodes' pod-logs dirs). The kubelet removes a
+# link only when its GC removes the container, which a quick teardown outruns: remove ours.
+if [[ -d /var/log/containers ]]; then
+  find /var/log/containers -maxdepth 1 -type l -lname "$STATE_DIR/*" -delete
+fi
 if [[ ! -f "$STATE_DIR/var-log-containers.existed" && -d /var/log/containers ]]; then
   rmdir /var/log/containers 2>/dev/null || leftovers+=("dir /var/log/containers (not empty)")
 fi

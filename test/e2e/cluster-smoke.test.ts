@@ -25,6 +25,7 @@ import {
   readFixture,
   runKubectl,
   startPortForward,
+  terminateContainer,
   waitFor,
   waitPodReady,
 } from './helpers/cluster.ts';
@@ -240,9 +241,8 @@ describe('local cluster smoke', { timeout: 600_000 }, () => {
           const before = await readPod(ns, 'smoke-app');
           const first = before.status?.containerStatuses?.[0];
           assert.ok(first?.containerID);
-          // PID 1 is the image's idle shell, which exits on SIGTERM; restartPolicy is Always.
-          // The exec itself may be cut off when its container stops, so only the restart counts.
-          await runKubectl(appExec('kill', '-TERM', '1'));
+          // restartPolicy is Always.
+          await terminateContainer(ns, 'smoke-app');
           let after: V1Pod = before;
           await waitFor('a restarted smoke-app container', 60_000, async () => {
             after = await readPod(ns, 'smoke-app');

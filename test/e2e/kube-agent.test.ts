@@ -27,6 +27,7 @@ import {
   kubectl,
   readClusterInfo,
   runKubectl,
+  terminateContainer,
   waitFor,
   waitPodReady,
 } from './helpers/cluster.ts';
@@ -159,9 +160,7 @@ describe('the ksync agent serving a real container', { timeout: 600_000 }, () =>
     const remote = await open('/home/app', first);
     try {
       await remote.scan({ full: true });
-      // The exec itself may end with 137 when the container dies under it; the restart below
-      // is what counts.
-      await runKubectl(['-n', ns, 'exec', 'app', '--', 'kill', '-TERM', '1']);
+      await terminateContainer(ns, 'app');
       await waitFor('the restarted container', 60_000, async () => {
         pod = await readPod(ns, 'app');
         const status = pod.status?.containerStatuses?.[0];

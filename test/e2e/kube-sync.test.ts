@@ -16,6 +16,7 @@ import {
   kubectl,
   podFile,
   runningPods,
+  terminateContainer,
   waitFor,
   waitPodFile,
 } from './helpers/cluster.ts';
@@ -112,7 +113,7 @@ describe('ksync syncing pods by selector', { timeout: 600_000 }, () => {
     const before = await localTree(local);
     const [pod] = await runningPods(ns);
     assert.ok(pod);
-    await kubectl(['-n', ns, 'exec', pod, '--', 'kill', '-s', 'TERM', '1']);
+    await terminateContainer(ns, pod);
     await waitFor('the container to restart', 90_000, async () => {
       const count = await kubectl([
         '-n',

@@ -117,6 +117,15 @@ export async function kubectl(args: readonly string[], opts: KubectlOptions = {}
   return r.stdout;
 }
 
+/**
+ * Sends SIGTERM to PID 1 of a pod's (first) container, which the test images' idle shell exits
+ * on. The exec's own status is ignored: when the container stops under it, the exec may be
+ * killed before it reports and end with 137 or a closed stream. The caller waits for the restart.
+ */
+export async function terminateContainer(ns: string, pod: string): Promise<void> {
+  await runKubectl(['-n', ns, 'exec', pod, '--', 'kill', '-s', 'TERM', '1']);
+}
+
 /** Reads a fixture from test/e2e/fixtures. */
 export function readFixture(name: string): string {
   return readFileSync(join(REPO_ROOT, 'test', 'e2e', 'fixtures', name), 'utf8');
