@@ -426,6 +426,23 @@ describe('session', () => {
     assert.deepEqual(view(t.remote.tree), view(t.local.tree));
   });
 
+  it('a first cycle that learns the rules from the local scan rescans the remote incrementally', async () => {
+    const t = await setup({ local: { a: 'x', 'b.log': 'l' }, remote: {} });
+    t.local.ownIgnore = ['*.log'];
+    const fulls: boolean[] = [];
+    const scan = t.remote.scan.bind(t.remote);
+    t.remote.scan = (options) => {
+      fulls.push(options.full);
+      return scan(options);
+    };
+    await t.session.cycle();
+    // The first scan was full and ran without rules; the second only applies the rules (the
+    // endpoint rescans by itself when they changed), instead of walking the whole side again.
+    assert.deepEqual(fulls, [true, false]);
+    assert.deepEqual(t.remote.scannedWith, ['*.log']);
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ a: 'x' })));
+  });
+
   it('a local-wins conflict that cannot land is blocked once and touches nothing', async () => {
     const t = await setup({ local: { m: 'L' }, remote: { 'm/a': 'edit', 'm/sock': 's' } });
     t.remote.problemPaths.add('m/sock'); // a socket: the scan cannot sync it

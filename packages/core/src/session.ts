@@ -546,10 +546,12 @@ export class Session {
     this.#ignore = next;
     const dropped = ignoredPaths(this.#ancestor, createIgnoreMatcher(next));
     await this.#recordAncestor(dropped.map((path) => ({ path, old: undefined, new: undefined })));
-    // The endpoint rescans everything itself when its rules change, and only what is dirty when
-    // they do not (the first cycle, when the remote opened with the same rules). The first
-    // remote scan's changes are lost with it, so this remote result counts as unknown.
-    const rescan = await remote.scan({ full, ignore: next });
+    // Never a full scan: the scan just before was full if this cycle asked for one, and the
+    // endpoint rescans everything itself when its rules change, and only what is dirty when they
+    // do not (the first cycle, when the remote opened with the same rules: at 100,000 files a
+    // second full scan cost a second of every start). The first remote scan's changes are lost
+    // with it, so this remote result counts as unknown.
+    const rescan = await remote.scan({ full: false, ignore: next });
     const rescanned: ScanResult = { snapshot: rescan.snapshot, problems: rescan.problems };
     this.#setSnapshots(localScan, rescanned);
     return [localScan, rescanned];
