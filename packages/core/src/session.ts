@@ -536,7 +536,13 @@ export class Session {
     this.#pending = undefined;
     const [localScan, remoteScan] = await Promise.all([
       local.scan({ full }),
-      remote.scan({ full, ...(rules === undefined ? {} : { ignore: rules }) }),
+      // After a restart the remote most likely still holds the ancestor: the agent then sends
+      // only where it differs instead of the whole snapshot.
+      remote.scan({
+        full,
+        ...(rules === undefined ? {} : { ignore: rules }),
+        ...(full ? { expected: this.#ancestor } : {}),
+      }),
     ]);
     const next = localScan.ignore;
     if (next === undefined || (rules !== undefined && samePatterns(next, rules))) {
