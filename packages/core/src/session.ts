@@ -454,11 +454,7 @@ export class Session {
     await this.#blockUnlanded(localKept, appliedRemote);
 
     this.#pending = unsettled({
-      paths: dirty ?? [
-        ...this.#ancestor.keys(),
-        ...localScan.snapshot.keys(),
-        ...remoteScan.snapshot.keys(),
-      ],
+      paths: dirty,
       snapshots: [this.#ancestor, localScan.snapshot, remoteScan.snapshot],
       problems,
     });
@@ -488,28 +484,34 @@ export class Session {
 
   /**
    * Reconciles the latest scans against the ancestor. The problems are the latest scans', each
-   * with its side; the dirty paths (undefined after a full scan: look at everything) are those
-   * still pending from the previous cycle plus every path any of this cycle's scans reported
-   * changed.
+   * with its side; the dirty paths are those still pending from the previous cycle plus every
+   * path any of this cycle's scans reported changed, or, after a full scan (or a side that could
+   * not say what changed), every path at which the three snapshots disagree.
    */
   #reconcileScans(options: {
     localScan: ScanResult;
     remoteScan: ScanResult;
     scans: readonly ScanResult[];
     pending: ReadonlySet<string> | undefined;
-  }): { result: ReconcileResult; problems: Problem[]; dirty: Set<string> | undefined } {
+  }): { result: ReconcileResult; problems: Problem[]; dirty: Set<string> } {
     const { localScan, remoteScan, scans, pending } = options;
     const problems: Problem[] = [
       ...onSide(localScan.problems, 'local'),
       ...onSide(remoteScan.problems, 'remote'),
     ];
-    // A full scan is also a full reconcile: the net under the change bookkeeping.
-    const dirty = pending === undefined ? undefined : dirtyPaths(pending, scans, problems);
+    // A full scan is also a full reconcile, the net under the change bookkeeping: every path is
+    // compared once (three lookups each), and reconcile walks only the paths that disagree,
+    // which gives the full walk's result (see reconcile's `dirty`). At 100,000 unchanged paths
+    // the full walk cost a second of every restart and every flush.
+    const snapshots = [this.#ancestor, localScan.snapshot, remoteScan.snapshot] as const;
+    const dirty =
+      (pending === undefined ? undefined : dirtyPaths(pending, scans, problems)) ??
+      unsettled({ paths: keysOf(snapshots), snapshots, problems });
     const result = reconcile({
       ancestor: this.#ancestor,
       local: localScan.snapshot,
       remote: remoteScan.snapshot,
-      ...(dirty === undefined ? {} : { dirty }),
+      dirty,
       mode: this.#o.mode,
       problemPaths: new Set(problems.map((p) => p.path)),
       blockedPaths: new Set(
@@ -912,6 +914,11 @@ function unsettled(options: {
   }
   for (const problem of options.problems) out.add(problem.path);
   return out;
+}
+
+/** Every key of every snapshot (a key in several of them comes once per snapshot). */
+function* keysOf(snapshots: readonly Snapshot[]): Generator<string> {
+  for (const snapshot of snapshots) yield* snapshot.keys();
 }
 
 /** `problems` as reported by the endpoint on `side`. */
