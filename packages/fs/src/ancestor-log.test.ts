@@ -29,27 +29,33 @@ async function corrupt(path: string, fromEnd: number): Promise<void> {
 }
 
 describe('AncestorLog', () => {
-  it('keeps updates across reopen, and folds a large log into a new base', async () => {
+  it('keeps updates across reopen, and folds a batch that would outgrow the base into it', async () => {
     await withTempDir(async (dir) => {
       const log = await AncestorLog.open(dir);
-      const many: AncestorUpdate[] = [{ path: '', entry: DIRECTORY }];
+      await log.update([
+        { path: '', entry: DIRECTORY },
+        { path: 'a', entry: file('1') },
+      ]);
+      await assert.rejects(stat(join(dir, 'ancestor.snap')), { code: 'ENOENT' });
+      const many: AncestorUpdate[] = [];
       for (let i = 0; i < 20_000; i++) many.push({ path: `f${i}`, entry: numbered(i) });
+      // Larger than the (empty) base and 1 MiB: written as a new base, with an empty log.
       await log.update(many);
-      const grown = (await stat(join(dir, 'ancestor.log'))).size;
-      assert.ok(grown > 1 << 20, `the log holds the batch (${grown} bytes)`);
-      // The log outgrew the (empty) base: this update writes a new base and an empty log.
-      await log.update([{ path: 'f0', entry: undefined }]);
+      assert.ok((await stat(join(dir, 'ancestor.snap')).then((s) => s.size)) > 1 << 20);
       assert.ok((await stat(join(dir, 'ancestor.log'))).size < 100);
       await log.update([
+        { path: 'f0', entry: undefined },
         { path: 'f1', entry: file('x') },
         { path: 'l', entry: { kind: 'symlink', target: 'f1' } },
         { path: 'e', entry: { ...(file('y') as object), executable: true } as Entry },
       ]);
+      assert.ok((await stat(join(dir, 'ancestor.log'))).size > 100, 'small batches are appended');
       const again = await AncestorLog.open(dir);
       const expected = log.snapshot();
-      assert.equal(expected.size, 20_002);
+      assert.equal(expected.size, 20_003);
       assert.deepEqual(again.snapshot(), expected);
       assert.equal(again.snapshot().get('f0'), undefined);
+      assert.deepEqual(again.snapshot().get('a'), file('1'));
       await again.clear();
       assert.equal((await AncestorLog.open(dir)).snapshot().size, 0);
     });

@@ -156,13 +156,16 @@ export class AncestorLog {
       if (entry === undefined) this.#snapshot.delete(valid);
       else this.#snapshot.set(valid, entry);
     }
-    if (this.#logBytes > Math.max(MIN_COMPACT_BYTES, this.#baseBytes)) {
+    const line = frame(records);
+    const bytes = Buffer.byteLength(line);
+    // A log that would outgrow the base is folded into a new base instead (a first sync's one
+    // big batch goes straight into the base, so the next start parses it once, not twice).
+    if (this.#logBytes + bytes > Math.max(MIN_COMPACT_BYTES, this.#baseBytes)) {
       await this.#compact();
       return;
     }
-    const line = frame(records);
     await appendFile(join(this.#dir, LOG), line);
-    this.#logBytes += Buffer.byteLength(line);
+    this.#logBytes += bytes;
   }
 
   #exclusive(fn: () => Promise<void>): Promise<void> {
