@@ -7,8 +7,8 @@
  * digests instead of the 14 MB snapshot, and one edit made while nothing ran moves one bucket.
  *
  * Correctness rests on the digest: a bucket is kept only when the SHA-256 of its entries, in path
- * order and in a serialization where no two different sets of entries look alike (JSON of each
- * entry, one per line), is the same on both sides. The serialization is this module's own, so the
+ * order and in a serialization where no two different sets of entries look alike (see
+ * `serialize`), is the same on both sides. The serialization is this module's own, so the
  * in-memory `Entry` may change without the two sides disagreeing (both run the same code: the
  * version handshake comes first).
  */
@@ -37,20 +37,23 @@ export function bucketSnapshot(snapshot: Iterable<[string, Entry]>): Buckets {
   for (const item of snapshot) entries[bucketOf(item[0])]?.push(item);
   const digests = entries.map((group) => {
     group.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    const hash = createHash('sha256');
-    for (const [path, entry] of group) hash.update(`${serialize(path, entry)}\n`);
-    return hash.digest('hex');
+    const text = group.map(([path, entry]) => serialize(path, entry)).join('');
+    return createHash('sha256').update(text).digest('hex');
   });
   return { entries, digests };
 }
 
+/**
+ * One entry as NUL-separated fields. Neither paths nor symlink targets can hold a NUL, and each
+ * kind has a fixed number of fields, so no two different lists of entries serialize alike.
+ */
 function serialize(path: string, entry: Entry): string {
   switch (entry.kind) {
     case 'directory':
-      return JSON.stringify([path, 'd']);
+      return `${path}\0d\0`;
     case 'file':
-      return JSON.stringify([path, 'f', entry.digest, entry.size, entry.executable]);
+      return `${path}\0f\0${entry.digest}\0${entry.size}\0${entry.executable ? 1 : 0}\0`;
     case 'symlink':
-      return JSON.stringify([path, 'l', entry.target]);
+      return `${path}\0l\0${entry.target}\0`;
   }
 }
