@@ -2,8 +2,7 @@
  * Single-file edit latency between two local directories: a running Session with real
  * watchers (the engine alone, no network). Each sample writes a file on one side and measures
  * until the other side holds the new content. Prints p50/p99 per direction. Samples are 100 ms
- * apart, a fast human's save rate: chokidar throttles repeated change events of one file within
- * 50 ms (the first is immediate, later ones are coalesced to the end of the window).
+ * apart, a fast human's save rate (the watcher batches events for 10 ms).
  * Usage: node bench/engine-latency.ts [--samples N]
  */
 import { readFileSync, writeFileSync } from 'node:fs';

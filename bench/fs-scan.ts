@@ -60,10 +60,10 @@ try {
     const rssW0 = process.memoryUsage().rss;
     t = performance.now();
     const watched = openLocalEndpoint({ root });
-    await watched.scan({ full: false }); // starts chokidar, waits for ready, then scans (cold)
+    await watched.scan({ full: false }); // starts the watcher, then scans (cold)
     const rssW1 = process.memoryUsage().rss;
     console.log(
-      `watched endpoint first scan (chokidar ready + cold scan): ${(performance.now() - t).toFixed(0)} ms, ` +
+      `watched endpoint first scan (watches placed + cold scan): ${(performance.now() - t).toFixed(0)} ms, ` +
         `RSS +${mib(rssW1 - rssW0)} MiB`,
     );
     for (let i = 0; i < 10; i++) writeFileSync(join(root, `d${i * 7}`, 'f1'), `edit ${i}`);

@@ -134,7 +134,9 @@ export function planAgentImage(opts: {
       { type: 'file', path: AGENT_BUNDLE_PATH, source: opts.bundle, mode: 0o644 },
     ],
     config: {
-      entrypoint: ['/usr/local/bin/node', AGENT_BUNDLE_PATH],
+      // A 2 MB semi-space: a full scan of 100,000 files grows V8's young generation to ~128 MB,
+      // which the process never gives back (RSS +189 MiB against +77 MiB with the flag).
+      entrypoint: ['/usr/local/bin/node', '--max-semi-space-size=2', AGENT_BUNDLE_PATH],
       env: ['NODE_ENV=production'],
       workingDir: '/',
     },

@@ -141,7 +141,11 @@ describe('image builder', () => {
       bundle: '/host/ksync-agent.mjs',
     });
     assert.deepEqual(spec.repoTags, ['localhost/ksync/agent:0.1.0']);
-    assert.deepEqual(spec.config?.entrypoint, ['/usr/local/bin/node', AGENT_BUNDLE_PATH]);
+    assert.deepEqual(spec.config?.entrypoint, [
+      '/usr/local/bin/node',
+      '--max-semi-space-size=2',
+      AGENT_BUNDLE_PATH,
+    ]);
     const byPath = new Map(planLayer(spec.entries).map((e) => [e.path, e]));
     assert.deepEqual(byPath.get(AGENT_BUNDLE_PATH), {
       type: 'file',

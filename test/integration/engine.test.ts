@@ -1,6 +1,6 @@
 /**
  * The engine end to end in one process: a running Session between two real directories, with
- * real chokidar watchers, nedb state and the file conflict store. Edits are made with plain fs
+ * real inotify watchers, nedb state and the file conflict store. Edits are made with plain fs
  * calls, the way editors and tools make them.
  */
 import assert from 'node:assert/strict';

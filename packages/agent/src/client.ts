@@ -16,19 +16,19 @@ import WebSocket, { type RawData } from 'ws';
 import {
   BATCH_TARGET_BYTES,
   CHUNK_HEADER_BYTES,
-  CONTENT_MISSING,
-  CONTENT_PRESENT,
   ContentStreamReader,
   InternalError,
   KSYNC_VERSION,
   MAX_BATCH_ITEMS,
   MAX_FRAME_BYTES,
+  MAX_SIGNATURES_PER_REQUEST,
   PROTOCOL_VERSION,
   UserError,
   applyResultFromWire,
   changeToWire,
   checkVersions,
   decodeChunkFrame,
+  encodeIncoming,
   entryFromWire,
   parseServerMessage,
   splitBatches,
@@ -521,6 +521,26 @@ class RemoteClient implements RemoteEndpoint {
     return [...new Set(answers.flat())].filter((d) => asked.has(d));
   }
 
+  async readSignatures(files: readonly ContentRequest[]): Promise<(string | undefined)[]> {
+    const connection = this.#require();
+    const signatures: (string | undefined)[] = [];
+    // One request after another: each answer holds up to MAX_SIGNATURES_PER_REQUEST signatures.
+    for (let i = 0; i < files.length; i += MAX_SIGNATURES_PER_REQUEST) {
+      const batch = files
+        .slice(i, i + MAX_SIGNATURES_PER_REQUEST)
+        .map(({ path, digest, size }) => ({ path, digest, size }));
+      const reply = await connection.request(
+        { type: 'signatures', id: connection.nextId(), files: batch },
+        'signatures-result',
+      );
+      if (reply.type !== 'signatures-result' || reply.signatures.length !== batch.length) {
+        throw new RemoteError(wireError('bad-message', 'agent sent the wrong signatures', true));
+      }
+      signatures.push(...reply.signatures.map((s) => s ?? undefined));
+    }
+    return signatures;
+  }
+
   async apply(changes: readonly Change[], content?: ApplyContent): Promise<ApplyResult> {
     if (changes.length === 0) return { applied: [], problems: [] };
     const connection = this.#require();
@@ -774,15 +794,7 @@ async function* batchContent(
   reader: ContentStreamReader,
   sizes: readonly number[],
 ): AsyncGenerator<Uint8Array> {
-  for (const size of sizes) {
-    const chunks = await reader.next(size);
-    if (chunks === undefined) {
-      yield Uint8Array.of(CONTENT_MISSING);
-      continue;
-    }
-    yield Uint8Array.of(CONTENT_PRESENT);
-    yield* chunks;
-  }
+  for (const size of sizes) yield* encodeIncoming(await reader.nextFile(size));
 }
 
 /** The bytes of a ws message, without copying when it is one Buffer already. */

@@ -16,7 +16,4 @@ export class RemoteError extends Error {
   }
 }
 
-/** The message of anything thrown. */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+export { errorMessage } from '@ksync/core';

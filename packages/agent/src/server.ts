@@ -523,6 +523,16 @@ class AgentConnection {
         this.#send({ type: 'missing-result', id: message.id, digests });
         return;
       }
+      case 'signatures': {
+        const signatures =
+          (await endpoint.readSignatures?.(message.files)) ?? message.files.map(() => undefined);
+        this.#send({
+          type: 'signatures-result',
+          id: message.id,
+          signatures: signatures.map((s) => s ?? null),
+        });
+        return;
+      }
       case 'read':
         if (
           await this.#sendStream(message.id, endpoint.readContent(message.path, message.digest))

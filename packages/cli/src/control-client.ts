@@ -4,14 +4,18 @@
  * through its own `Supervisor`. Either way the command sees one `Backend`.
  */
 import { createConnection, type Socket } from 'node:net';
-import type { Side } from '@ksync/core';
-import type { Backend, DeleteTarget, FlushOptions } from './backend.ts';
+import type { Backend, FlushOptions } from './backend.ts';
 import { sleepUnlessAborted } from './sleep-unless-aborted.ts';
-import type { ControlResponse, ControlResults } from './daemon/control-protocol.ts';
+import {
+  trimArgs,
+  type ControlMethod,
+  type ControlMethods,
+  type ControlResponse,
+  type ControlResult,
+} from './daemon/control-protocol.ts';
 import { tryLock } from './daemon/lock.ts';
 import { InternalError, RemoteCommandError, UserError, hasCode } from './errors.ts';
 import { checkSocketPath, type HomePaths } from './home.ts';
-import type { SyncSpec } from './spec.ts';
 import type { ConflictView, FlushView, SyncView } from './view.ts';
 
 type Pending = {
@@ -65,51 +69,49 @@ export class ControlClient implements Backend {
     });
   }
 
-  /** Sends one request and waits for its result. */
-  request<M extends keyof ControlResults>(
+  /** Sends one request (`method` with `args`) and waits for its result. */
+  request<M extends ControlMethod>(
     method: M,
-    params: Record<string, unknown> = {},
+    args: Parameters<ControlMethods[M]> = [] as unknown as Parameters<ControlMethods[M]>,
     onProgress?: (view: SyncView) => void,
-  ): Promise<ControlResults[M]> {
+  ): Promise<ControlResult<M>> {
     if (this.#closed)
       return Promise.reject(new UserError('the watch is gone; check it with: ksync get'));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress });
-      this.#socket.write(`${JSON.stringify({ id, method, ...params })}\n`);
+      this.#socket.write(`${JSON.stringify({ id, method, args: trimArgs(args) })}\n`);
     });
   }
 
-  create(spec: SyncSpec): Promise<SyncView> {
-    return this.request('create', { spec });
+  create(...args: Parameters<Backend['create']>): Promise<SyncView> {
+    return this.request('create', args);
   }
-  remove(target: DeleteTarget): Promise<string[]> {
-    return this.request('remove', { target });
+  remove(...args: Parameters<Backend['remove']>): Promise<string[]> {
+    return this.request('remove', args);
   }
-  list(name?: string): Promise<SyncView[]> {
-    return this.request('list', name === undefined ? {} : { name });
+  list(...args: Parameters<Backend['list']>): Promise<SyncView[]> {
+    return this.request('list', args);
   }
-  conflicts(name?: string): Promise<ConflictView[]> {
-    return this.request('conflicts', name === undefined ? {} : { name });
+  conflicts(...args: Parameters<Backend['conflicts']>): Promise<ConflictView[]> {
+    return this.request('conflicts', args);
   }
-  async resolve(name: string, path: string, keep: Side): Promise<void> {
-    await this.request('resolve', { name, path, keep });
+  resolve(...args: Parameters<Backend['resolve']>): Promise<void> {
+    return this.request('resolve', args);
   }
-  async pause(name: string): Promise<void> {
-    await this.request('pause', { name });
+  pause(...args: Parameters<Backend['pause']>): Promise<void> {
+    return this.request('pause', args);
   }
-  async resume(name: string): Promise<void> {
-    await this.request('resume', { name });
+  resume(...args: Parameters<Backend['resume']>): Promise<void> {
+    return this.request('resume', args);
   }
-  async reset(name: string): Promise<void> {
-    await this.request('reset', { name });
+  reset(...args: Parameters<Backend['reset']>): Promise<void> {
+    return this.request('reset', args);
   }
   flush(name: string, options: FlushOptions): Promise<FlushView> {
-    return this.request(
-      'flush',
-      { name, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) },
-      options.onProgress,
-    );
+    // The progress callback stays here; the watch sends `progress` lines for it.
+    const { onProgress, ...rest } = options;
+    return this.request('flush', [name, rest], onProgress);
   }
   async close(): Promise<void> {
     this.#socket.end();
@@ -206,7 +208,7 @@ export async function withBackend<T>(
 }
 
 /** Asks a running watch who it is; undefined when none runs. */
-export async function pingWatch(home: HomePaths): Promise<ControlResults['ping'] | undefined> {
+export async function pingWatch(home: HomePaths): Promise<ControlResult<'ping'> | undefined> {
   const client = await ControlClient.connect(home.socket);
   if (client === undefined) return undefined;
   try {

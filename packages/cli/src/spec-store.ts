@@ -6,9 +6,8 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Datastore from 'nedb-promises';
-import { InternalError, SYNC_MODES, UserError, type SyncMode } from '@ksync/core';
-import { z } from 'zod';
-import type { SyncSpec } from './spec.ts';
+import { InternalError, UserError } from '@ksync/core';
+import { syncSpecSchema, type SyncSpec } from './spec.ts';
 
 interface SpecDocument {
   _id: string;
@@ -78,43 +77,6 @@ export function unknownSync(name: string): UserError {
   return new UserError(`no sync named "${name}"; list them with: ksync get`);
 }
 
-const direct = z.object({ kind: z.literal('direct'), url: z.string(), tokenFile: z.string() });
-const kubernetes = z.object({
-  kind: z.literal('kubernetes'),
-  context: z.string().optional(),
-  kubeconfig: z.string().optional(),
-  namespace: z.string().min(1),
-  selector: z.string().optional(),
-  pod: z.string().optional(),
-  container: z.string().optional(),
-});
-const resources = z.object({
-  kind: z.literal('resources'),
-  context: z.string().optional(),
-  kubeconfig: z.string().optional(),
-  namespaces: z.array(z.string().min(1)).min(1),
-  kinds: z.array(z.string().min(1)).min(1),
-  secrets: z.boolean(),
-  allowDelete: z.boolean(),
-  readOnly: z.boolean(),
-});
-const reload = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('exec'), command: z.string() }),
-  z.object({ kind: z.literal('signal'), signal: z.string() }),
-  z.object({ kind: z.literal('restart') }),
-]);
-const storedSpec = z.object({
-  name: z.string(),
-  local: z.string(),
-  remote: z.string(),
-  target: z.discriminatedUnion('kind', [direct, kubernetes, resources]),
-  mode: z.enum(Object.keys(SYNC_MODES) as [SyncMode, ...SyncMode[]]),
-  reload: reload.optional(),
-  ignore: z.array(z.string()),
-  paused: z.boolean(),
-  createdAt: z.number(),
-});
-
 /**
  * Validates a stored spec. Specs written before targets were a union kept the agent under
  * `direct` ({url, tokenFile}); they are read as a direct target.
@@ -124,7 +86,7 @@ function checkStored(raw: unknown): SyncSpec {
     typeof raw === 'object' && raw !== null && 'direct' in raw && !('target' in raw)
       ? migrateDirect(raw as { direct: object })
       : raw;
-  const parsed = storedSpec.safeParse(value);
+  const parsed = syncSpecSchema.safeParse(value);
   if (!parsed.success) {
     throw new InternalError(`specs.db holds a malformed spec: ${JSON.stringify(raw)}`);
   }

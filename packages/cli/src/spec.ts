@@ -3,6 +3,7 @@
  * problem before anything fails, so a user fixes them all in one go.
  */
 import { SYNC_MODES, type SyncMode } from '@ksync/core';
+import { z } from 'zod';
 import { validateSelector } from './selector.ts';
 
 /** How to reach the remote side without Kubernetes: an agent at a WebSocket URL. */
@@ -330,3 +331,41 @@ export function describeTarget(target: SpecTarget): string {
     target.pod !== undefined ? `pod ${target.pod}` : `pods matching ${target.selector ?? ''}`;
   return `${what} in namespace ${target.namespace}`;
 }
+
+const direct = z.object({ kind: z.literal('direct'), url: z.string(), tokenFile: z.string() });
+const kubernetes = z.object({
+  kind: z.literal('kubernetes'),
+  context: z.string().optional(),
+  kubeconfig: z.string().optional(),
+  namespace: z.string().min(1),
+  selector: z.string().optional(),
+  pod: z.string().optional(),
+  container: z.string().optional(),
+});
+const resources = z.object({
+  kind: z.literal('resources'),
+  context: z.string().optional(),
+  kubeconfig: z.string().optional(),
+  namespaces: z.array(z.string().min(1)).min(1),
+  kinds: z.array(z.string().min(1)).min(1),
+  secrets: z.boolean(),
+  allowDelete: z.boolean(),
+  readOnly: z.boolean(),
+});
+const reload = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('exec'), command: z.string() }),
+  z.object({ kind: z.literal('signal'), signal: z.string() }),
+  z.object({ kind: z.literal('restart') }),
+]);
+/** A stored spec, as specs.db and the control socket carry it. */
+export const syncSpecSchema = z.object({
+  name: z.string(),
+  local: z.string(),
+  remote: z.string(),
+  target: z.discriminatedUnion('kind', [direct, kubernetes, resources]),
+  mode: z.enum(Object.keys(SYNC_MODES) as [SyncMode, ...SyncMode[]]),
+  reload: reload.optional(),
+  ignore: z.array(z.string()),
+  paused: z.boolean(),
+  createdAt: z.number(),
+});

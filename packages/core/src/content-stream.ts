@@ -8,6 +8,10 @@
  * - `CONTENT_PRESENT` (0): exactly `size` bytes of content follow;
  * - `CONTENT_MISSING` (1): nothing follows: the sender could not provide the file (gone, or no
  *   longer the size it was scanned with).
+ * - `CONTENT_DELTA` (2): block-delta instructions follow (block-delta.ts), only for a file whose
+ *   request carried the receiver's `base` signature, in segments: a u32 big-endian length (1 to
+ *   `MAX_SEGMENT_BYTES`) and that many bytes, ended by a zero length. Their length is not known
+ *   in advance (the sender finds matches as it reads), hence the segments.
  *
  * Invariants:
  * - No per-file header beyond the status byte: both ends know the list, so there is nothing to
@@ -23,6 +27,11 @@
 export const CONTENT_PRESENT = 0;
 /** Status byte: the sender could not provide the file; nothing follows. */
 export const CONTENT_MISSING = 1;
+/** Status byte: block-delta instructions against the receiver's base follow, in segments. */
+export const CONTENT_DELTA = 2;
+
+/** Longest segment of delta instructions (a longer length breaks the stream). */
+export const MAX_SEGMENT_BYTES = 1024 * 1024;
 
 /**
  * Files up to this size travel with the apply that needs them without asking first whether the
@@ -36,6 +45,19 @@ export interface ContentRequest {
   readonly path: string;
   readonly digest: string;
   readonly size: number;
+  /**
+   * The receiver's signature of the file it holds at `path` (base64 of a packed
+   * `BlockSignature`): the sender may then send block-delta instructions against it instead of
+   * the content. A sender that cannot sends the content.
+   */
+  readonly base?: string | undefined;
+}
+
+/** One file's part of a content stream, as the reader hands it out. */
+export interface IncomingFile {
+  /** The chunks are block-delta instructions against the receiver's base, not the content. */
+  readonly delta: boolean;
+  readonly chunks: AsyncIterable<Uint8Array>;
 }
 
 /** Thrown when a content stream breaks the framing. */
@@ -50,8 +72,14 @@ export class ContentStreamError extends Error {}
 export async function* encodeContentStream(
   files: readonly ContentRequest[],
   open: (file: ContentRequest) => AsyncIterable<Uint8Array>,
+  openDelta?: (file: ContentRequest & { base: string }) => AsyncIterable<Uint8Array>,
 ): AsyncGenerator<Uint8Array> {
   for (const file of files) {
+    const base = file.base;
+    if (base !== undefined && openDelta !== undefined) {
+      yield* encodeDelta(() => openDelta({ ...file, base }));
+      continue;
+    }
     let iterator: AsyncIterator<Uint8Array>;
     let first: IteratorResult<Uint8Array>;
     try {
@@ -82,6 +110,56 @@ export async function* encodeContentStream(
 const PAD = new Uint8Array(64 * 1024);
 
 /**
+ * One file's delta instructions as its part of a content stream: the status byte and segments.
+ * A source that fails before its first chunk sends the file as missing; one that fails midway
+ * ends the segments early (the receiver's rebuilt file then misses its digest).
+ */
+export async function* encodeDelta(
+  open: () => AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  let iterator: AsyncIterator<Uint8Array>;
+  let step: IteratorResult<Uint8Array>;
+  try {
+    iterator = open()[Symbol.asyncIterator]();
+    step = await iterator.next();
+  } catch {
+    yield Uint8Array.of(CONTENT_MISSING);
+    return;
+  }
+  yield Uint8Array.of(CONTENT_DELTA);
+  try {
+    for (; !step.done; step = await iterator.next()) {
+      for (let at = 0; at < step.value.length; at += MAX_SEGMENT_BYTES) {
+        const piece = step.value.subarray(at, at + MAX_SEGMENT_BYTES);
+        yield segmentHeader(piece.length);
+        yield piece;
+      }
+    }
+  } catch {
+    // Ended early below: the receiver's digest check refuses this file alone.
+  } finally {
+    await iterator.return?.();
+  }
+  yield segmentHeader(0);
+}
+
+function segmentHeader(length: number): Uint8Array {
+  const header = new Uint8Array(4);
+  new DataView(header.buffer).setUint32(0, length);
+  return header;
+}
+
+/** Re-encodes one file taken from a reader as its part of a new content stream. */
+export async function* encodeIncoming(file: IncomingFile | undefined): AsyncGenerator<Uint8Array> {
+  if (file === undefined) yield Uint8Array.of(CONTENT_MISSING);
+  else if (file.delta) yield* encodeDelta(() => file.chunks);
+  else {
+    yield Uint8Array.of(CONTENT_PRESENT);
+    yield* file.chunks;
+  }
+}
+
+/**
  * Reads a content stream file by file. Call `next(size)` once per listed file, in order; each
  * file's chunks must be taken (or abandoned: the next call skips what is left) before the next.
  * `finish()` checks that nothing follows the last file.
@@ -89,8 +167,10 @@ const PAD = new Uint8Array(64 * 1024);
 export class ContentStreamReader {
   readonly #iterator: AsyncIterator<Uint8Array>;
   #buffer: Uint8Array = new Uint8Array(0);
-  /** Bytes of the current file not yet handed out. */
+  /** Bytes of the current file (or delta segment) not yet handed out. */
   #left = 0;
+  /** The current file is a delta whose terminating segment has not been read yet. */
+  #inDelta = false;
   #done = false;
   /** What the source threw, once it did: every later read throws it again. */
   #error: Error | undefined;
@@ -101,19 +181,35 @@ export class ContentStreamReader {
 
   /**
    * The next file's content as chunks (exactly `size` bytes in all), or undefined when the
-   * sender sent it as missing. Throws `ContentStreamError` when the stream breaks the framing.
+   * sender sent it as missing. Throws `ContentStreamError` when the stream breaks the framing,
+   * or carries a delta (only `nextFile` takes those: whoever asked for one uses it).
    */
   async next(size: number): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const file = await this.nextFile(size);
+    if (file?.delta === true) throw new ContentStreamError('content stream has an unasked delta');
+    return file?.chunks;
+  }
+
+  /**
+   * The next file: its content (exactly `size` bytes) or its delta instructions, or undefined
+   * when the sender sent it as missing. Throws `ContentStreamError` when the stream breaks the
+   * framing.
+   */
+  async nextFile(size: number): Promise<IncomingFile | undefined> {
     await this.#skip();
     if (!(await this.#fill())) throw new ContentStreamError('content stream ended early');
     const status = this.#buffer[0];
     this.#buffer = this.#buffer.subarray(1);
     if (status === CONTENT_MISSING) return undefined;
+    if (status === CONTENT_DELTA) {
+      this.#inDelta = true;
+      return { delta: true, chunks: this.#deltaChunks() };
+    }
     if (status !== CONTENT_PRESENT) {
       throw new ContentStreamError(`content stream has an unknown status byte ${status}`);
     }
     this.#left = size;
-    return this.#chunks();
+    return { delta: false, chunks: this.#chunks() };
   }
 
   /** Checks that the stream ends after the last file (skipping what is left of it). */
@@ -140,8 +236,40 @@ export class ContentStreamReader {
     }
   }
 
+  async *#deltaChunks(): AsyncGenerator<Uint8Array> {
+    while (this.#inDelta || this.#left > 0) {
+      if (this.#left === 0) {
+        await this.#segment();
+        continue;
+      }
+      yield* this.#chunks();
+    }
+  }
+
+  /** Reads the next segment header of a delta; the zero one ends the delta. */
+  async #segment(): Promise<void> {
+    const header = new Uint8Array(4);
+    for (let have = 0; have < 4;) {
+      if (!(await this.#fill())) throw new ContentStreamError('content stream ended early');
+      const take = Math.min(4 - have, this.#buffer.length);
+      header.set(this.#buffer.subarray(0, take), have);
+      this.#buffer = this.#buffer.subarray(take);
+      have += take;
+    }
+    const length = new DataView(header.buffer).getUint32(0);
+    if (length > MAX_SEGMENT_BYTES) {
+      throw new ContentStreamError(`content stream has a delta segment of ${length} bytes`);
+    }
+    if (length === 0) this.#inDelta = false;
+    this.#left = length;
+  }
+
   async #skip(): Promise<void> {
-    while (this.#left > 0) {
+    while (this.#inDelta || this.#left > 0) {
+      if (this.#left === 0) {
+        await this.#segment();
+        continue;
+      }
       if (!(await this.#fill())) throw new ContentStreamError('content stream ended early');
       const take = Math.min(this.#left, this.#buffer.length);
       this.#buffer = this.#buffer.subarray(take);
@@ -181,8 +309,13 @@ export class ContentStreamReader {
 export class ContentStreamMeter {
   readonly #sizes: readonly number[];
   #index = 0;
-  /** Bytes left of the current file's content; -1 while its status byte is awaited. */
+  /** Bytes left of the current file's content or delta segment; -1 while a status is awaited. */
   #left = -1;
+  /** The current file is a delta: `#left` counts its current segment. */
+  #delta = false;
+  /** Bytes of a delta segment header seen so far (0 to 3), and their value. */
+  #headerBytes = 0;
+  #header = 0;
 
   constructor(sizes: readonly number[]) {
     this.#sizes = sizes;
@@ -190,7 +323,7 @@ export class ContentStreamMeter {
 
   /**
    * Feeds `chunk`; returns the files it completed (whether their content was present or missing)
-   * and how many of its bytes were content.
+   * and how many of its bytes were content (for a delta: its instruction bytes).
    */
   feed(chunk: Uint8Array): { present: number; missing: number; bytes: number } {
     const done = { present: 0, missing: 0, bytes: 0 };
@@ -198,18 +331,38 @@ export class ContentStreamMeter {
     while (this.#index < this.#sizes.length) {
       if (this.#left < 0) {
         if (offset >= chunk.length) break;
-        if (chunk[offset++] !== CONTENT_PRESENT) {
+        const status = chunk[offset++];
+        if (status === CONTENT_DELTA) {
+          this.#delta = true;
+          this.#left = 0;
+          continue;
+        }
+        if (status !== CONTENT_PRESENT) {
           done.missing++;
           this.#index++;
           continue;
         }
         this.#left = this.#sizes[this.#index] ?? 0;
       }
+      if (this.#delta && this.#left === 0) {
+        // Between segments: read the next header; a zero length ends the file.
+        if (offset >= chunk.length) break;
+        this.#header = this.#header * 256 + (chunk[offset++] as number);
+        if (++this.#headerBytes < 4) continue;
+        this.#left = this.#header;
+        this.#headerBytes = 0;
+        this.#header = 0;
+        if (this.#left > 0) continue;
+        this.#delta = false;
+      }
       const take = Math.min(this.#left, chunk.length - offset);
       offset += take;
       done.bytes += take;
       this.#left -= take;
-      if (this.#left > 0) break;
+      if (this.#left > 0 || this.#delta) {
+        if (offset >= chunk.length) break;
+        continue;
+      }
       done.present++;
       this.#index++;
       this.#left = -1;

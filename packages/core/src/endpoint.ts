@@ -98,6 +98,15 @@ export interface Endpoint {
   missingContent(digests: readonly string[]): Promise<string[]>;
 
   /**
+   * Signs the files this side holds (each `path` with content `digest` and `size`) for block
+   * deltas (block-delta.ts): base64 of each packed signature, or undefined for a file that no
+   * longer holds that content or is not worth a delta. The controller passes a signature as the
+   * `base` of a `readContents` request on the other side. Optional: a side without it always
+   * receives whole files.
+   */
+  readSignatures?(files: readonly ContentRequest[]): Promise<(string | undefined)[]>;
+
+  /**
    * Applies changes in the given order (removals deepest first, then creations parents first).
    * Every file a change creates must have its content in `content` or present in the root; content
    * is verified against the digest as it is written. Each change is checked against the disk

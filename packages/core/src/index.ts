@@ -1,5 +1,6 @@
 export * from './change.ts';
 export * from './endpoint.ts';
+export * from './block-delta.ts';
 export * from './content-stream.ts';
 export * from './entry.ts';
 export * from './errors.ts';

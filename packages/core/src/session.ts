@@ -15,6 +15,7 @@
  * - Cycles never overlap: `cycle`, `resolve`, `reset` and friends run one at a time.
  */
 import type { ApplyResult, Change, Problem } from './change.ts';
+import { DELTA_MIN_BYTES, planBlockSize } from './block-delta.ts';
 import {
   ContentStreamMeter,
   INLINE_CONTENT_BYTES,
@@ -24,7 +25,7 @@ import {
 import type { ApplyContent, Endpoint, ScanResult } from './endpoint.ts';
 import { createIgnoreMatcher, ignoredPaths, samePatterns } from './ignore.ts';
 import { entriesEqual, type Entry, type FileEntry } from './entry.ts';
-import { InternalError, UserError } from './errors.ts';
+import { InternalError, UserError, errorMessage } from './errors.ts';
 import type { SyncMode } from './mode.ts';
 import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
 import { rebaseAncestor } from './rebase.ts';
@@ -594,10 +595,15 @@ export class Session {
       .map(([, i]) => i)
       .sort((a, b) => a - b);
     if (indexes.length === 0) return undefined;
-    const files: ContentRequest[] = indexes.map((i) => {
+    const bases = await readBases(
+      indexes.map((i) => changes[i] as Change),
+      to,
+    );
+    const files: ContentRequest[] = indexes.map((i, k) => {
       const change = changes[i] as Change;
       const { digest, size } = fileOf(change);
-      return { path: change.path, digest, size };
+      const base = bases[k];
+      return { path: change.path, digest, size, ...(base === undefined ? {} : { base }) };
     });
     for (const file of files) {
       this.#progress.files++;
@@ -606,7 +612,10 @@ export class Session {
     return { indexes, stream: this.#counted(from.readContents(files), files) };
   }
 
-  /** Passes a content stream through, counting its files and bytes into the progress. */
+  /**
+   * Passes a content stream through, counting its files and bytes into the progress (for a
+   * block delta, its instruction bytes).
+   */
   async *#counted(
     stream: AsyncIterable<Uint8Array>,
     files: readonly ContentRequest[],
@@ -964,7 +973,34 @@ function fileOf(change: Change | undefined): FileEntry {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** The message of anything thrown. */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/**
+ * The receiver's signatures of the files that `changes` (each carrying content) update in place,
+ * for block deltas: for each change, a signature when it replaces a file that `to` signed
+ * (large enough, and still holding the `old` content), else undefined. The apply on `to` checks
+ * again that the file holds `old` before it rebuilds from it, and the digest of the result.
+ */
+async function readBases(
+  changes: readonly Change[],
+  to: Endpoint,
+): Promise<(string | undefined)[]> {
+  const bases: (string | undefined)[] = changes.map(() => undefined);
+  if (to.readSignatures === undefined) return bases;
+  const asked: number[] = [];
+  changes.forEach((change, k) => {
+    const { old } = change;
+    if (old?.kind !== 'file' || fileOf(change).size < DELTA_MIN_BYTES) return;
+    if (planBlockSize(old.size) !== undefined) asked.push(k);
+  });
+  if (asked.length === 0) return bases;
+  const signatures = await to.readSignatures(
+    asked.map((k) => {
+      const change = changes[k] as Change;
+      const old = change.old as FileEntry;
+      return { path: change.path, digest: old.digest, size: old.size };
+    }),
+  );
+  asked.forEach((k, j) => {
+    bases[k] = signatures[j];
+  });
+  return bases;
 }

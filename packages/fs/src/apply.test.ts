@@ -319,6 +319,114 @@ describe('apply', () => {
   });
 });
 
+describe('new directories (built under a temp name, moved into place complete)', () => {
+  /**
+   * Applies a new tree `n/{a, b, s/c}` then `z`, running `during` (once) when the stream is about
+   * to deliver `n/b`: by then `n/a` is written, and `n` is still being built.
+   */
+  async function applyNewTree(
+    endpoint: LocalEndpoint,
+    during: () => Promise<void>,
+  ): Promise<{ applied: readonly Change[]; problems: readonly { path: string }[] }> {
+    const changes: Change[] = [
+      { path: 'n', old: undefined, new: DIRECTORY },
+      { path: 'n/a', old: undefined, new: fileEntry('A') },
+      { path: 'n/b', old: undefined, new: fileEntry('B') },
+      { path: 'n/s', old: undefined, new: DIRECTORY },
+      { path: 'n/s/c', old: undefined, new: fileEntry('C') },
+      { path: 'z', old: undefined, new: fileEntry('Z') },
+    ];
+    const plain = contentFor(changes, ['A', 'B', 'C', 'Z']);
+    async function* stream(): AsyncGenerator<Uint8Array> {
+      let chunk = 0;
+      for await (const part of plain.stream) {
+        // Each file is a status byte and then its content: part 2 is n/b's status byte.
+        if (chunk++ === 2) await during();
+        yield part;
+      }
+    }
+    const result = await endpoint.apply(changes, { indexes: plain.indexes, stream: stream() });
+    return { applied: result.applied, problems: result.problems };
+  }
+
+  it('shows nothing under the final name until the whole subtree is written', async () => {
+    await withEndpoint({}, async (endpoint, root) => {
+      const seen: string[][] = [];
+      const result = await applyNewTree(endpoint, async () => {
+        seen.push(await listTree(root));
+      });
+      assert.deepEqual(result.problems, []);
+      assert.equal(result.applied.length, 6);
+      // Midway, the root held only the temp directory with n/a in it.
+      assert.equal(seen.length, 1);
+      assert.ok(!(seen[0] ?? []).some((name) => name === 'n' || name.startsWith('n/')));
+      assert.ok((seen[0] ?? []).some((name) => /^\.ksync-tmp-[0-9a-f]+\/a$/.test(name)));
+      assert.deepEqual(await listTree(root), ['n', 'n/a', 'n/b', 'n/s', 'n/s/c', 'z']);
+      assert.equal((await stat(`${root}/n`)).mode & 0o777, 0o755);
+      // The cache recorded what is now in place: a fresh scan agrees, and apply trusts it.
+      const fresh = openLocalEndpoint({ root, watch: false });
+      try {
+        const full = await fresh.scan({ full: true });
+        const mine = await endpoint.scan({ full: false });
+        assert.deepEqual(new Map(mine.snapshot), new Map(full.snapshot));
+      } finally {
+        await fresh.close();
+      }
+      const update = await endpoint.apply([{ path: 'n/s/c', old: fileEntry('C'), new: undefined }]);
+      assert.deepEqual(update.problems, []);
+    });
+  });
+
+  it('keeps what appeared under the final name meanwhile, and reports the subtree instead', async () => {
+    await withEndpoint({}, async (endpoint, root) => {
+      const result = await applyNewTree(endpoint, async () => {
+        await mkdir(`${root}/n`);
+        await writeFile(`${root}/n/user`, 'mine');
+      });
+      assert.deepEqual(
+        result.applied.map((c) => c.path),
+        ['z'],
+      );
+      assert.deepEqual(
+        result.problems.map((p) => p.path),
+        ['n', 'n/a', 'n/b', 'n/s', 'n/s/c'],
+      );
+      assert.deepEqual(await listTree(root), ['n', 'n/user', 'z']);
+      assert.equal(await readFile(`${root}/n/user`, 'utf8'), 'mine');
+      // The next scan sees the user's directory, not ours.
+      const { snapshot } = await endpoint.scan({ full: false });
+      assert.deepEqual([...snapshot.keys()].sort(), ['', 'n', 'n/user', 'z']);
+    });
+  });
+
+  it('replaces an empty directory made meanwhile (it held nothing to lose)', async () => {
+    await withEndpoint({}, async (endpoint, root) => {
+      const result = await applyNewTree(endpoint, async () => {
+        await mkdir(`${root}/n`);
+      });
+      assert.deepEqual(result.problems, []);
+      assert.deepEqual(await listTree(root), ['n', 'n/a', 'n/b', 'n/s', 'n/s/c', 'z']);
+    });
+  });
+
+  it('moves in what it wrote when the stream breaks midway, and reports the rest', async () => {
+    await withEndpoint({}, async (endpoint, root) => {
+      const result = await applyNewTree(endpoint, () => {
+        throw new Error('connection lost');
+      });
+      assert.deepEqual(
+        result.applied.map((c) => c.path),
+        ['n', 'n/a', 'n/s'],
+      );
+      assert.deepEqual(
+        result.problems.map((p) => p.path),
+        ['n/b', 'n/s/c', 'z'],
+      );
+      assert.deepEqual(await listTree(root), ['n', 'n/a', 'n/s']);
+    });
+  });
+});
+
 describe('confinement', () => {
   it('never changes a hard-linked file in place: its other name may be outside the root', async () => {
     await withEndpoint({}, async (endpoint, root, dir) => {

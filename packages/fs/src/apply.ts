@@ -35,6 +35,18 @@
  *    A file that already has other names (a hard link made on that side, perhaps to a file
  *    outside the root) is never written in place either: its name is replaced, so the other
  *    names keep their content and mode.
+ * 7. A directory the batch creates (below the root, where nothing was) is built under a temp name
+ *    beside its final path, and everything the batch creates inside it is written there; it is
+ *    renamed into place as soon as the batch moves past its subtree (changes come in pre-order),
+ *    or at the end of the batch. So a new directory appears complete, and the watcher sees one
+ *    new directory instead of every file landing in it (chokidar re-reads a watched directory on
+ *    each event in it: a third of the agent's time in a first sync). rename(2) of a directory
+ *    succeeds only onto an absent path or an empty directory, so it never replaces content: an
+ *    empty directory made meanwhile is replaced by ours, which is a directory too. When the
+ *    rename fails (something else appeared there), the temp directory (only ours, invisible to
+ *    scans) is removed and every change inside it is reported instead of applied. A crash before
+ *    the rename leaves only the temp directory, which the next start removes; nothing of it was
+ *    reported applied, so the next cycle sends it again.
  */
 import {
   chmodSync,
@@ -47,6 +59,7 @@ import {
   readlinkSync,
   renameSync,
   rmdirSync,
+  rmSync,
   symlinkSync,
   unlinkSync,
   type BigIntStats,
@@ -59,6 +72,7 @@ import {
   baseName,
   entriesEqual,
   isWithin,
+  joinPath,
   parentPath,
   ContentStreamReader,
   type ApplyContent,
@@ -70,7 +84,8 @@ import {
   type Problem,
 } from '@ksync/core';
 import { DigestMismatchError, copyVerified, tempName, writeVerified } from './content-io.ts';
-import { resolveConfined } from './safe-path.ts';
+import { expandDelta } from './delta-io.ts';
+import { resolveConfined, type ConfinedPath } from './safe-path.ts';
 import { symlinkStaysInside } from './scan.ts';
 import type { Staging } from './staging.ts';
 import { hashFile } from './hash.ts';
@@ -101,6 +116,8 @@ const isRoot = process.getuid?.() === 0;
 interface Incoming {
   /** The content, or undefined when the sender could not provide it. */
   readonly chunks: AsyncIterable<Uint8Array> | undefined;
+  /** `chunks` are block-delta instructions against the file at the path (delta-io.ts). */
+  readonly delta: boolean;
   /** Set once something started reading `chunks`. */
   taken: boolean;
 }
@@ -129,13 +146,17 @@ export async function applyChanges(
   /** Why the content stream stopped, once it did: every later content change fails with it. */
   let broken: string | undefined;
   const stuck = stuckDirectories(ctx, changes);
+  const dirs = new NewDirectories(ctx);
   try {
     for (const [index, change] of changes.entries()) {
+      dirs.finishOutside(change.path);
       let incoming: Incoming | undefined;
       if (reader !== undefined && carried.has(index) && change.new?.kind === 'file') {
         try {
-          if (broken === undefined)
-            incoming = { chunks: await reader.next(change.new.size), taken: false };
+          if (broken === undefined) {
+            const file = await reader.nextFile(change.new.size);
+            incoming = { chunks: file?.chunks, delta: file?.delta === true, taken: false };
+          }
         } catch (error) {
           broken = describeError(error);
         }
@@ -157,7 +178,7 @@ export async function applyChanges(
           });
           continue;
         }
-        await applyOne(ctx, change, uses, incoming);
+        await applyOne(ctx, change, { uses, incoming, dirs });
         applied.push(change);
       } catch (error) {
         if (error instanceof Skip) problems.push({ path: change.path, message: error.message });
@@ -168,7 +189,7 @@ export async function applyChanges(
           uses.set(change.new.digest, left);
           // Content that arrived for a change that could not take it, and that a later change
           // in this batch needs, is kept for it.
-          if (incoming?.chunks !== undefined && !incoming.taken && left > 0) {
+          if (incoming?.chunks !== undefined && !incoming.delta && !incoming.taken && left > 0) {
             await ctx.staging
               .stage({ digest: change.new.digest, size: change.new.size, chunks: incoming.chunks })
               .catch(() => undefined);
@@ -177,11 +198,101 @@ export async function applyChanges(
       }
     }
   } finally {
+    dirs.finishOutside(undefined);
     // A stream that broke, or carries bytes after its last file, is cancelled: every change
     // above stands (each content was verified) or was reported.
     if (reader !== undefined) await reader.finish().catch(() => reader.cancel());
   }
-  return { applied, problems };
+  if (dirs.failed.length === 0) return { applied, problems };
+  // Directories that could not be moved into place took their content with them (invariant 7).
+  const landed = applied.filter((c) => {
+    const failed = dirs.failed.find((f) => isWithin(c.path, f.path));
+    if (failed !== undefined) problems.push({ path: c.path, message: failed.message });
+    return failed === undefined;
+  });
+  return { applied: landed, problems };
+}
+
+/**
+ * The directories a batch is building under temp names (invariant 7), by final sync path. At most
+ * one per level of the tree is open at a time, since changes come in pre-order.
+ */
+class NewDirectories {
+  readonly #ctx: ApplyContext;
+  /** Final sync path → the sync path of its temp name (a sibling), for directories being built. */
+  readonly #building = new Map<string, string>();
+  /** Directories that could not be moved into place, and why. */
+  readonly failed: { path: string; message: string }[] = [];
+
+  constructor(ctx: ApplyContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * Resolves `path` confined to the root, as `resolveConfined` does; a path inside a directory
+   * being built resolves to its place under the temp name (every component still checked).
+   */
+  resolve(path: string): ConfinedPath {
+    for (const [final, temp] of this.#building) {
+      if (path !== final && isWithin(path, final)) {
+        const resolved = resolveConfined(this.#ctx.root, temp + path.slice(final.length));
+        return resolved.ok ? { ...resolved, path } : resolved;
+      }
+    }
+    return resolveConfined(this.#ctx.root, path);
+  }
+
+  /** True when `path` is inside (or is) a directory being built. */
+  building(path: string): boolean {
+    for (const final of this.#building.keys()) if (isWithin(path, final)) return true;
+    return false;
+  }
+
+  /** Creates the temp directory for new directory `path`; returns its absolute path. */
+  start(path: string): string {
+    const temp = joinPath(parentPath(path), tempName(TEMP_PREFIX));
+    const resolved = resolveConfined(this.#ctx.root, temp);
+    if (!resolved.ok) throw new Skip(resolved.problem.message);
+    mkdirSync(resolved.absolute, { mode: 0o755 });
+    this.#building.set(path, temp);
+    return resolved.absolute;
+  }
+
+  /** Moves into place every directory being built that `path` is not inside (all: undefined). */
+  finishOutside(path: string | undefined): void {
+    for (const [final, temp] of this.#building) {
+      if (path !== undefined && isWithin(path, final)) continue;
+      this.#building.delete(final);
+      this.#finish(final, temp);
+    }
+  }
+
+  #finish(final: string, temp: string): void {
+    const from = resolveConfined(this.#ctx.root, temp);
+    const to = resolveConfined(this.#ctx.root, final);
+    try {
+      if (!from.ok) throw new Skip(from.problem.message);
+      if (!to.ok) throw new Skip(to.problem.message);
+      renameSync(from.absolute, to.absolute);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const message =
+        code === 'EEXIST' || code === 'ENOTEMPTY' || code === 'ENOTDIR' || code === 'EISDIR'
+          ? 'path appeared since scan; will retry'
+          : error instanceof Skip
+            ? error.message
+            : describeError(error);
+      // Only ours is removed: the temp directory holds nothing but what this batch wrote. If
+      // that fails too, the next start removes it (it is a temp name).
+      try {
+        if (from.ok) rmSync(from.absolute, { recursive: true, force: true });
+      } catch {
+        // Left for the next start.
+      }
+      this.#ctx.cache.delete(final);
+      this.failed.push({ path: final, message });
+    }
+  }
 }
 
 /**
@@ -238,15 +349,19 @@ function firstUntracked(
 async function applyOne(
   ctx: ApplyContext,
   change: Change,
-  uses: Map<string, number>,
-  incoming: Incoming | undefined,
+  batch: {
+    readonly uses: Map<string, number>;
+    readonly incoming: Incoming | undefined;
+    readonly dirs: NewDirectories;
+  },
 ): Promise<void> {
+  const { uses, incoming, dirs } = batch;
   const { path } = change;
   if (path !== ROOT) {
     if (baseName(path).startsWith(TEMP_PREFIX))
       throw new Skip('name is reserved for ksync temp files');
   }
-  const resolved = resolveConfined(ctx.root, path);
+  const resolved = dirs.resolve(path);
   if (!resolved.ok) throw new Skip(resolved.problem.message);
   const absolute = resolved.absolute;
   const newIsDirectory = change.new?.kind === 'directory';
@@ -282,6 +397,14 @@ async function applyOne(
       recordPath(ctx, path, absolute, next);
       return;
     }
+    if (old === undefined && path !== ROOT && !dirs.building(path)) {
+      // Built under a temp name and moved into place later (invariant 7).
+      const temp = dirs.start(path);
+      chmodSync(temp, 0o755);
+      setOwner(temp, () => createdOwner(ctx, absolute), false);
+      recordPath(ctx, path, temp, next);
+      return;
+    }
     if (old !== undefined) removeExisting(absolute, old);
     ctx.cache.delete(path);
     try {
@@ -293,7 +416,7 @@ async function applyOne(
         throw new Skip('path appeared since scan; will retry');
     }
     chmodSync(absolute, 0o755);
-    setOwner(ctx, absolute, createdOwner(ctx, absolute), false);
+    setOwner(absolute, () => createdOwner(ctx, absolute), false);
     recordPath(ctx, path, absolute, next);
     return;
   }
@@ -319,29 +442,37 @@ async function applyOne(
   // Where the temp file came from in staging, if it was moved out of it (put back on failure).
   let fromStaging: string | undefined;
   if (next.kind === 'file') {
-    fromStaging = await prepareFile(ctx, { temp, entry: next, current, uses, incoming });
+    fromStaging = await prepareFile(ctx, {
+      temp,
+      absolute,
+      entry: next,
+      current,
+      uses,
+      incoming,
+      dirs,
+    });
   } else {
     symlinkSync(next.target, temp);
-    const owner = current
-      ? { uid: Number(current.uid), gid: Number(current.gid) }
-      : createdOwner(ctx, absolute);
-    setOwner(ctx, temp, owner, true);
+    setOwner(temp, () => ownerOf(current) ?? createdOwner(ctx, absolute), true);
   }
   // What we wrote, and from when on its content is known: a write by someone else after the move
   // either changes these stats or falls in the racy window (see stat-cache.ts).
   const writtenAt = wallClockNs();
   const written = lstatSync(temp, { bigint: true });
   try {
-    // Re-check right before the move: preparing content may have taken a while.
-    await checkExpected(ctx, path, absolute, old, next);
     if (old === undefined) {
-      linkNoClobber(temp, absolute);
-    } else if (old.kind === 'directory') {
-      removeExisting(absolute, old);
-      ctx.cache.delete(path);
+      // A creation needs no re-check: `link` fails when anything appeared at the path meanwhile.
       linkNoClobber(temp, absolute);
     } else {
-      renameSync(temp, absolute);
+      // Re-check right before the move: preparing content may have taken a while.
+      await checkExpected(ctx, path, absolute, old, next);
+      if (old.kind === 'directory') {
+        removeExisting(absolute, old);
+        ctx.cache.delete(path);
+        linkNoClobber(temp, absolute);
+      } else {
+        renameSync(temp, absolute);
+      }
     }
   } catch (error) {
     await discardTemp(ctx, temp, next.kind === 'file' ? next.digest : '', fromStaging);
@@ -381,13 +512,9 @@ async function checkExpected(
   old: Entry | undefined,
   next: Entry | undefined,
 ): Promise<BigIntStats | undefined> {
-  let current: BigIntStats | undefined;
-  try {
-    current = lstatSync(absolute, { bigint: true });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw error;
-  }
+  // No exception for an absent path: a creation is the common case, and building an error
+  // with its stack cost more than the lstat itself.
+  const current = lstatSync(absolute, { bigint: true, throwIfNoEntry: false });
   if (old === undefined) {
     if (current === undefined) return undefined;
     if (next?.kind === 'directory' && current.isDirectory()) return current;
@@ -446,10 +573,13 @@ async function prepareFile(
   ctx: ApplyContext,
   options: {
     readonly temp: string;
+    /** The target: a delta's base (the check before this proved it holds the change's `old`). */
+    readonly absolute: string;
     readonly entry: FileEntry;
     readonly current: BigIntStats | undefined;
     readonly uses: Map<string, number>;
     readonly incoming: Incoming | undefined;
+    readonly dirs: NewDirectories;
   },
 ): Promise<string | undefined> {
   const { temp, entry, current, incoming } = options;
@@ -463,7 +593,7 @@ async function prepareFile(
     incoming.taken = true;
     await writeVerified({
       absolute: temp,
-      chunks: incoming.chunks,
+      chunks: incoming.delta ? expandDelta(options.absolute, incoming.chunks) : incoming.chunks,
       digest: entry.digest,
       size: entry.size,
     });
@@ -486,7 +616,7 @@ async function prepareFile(
   } else {
     // Dedup: any file in the root whose recorded content matches and whose stat is unchanged.
     for (const source of ctx.cache.pathsWithDigest(entry.digest)) {
-      const resolved = resolveConfined(ctx.root, source);
+      const resolved = options.dirs.resolve(source);
       const record = ctx.cache.get(source);
       if (!resolved.ok || !record) continue;
       try {
@@ -508,10 +638,11 @@ async function prepareFile(
   try {
     const base = current?.isFile() ? Number(current.mode) : 0o644;
     chmodSync(temp, fileMode(base, entry.executable));
-    const owner = current?.isFile()
-      ? { uid: Number(current.uid), gid: Number(current.gid) }
-      : createdOwner(ctx, temp);
-    setOwner(ctx, temp, owner, false);
+    setOwner(
+      temp,
+      () => (current?.isFile() ? ownerOf(current) : undefined) ?? createdOwner(ctx, temp),
+      false,
+    );
   } catch (error) {
     await discardTemp(ctx, temp, entry.digest, moved);
     throw error;
@@ -535,9 +666,18 @@ function createdOwner(ctx: ApplyContext, absolute: string): Owner {
   return { uid: parent.uid, gid: parent.gid };
 }
 
-/** chown (lchown for symlinks) when we are root and the owner differs. */
-function setOwner(_ctx: ApplyContext, absolute: string, owner: Owner, symlink: boolean): void {
+/** The owner of an existing path, if there is one. */
+function ownerOf(stats: BigIntStats | undefined): Owner | undefined {
+  return stats && { uid: Number(stats.uid), gid: Number(stats.gid) };
+}
+
+/**
+ * chown (lchown for symlinks) when we are root and the owner differs. The owner is asked for
+ * only then: finding it costs an lstat of the parent, once per file created.
+ */
+function setOwner(absolute: string, ownerFor: () => Owner, symlink: boolean): void {
   if (!isRoot) return;
+  const owner = ownerFor();
   const stats = lstatSync(absolute);
   if (stats.uid === owner.uid && stats.gid === owner.gid) return;
   if (symlink) lchownSync(absolute, owner.uid, owner.gid);

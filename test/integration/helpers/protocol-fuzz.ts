@@ -537,7 +537,15 @@ type Phase = 'hello' | 'auth' | 'open' | 'ready';
 const ANSWER_MS = 5000;
 
 /** The answers that end a request (a `read` ends with `end`, an `apply` with `apply-result`). */
-const FINAL_TYPES = new Set(['ok', 'error', 'end', 'scan-done', 'missing-result', 'apply-result']);
+const FINAL_TYPES = new Set([
+  'ok',
+  'error',
+  'end',
+  'scan-done',
+  'missing-result',
+  'signatures-result',
+  'apply-result',
+]);
 
 /** Runs one case against the agent at `url` and reports what broke. */
 export async function runFuzzCase(url: string, fuzzCase: FuzzCase): Promise<FuzzOutcome> {

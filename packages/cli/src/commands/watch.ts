@@ -30,6 +30,9 @@ async function startDaemon(ctx: CommandContext, metricsAddr: string | undefined)
   const log = await open(home.log, 'a', 0o600);
   const [node, ...rest] = ctx.self;
   const args = [
+    // A full scan of 100,000 files grows V8's young generation to ~128 MB, which the process
+    // never gives back; a 2 MB semi-space keeps that RSS at +77 MiB instead of +189 MiB.
+    '--max-semi-space-size=2',
     ...rest,
     'watch',
     ...(metricsAddr === undefined ? [] : ['--metrics-addr', metricsAddr]),

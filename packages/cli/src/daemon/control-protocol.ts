@@ -1,35 +1,14 @@
 /**
  * The control socket protocol between commands and the running watch: newline-delimited JSON
- * over a unix socket. A request names a `Backend` method; the watch answers with zero or more
- * `progress` lines and then one `result` or `error` line carrying the same id.
+ * over a unix socket. A request is one `Backend` method with its arguments (`ping` and `stop`
+ * address the watch itself); the watch answers with zero or more `progress` lines and then one
+ * `result` or `error` line carrying the same id. Adding a `Backend` method means adding its
+ * argument schema below; the client and server follow from the interface.
  */
-import type { Side } from '@ksync/core';
-import type { DeleteTarget } from '../backend.ts';
-import type { SyncSpec } from '../spec.ts';
-import type { ConflictView, FlushView, SyncView } from '../view.ts';
-
-/** A request from a command. */
-export type ControlRequest =
-  | { readonly id: number; readonly method: 'ping' }
-  | { readonly id: number; readonly method: 'stop' }
-  | { readonly id: number; readonly method: 'create'; readonly spec: SyncSpec }
-  | { readonly id: number; readonly method: 'remove'; readonly target: DeleteTarget }
-  | { readonly id: number; readonly method: 'list'; readonly name?: string }
-  | { readonly id: number; readonly method: 'conflicts'; readonly name?: string }
-  | {
-      readonly id: number;
-      readonly method: 'resolve';
-      readonly name: string;
-      readonly path: string;
-      readonly keep: Side;
-    }
-  | { readonly id: number; readonly method: 'pause' | 'resume' | 'reset'; readonly name: string }
-  | {
-      readonly id: number;
-      readonly method: 'flush';
-      readonly name: string;
-      readonly timeoutMs?: number;
-    };
+import { z } from 'zod';
+import type { Backend } from '../backend.ts';
+import { syncSpecSchema } from '../spec.ts';
+import type { SyncView } from '../view.ts';
 
 /** What `ping` answers. */
 export interface PingResult {
@@ -37,6 +16,28 @@ export interface PingResult {
   readonly version: string;
   /** `watch`, or `run NAME`. */
   readonly role: string;
+}
+
+/** The methods of the watch itself, beside the `Backend` ones. */
+interface WatchMethods {
+  ping(): Promise<PingResult>;
+  stop(): Promise<void>;
+}
+
+/** Every method a request may name, with its signature (flush's progress travels apart). */
+export type ControlMethods = Omit<Backend, 'kind' | 'close'> & WatchMethods;
+
+/** A method a request may name. */
+export type ControlMethod = keyof ControlMethods;
+
+/** What the `method` request answers. */
+export type ControlResult<M extends ControlMethod> = Awaited<ReturnType<ControlMethods[M]>>;
+
+/** A request from a command. */
+export interface ControlRequest {
+  readonly id: number;
+  readonly method: ControlMethod;
+  readonly args: readonly unknown[];
 }
 
 /** A line from the watch. */
@@ -50,74 +51,50 @@ export type ControlResponse =
     }
   | { readonly id: number; readonly type: 'progress'; readonly view: SyncView };
 
-/** Results per method (for the client's typing). */
-export interface ControlResults {
-  ping: PingResult;
-  stop: null;
-  create: SyncView;
-  remove: string[];
-  list: SyncView[];
-  conflicts: ConflictView[];
-  resolve: null;
-  pause: null;
-  resume: null;
-  reset: null;
-  flush: FlushView;
-}
-
-const METHODS = new Set([
-  'ping',
-  'stop',
-  'create',
-  'remove',
-  'list',
-  'conflicts',
-  'resolve',
-  'pause',
-  'resume',
-  'reset',
-  'flush',
+const name = z.string();
+const deleteTarget = z.union([
+  z.object({ names: z.array(z.string()), force: z.boolean().optional() }),
+  z.object({ all: z.literal(true), force: z.boolean().optional() }),
 ]);
+/** `FlushOptions` without `onProgress`, which travels as `progress` lines. */
+const flushOptions = z.object({ timeoutMs: z.number().optional() });
+
+/** The arguments of each method, checked on arrival (trailing omitted optionals are absent). */
+const ARGS: { readonly [M in ControlMethod]: z.ZodType<unknown[]> } = {
+  ping: z.tuple([]),
+  stop: z.tuple([]),
+  create: z.tuple([syncSpecSchema]),
+  remove: z.tuple([deleteTarget]),
+  list: z.tuple([name.optional()]),
+  conflicts: z.tuple([name.optional()]),
+  resolve: z.tuple([name, z.string(), z.enum(['local', 'remote'])]),
+  pause: z.tuple([name]),
+  resume: z.tuple([name]),
+  reset: z.tuple([name]),
+  flush: z.tuple([name, flushOptions]),
+};
 
 /**
- * Checks a parsed request line's shape (the envelope and the fields each method reads); returns
- * the request or a reason. The socket is private to the user (0700 home), so this guards
- * against bugs and version skew rather than attackers.
+ * Checks a parsed request line (the envelope and each method's arguments); returns the request or
+ * a reason. The socket is private to the user (0700 home), so this guards against bugs and
+ * version skew rather than attackers.
  */
 export function parseControlRequest(value: unknown): ControlRequest | string {
   if (typeof value !== 'object' || value === null) return 'request is not an object';
   const r = value as Record<string, unknown>;
   if (typeof r.id !== 'number') return 'request has no numeric id';
-  if (typeof r.method !== 'string' || !METHODS.has(r.method)) {
+  if (typeof r.method !== 'string' || !Object.hasOwn(ARGS, r.method)) {
     return `unknown method ${JSON.stringify(r.method)}`;
   }
-  const str = (k: string): boolean => typeof r[k] === 'string';
-  const optStr = (k: string): boolean => r[k] === undefined || typeof r[k] === 'string';
-  switch (r.method) {
-    case 'create':
-      return typeof r.spec === 'object' && r.spec !== null
-        ? (r as unknown as ControlRequest)
-        : 'create needs a spec';
-    case 'remove':
-      return typeof r.target === 'object' && r.target !== null
-        ? (r as unknown as ControlRequest)
-        : 'remove needs a target';
-    case 'list':
-    case 'conflicts':
-      return optStr('name') ? (r as unknown as ControlRequest) : 'name must be a string';
-    case 'resolve':
-      return str('name') && str('path') && (r.keep === 'local' || r.keep === 'remote')
-        ? (r as unknown as ControlRequest)
-        : 'resolve needs name, path and keep';
-    case 'pause':
-    case 'resume':
-    case 'reset':
-      return str('name') ? (r as unknown as ControlRequest) : `${r.method} needs a name`;
-    case 'flush':
-      return str('name') && (r.timeoutMs === undefined || typeof r.timeoutMs === 'number')
-        ? (r as unknown as ControlRequest)
-        : 'flush needs a name and a numeric timeoutMs';
-    default:
-      return r as unknown as ControlRequest;
-  }
+  const method = r.method as ControlMethod;
+  const args = ARGS[method].safeParse(r.args ?? []);
+  if (!args.success) return `bad arguments for ${method}: ${z.prettifyError(args.error)}`;
+  return { id: r.id, method, args: args.data };
+}
+
+/** `args` without its trailing undefined ones (JSON would turn them into null). */
+export function trimArgs(args: readonly unknown[]): unknown[] {
+  let end = args.length;
+  while (end > 0 && args[end - 1] === undefined) end--;
+  return args.slice(0, end);
 }

@@ -102,37 +102,30 @@ async function handleLine(
   }
 }
 
-async function dispatch(
+function dispatch(
   request: ControlRequest,
   options: ControlServerOptions,
   progress: (view: SyncView) => void,
 ): Promise<unknown> {
-  const b = options.backend;
-  switch (request.method) {
+  const { method, args } = request;
+  switch (method) {
     case 'ping':
-      return { pid: process.pid, version: KSYNC_VERSION, role: options.role } satisfies PingResult;
+      return Promise.resolve({
+        pid: process.pid,
+        version: KSYNC_VERSION,
+        role: options.role,
+      } satisfies PingResult);
     case 'stop':
-      return null;
-    case 'create':
-      return b.create(request.spec);
-    case 'remove':
-      return b.remove(request.target);
-    case 'list':
-      return b.list(request.name);
-    case 'conflicts':
-      return b.conflicts(request.name);
-    case 'resolve':
-      return b.resolve(request.name, request.path, request.keep);
-    case 'pause':
-      return b.pause(request.name);
-    case 'resume':
-      return b.resume(request.name);
-    case 'reset':
-      return b.reset(request.name);
-    case 'flush':
-      return b.flush(request.name, {
-        ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }),
-        onProgress: progress,
-      });
+      return Promise.resolve(null);
+    case 'flush': {
+      // The progress callback cannot travel; it becomes `progress` lines.
+      const [name, flushOptions] = args as Parameters<Backend['flush']>;
+      return options.backend.flush(name, { ...flushOptions, onProgress: progress });
+    }
+    default: {
+      // The arguments were checked against the method's schema (parseControlRequest).
+      const backend = options.backend as unknown as Record<string, (...a: unknown[]) => unknown>;
+      return Promise.resolve(backend[method]?.(...args));
+    }
   }
 }

@@ -23,7 +23,7 @@
  */
 import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage, type ContainerTarget, type Snapshot } from '@ksync/core';
+import { SerialQueue, errorMessage, type ContainerTarget, type Snapshot } from '@ksync/core';
 import { openSessionStore } from '@ksync/fs';
 import type { KubeTarget, PodTarget, PodWatch, PodWatchOptions } from '@ksync/kube';
 import { describeTarget, type KubernetesTarget, type SyncSpec } from '../spec.ts';
@@ -51,7 +51,7 @@ export class SpecRunner {
   readonly #kube: KubernetesTarget;
   #cluster: KubeTarget | undefined;
   #watch: PodWatch | undefined;
-  /** Live targets by `pod/container`; changed only inside `#exclusive`. */
+  /** Live targets by `pod/container`; changed only inside `#queue`. */
   readonly #targets = new Map<string, LiveTarget>();
   /**
    * The outcome of the last reload hook per `pod/container`, kept across the target's restarts
@@ -66,7 +66,7 @@ export class SpecRunner {
   #stopped = false;
   /** The last ancestor of a target that went away, to seed the next new one. */
   #seed: Snapshot | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
   readonly #listeners = new Set<(view: SyncView) => void>();
 
   constructor(spec: SyncSpec, deps: RunnerDeps & { readonly env: NodeJS.ProcessEnv }) {
@@ -95,9 +95,11 @@ export class SpecRunner {
         ...(this.#kube.selector === undefined ? {} : { selector: this.#kube.selector }),
         ...(this.#kube.pod === undefined ? {} : { pod: this.#kube.pod }),
         onPods: (pods) => {
-          this.#exclusive(() => this.#plan(pods)).catch((error: unknown) => {
-            this.#deps.log('warn', `${this.spec.name}: ${errorMessage(error)}`);
-          });
+          this.#queue
+            .run(() => this.#plan(pods))
+            .catch((error: unknown) => {
+              this.#deps.log('warn', `${this.spec.name}: ${errorMessage(error)}`);
+            });
         },
         onError: (error) => {
           this.#error = error === undefined ? undefined : `${error.message} (retrying)`;
@@ -192,7 +194,7 @@ export class SpecRunner {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#watch?.stop();
-    await this.#exclusive(async () => {
+    await this.#queue.run(async () => {
       await Promise.all([...this.#targets.values()].map((t) => t.runner.stop()));
       this.#targets.clear();
     });
@@ -354,12 +356,6 @@ export class SpecRunner {
     const view = this.view();
     this.#deps.onStatus(view);
     for (const listener of this.#listeners) listener(view);
-  }
-
-  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Session, UserError, type Clock, type Conflict, type Side } from '@ksync/core';
+import { SerialQueue, Session, UserError, type Clock, type Conflict, type Side } from '@ksync/core';
 import type { Backend, DeleteTarget, FlushOptions } from '../backend.ts';
 import { formatDuration } from '../duration.ts';
 import { describeEntry, formatHalt, shellQuote } from '../format.ts';
@@ -51,7 +51,7 @@ export class Supervisor implements Backend {
   readonly #o: SupervisorOptions;
   readonly #specs: SpecStore;
   readonly #runners = new Map<string, SyncRunner | SpecRunner>();
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   private constructor(options: SupervisorOptions, specs: SpecStore) {
     this.#o = options;
@@ -74,7 +74,7 @@ export class Supervisor implements Backend {
   }
 
   create(spec: SyncSpec): Promise<SyncView> {
-    return this.#exclusive(async () => {
+    return this.#queue.run(async () => {
       await this.#specs.insert(spec);
       const runner = this.#startRunner(spec);
       return runner?.view() ?? (await this.#storedView(spec));
@@ -82,7 +82,7 @@ export class Supervisor implements Backend {
   }
 
   remove(target: DeleteTarget): Promise<string[]> {
-    return this.#exclusive(async () => {
+    return this.#queue.run(async () => {
       const specs =
         'all' in target
           ? await this.#specs.list()
@@ -195,21 +195,21 @@ export class Supervisor implements Backend {
 
   /** Stored in the spec, so that a paused sync stays paused when a watch restarts. */
   pause(name: string): Promise<void> {
-    return this.#exclusive(async () => {
+    return this.#queue.run(async () => {
       await this.#specs.update(name, { paused: true });
       this.#runners.get(name)?.pause();
     });
   }
 
   resume(name: string): Promise<void> {
-    return this.#exclusive(async () => {
+    return this.#queue.run(async () => {
       await this.#specs.update(name, { paused: false });
       this.#runners.get(name)?.resume();
     });
   }
 
   reset(name: string): Promise<void> {
-    return this.#exclusive(async () => {
+    return this.#queue.run(async () => {
       const spec = await this.#specs.get(name);
       for (const part of await this.#parts(spec)) {
         if (part.runner?.session !== undefined) await part.runner.session.reset();
@@ -479,12 +479,6 @@ export class Supervisor implements Backend {
     runner.start();
     this.#o.log?.('info', `${spec.name}: started`);
     return runner;
-  }
-
-  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 }
 

@@ -34,6 +34,12 @@ export const MAX_BATCH_ITEMS = 10_000;
  */
 export const BATCH_TARGET_BYTES = 1024 * 1024;
 
+/**
+ * Most files per `signatures` request: each answer is at most 213 KiB of base64, so four stay
+ * under `BATCH_TARGET_BYTES`.
+ */
+export const MAX_SIGNATURES_PER_REQUEST = 4;
+
 /** Most requests (including open content streams) one connection may have in flight. */
 export const MAX_IN_FLIGHT = 256;
 

@@ -25,7 +25,9 @@ import {
   MAX_TEXT_LENGTH,
   STREAM_WINDOW_BYTES,
   MAX_CHUNK_BYTES,
+  MAX_SIGNATURES_PER_REQUEST,
 } from './limits.ts';
+import { MAX_SIGNATURE_BYTES } from '../block-delta.ts';
 import { WIRE_ERROR_CODES, oneLine, wireError, type WireError } from './wire-error.ts';
 
 /** A request or stream id: a positive 32-bit integer (it is also the binary frames' stream id). */
@@ -37,6 +39,12 @@ const size = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 const text = z.string().max(MAX_TEXT_LENGTH);
 
+/** A packed block signature (block-delta.ts) as base64; `decodeSignature` checks its shape. */
+const signature = z
+  .string()
+  .max(Math.ceil(MAX_SIGNATURE_BYTES / 3) * 4)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
+
 /** A sync path: must pass `validatePath` and already be in its normalized form. */
 const syncPath = z
   .string()
@@ -45,6 +53,9 @@ const syncPath = z
     const problem = pathProblem(value);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
   });
+
+/** A file one side holds: the path, and the content it must have there. */
+const heldFile = z.object({ path: syncPath, digest, size });
 
 /** A remote root in `open`: an absolute POSIX path such as `/app`. */
 const remoteRoot = z
@@ -173,7 +184,13 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('read-contents'),
     id,
-    files: z.array(z.object({ path: syncPath, digest, size })).max(MAX_BATCH_ITEMS),
+    files: z.array(heldFile.extend({ base: signature.optional() })).max(MAX_BATCH_ITEMS),
+  }),
+  /** Endpoint.readSignatures; answered by signatures-result. */
+  z.object({
+    type: z.literal('signatures'),
+    id,
+    files: z.array(heldFile).min(1).max(MAX_SIGNATURES_PER_REQUEST),
   }),
   /**
    * Endpoint.apply; answered by apply-result. With `content` (ascending indexes of changes to
@@ -258,6 +275,12 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
       )
       .max(SNAPSHOT_BUCKETS)
       .optional(),
+  }),
+  /** Answer to signatures: one per requested file, in order; null where there is none. */
+  z.object({
+    type: z.literal('signatures-result'),
+    id,
+    signatures: z.array(signature.nullable()).max(MAX_SIGNATURES_PER_REQUEST),
   }),
   /** Answer to missing: the digests the agent cannot provide. */
   z.object({
