@@ -13,17 +13,42 @@
  * - files the sync had placed and the image lacks are placed again (a local creation);
  * - files only the image has come down, as on a first sync.
  *
- * Invariant: the result is a valid snapshot. A kept path's parent is in the ancestor (which is
- * valid) and is a directory in the container (whose snapshot is valid), so it is kept too, as a
- * directory.
+ * The exception is a path under a recorded conflict: there the two sides already disagreed, so
+ * what the container holds is a version that was never synced (a volume keeps it through the
+ * restart), not the image's. Taking it as agreed would make that unsynced version look synced:
+ * the conflict would be recorded again as one with nothing to save, its saved copy would go with
+ * the old record, and the version would be lost with the pod. Under a conflict the ancestor is
+ * kept as it was, so the conflict stays what it was, saved copy and all.
+ *
+ * Invariant: the result is a valid snapshot. Paths are taken parents first. A path outside the
+ * conflicts is kept only where the container holds it, and its parent is then a directory in the
+ * container (whose snapshot is valid) and in the ancestor (which is valid), so it was kept too, as
+ * that directory. A path under a conflict keeps its old entry only when its parent was kept as a
+ * directory (or it is the root).
  */
 import type { Entry } from './entry.ts';
+import { ROOT, comparePaths, isWithin, parentPath } from './path.ts';
 import type { Snapshot } from './snapshot.ts';
 
-/** The ancestor rebased onto `remote`, the restarted container's snapshot (pure). */
-export function rebaseAncestor(ancestor: Snapshot, remote: Snapshot): Map<string, Entry> {
+/**
+ * The ancestor rebased onto `remote`, the restarted container's snapshot, keeping the ancestor
+ * under `conflictPaths` (the recorded conflicts' paths) as it was (pure).
+ */
+export function rebaseAncestor(
+  ancestor: Snapshot,
+  remote: Snapshot,
+  conflictPaths: readonly string[] = [],
+): Map<string, Entry> {
   const rebased = new Map<string, Entry>();
-  for (const path of ancestor.keys()) {
+  for (const path of [...ancestor.keys()].sort(comparePaths)) {
+    if (conflictPaths.some((base) => isWithin(path, base))) {
+      const parent = path === ROOT ? undefined : rebased.get(parentPath(path));
+      const entry = ancestor.get(path);
+      if (entry !== undefined && (path === ROOT || parent?.kind === 'directory')) {
+        rebased.set(path, entry);
+      }
+      continue;
+    }
     const entry = remote.get(path);
     if (entry !== undefined) rebased.set(path, entry);
   }
