@@ -43,8 +43,8 @@ describe('rebaseAncestor (container restart)', () => {
     });
   }
 
-  it('keeps the ancestor under a recorded conflict: the container version there was never synced', () => {
-    // d/c was in conflict before the restart: the container's C9 (kept by its volume) was never
+  it('keeps the ancestor under a blocked conflict: the container version there was never synced', () => {
+    // d/c was a blocked conflict before the restart: the container's C9 (kept by its volume) was never
     // synced, so it must not become the agreed state.
     const held = snapshotOf({ a: 'A0', b: 'B0', 'd/c': 'C9', image: 'I0' });
     const rebased = rebaseAncestor(ancestor, held, ['d']);
@@ -66,7 +66,7 @@ describe('rebaseAncestor (container restart)', () => {
     );
   });
 
-  it('drops a conflict path whose parent the container no longer holds as a directory', () => {
+  it('drops a blocked path whose parent the container no longer holds as a directory', () => {
     const rebased = rebaseAncestor(ancestor, snapshotOf({ d: 'now a file' }), ['d/c']);
     validateSnapshot(rebased);
     assert.deepEqual(describeSnapshot(rebased), describeSnapshot(snapshotOf({ d: 'now a file' })));

@@ -512,6 +512,24 @@ describe('session', () => {
     });
   }
 
+  it('a container restart does not revert local content kept by a local-wins conflict', async () => {
+    const t = await setup({ local: { f: 'A' }, remote: {} });
+    await t.session.flush();
+    t.local.edit(snapshotOf({ f: 'L' }));
+    t.remote.edit(snapshotOf({ f: 'R' }));
+    await t.session.flush();
+    assert.deepEqual(
+      t.session.conflicts().map((c) => [c.path, c.state]),
+      [['f', 'local-kept']],
+    );
+    // The container restarts and its image's f comes back (f is not on a volume).
+    t.remote.edit(snapshotOf({ f: 'I' }));
+    await t.session.rebaseOntoRemote();
+    await t.session.flush();
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ f: 'L' })));
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ f: 'L' })));
+  });
+
   it('resolve of an unknown path is a user error', async () => {
     const t = await setup({ local: {}, remote: {} });
     await assert.rejects(t.session.resolve('nope', 'local'), { name: 'UserError' });
