@@ -18,7 +18,15 @@ import {
   readClusterInfo,
   runKubectl,
 } from './helpers/cluster.ts';
-import { ksync, ksyncOk, ksyncOnTerminal, serviceAccountKubeconfig } from './helpers/ksync.ts';
+import {
+  FIND_AGENTS,
+  READ_TOKEN,
+  grant,
+  ksync,
+  ksyncOk,
+  ksyncOnTerminal,
+  serviceAccountKubeconfig,
+} from './helpers/ksync.ts';
 
 interface Report {
   ok: boolean;
@@ -199,45 +207,10 @@ describe('ksync init / doctor / uninstall on the local cluster', { timeout: 900_
     before(async () => {
       ns = await createNamespace('ksync-rbac');
       await kubectl(['-n', ns, 'create', 'serviceaccount', 'narrow']);
-      const subject = `--serviceaccount=${ns}:narrow`;
-      await kubectl([
-        '-n',
-        NAMESPACE,
-        'create',
-        'role',
-        'narrow',
-        '--verb=get,list',
-        '--resource=pods',
-      ]);
-      await kubectl([
-        '-n',
-        NAMESPACE,
-        'create',
-        'role',
-        'narrow-secret',
-        '--verb=get',
-        '--resource=secrets',
-        '--resource-name=ksync-agent-token',
-      ]);
-      await kubectl(['-n', NAMESPACE, 'create', 'rolebinding', 'narrow', '--role=narrow', subject]);
-      await kubectl([
-        '-n',
-        NAMESPACE,
-        'create',
-        'rolebinding',
-        'narrow-secret',
-        '--role=narrow-secret',
-        subject,
-      ]);
-      await kubectl([
-        '-n',
-        ns,
-        'create',
-        'rolebinding',
-        'narrow-view',
-        '--clusterrole=view',
-        subject,
-      ]);
+      const account = `${ns}:narrow`;
+      await grant(NAMESPACE, 'narrow', account, FIND_AGENTS);
+      await grant(NAMESPACE, 'narrow-secret', account, READ_TOKEN);
+      await grant(ns, 'narrow-view', account, 'view');
       narrow = await serviceAccountKubeconfig(ns, 'narrow');
     });
     after(async () => {

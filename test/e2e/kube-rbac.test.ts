@@ -32,7 +32,10 @@ import {
 } from './helpers/cluster.ts';
 import {
   adminTarget,
+  FIND_AGENTS,
+  READ_TOKEN,
   containerTarget,
+  grant,
   ksync,
   ksyncHome,
   ksyncOk,
@@ -116,82 +119,16 @@ describe('RBAC: who reaches the agent, and the token is never shown', { timeout:
     }
     // elsewhere: port-forward and pods in its own namespace; in ksync-system it may find the
     // agent pod and even read the token, but not port-forward.
-    await kubectl([
-      '-n',
-      ns,
-      'create',
-      'role',
-      'forward',
-      '--verb=get,list,watch,create',
-      '--resource=pods,pods/portforward',
-    ]);
-    await kubectl([
-      '-n',
-      ns,
-      'create',
-      'rolebinding',
-      'elsewhere',
-      '--role=forward',
-      `--serviceaccount=${ns}:elsewhere`,
-    ]);
-    await kubectl([
-      '-n',
-      NAMESPACE,
-      'create',
-      'role',
-      `${ns}-elsewhere`,
-      '--verb=get,list',
-      '--resource=pods',
-    ]);
-    await kubectl([
-      '-n',
-      NAMESPACE,
-      'create',
-      'role',
-      `${ns}-token`,
-      '--verb=get',
-      '--resource=secrets',
-      '--resource-name=ksync-agent-token',
-    ]);
-    for (const role of ['elsewhere', 'token']) {
-      await kubectl([
-        '-n',
-        NAMESPACE,
-        'create',
-        'rolebinding',
-        `${ns}-${role}`,
-        `--role=${ns}-${role}`,
-        `--serviceaccount=${ns}:elsewhere`,
-      ]);
-    }
+    const forward = { verbs: 'get,list,watch,create', resources: 'pods,pods/portforward' };
+    await grant(ns, 'forward', `${ns}:elsewhere`, forward);
+    await grant(NAMESPACE, `${ns}-elsewhere`, `${ns}:elsewhere`, FIND_AGENTS);
+    await grant(NAMESPACE, `${ns}-token`, `${ns}:elsewhere`, READ_TOKEN);
     // no-secret: everything ksync-user grants except the Secret.
-    await kubectl([
-      '-n',
-      NAMESPACE,
-      'create',
-      'role',
-      `${ns}-no-secret`,
-      '--verb=get,list,create',
-      '--resource=pods,pods/portforward',
-    ]);
-    await kubectl([
-      '-n',
-      NAMESPACE,
-      'create',
-      'rolebinding',
-      `${ns}-no-secret`,
-      `--role=${ns}-no-secret`,
-      `--serviceaccount=${ns}:no-secret`,
-    ]);
-    await kubectl([
-      '-n',
-      ns,
-      'create',
-      'rolebinding',
-      'no-secret-view',
-      '--clusterrole=view',
-      `--serviceaccount=${ns}:no-secret`,
-    ]);
+    await grant(NAMESPACE, `${ns}-no-secret`, `${ns}:no-secret`, {
+      verbs: 'get,list,create',
+      resources: 'pods,pods/portforward',
+    });
+    await grant(ns, 'no-secret-view', `${ns}:no-secret`, 'view');
     elsewhereFile = await serviceAccountKubeconfig(ns, 'elsewhere');
     noSecretFile = await serviceAccountKubeconfig(ns, 'no-secret');
     elsewhere = readKubeTarget({ kubeconfig: elsewhereFile, env: {} });

@@ -17,7 +17,15 @@ import {
   runKubectl,
   waitFor,
 } from './helpers/cluster.ts';
-import { ksync, ksyncHome, ksyncOk, serviceAccountKubeconfig } from './helpers/ksync.ts';
+import {
+  FIND_AGENTS,
+  READ_TOKEN,
+  grant,
+  ksync,
+  ksyncHome,
+  ksyncOk,
+  serviceAccountKubeconfig,
+} from './helpers/ksync.ts';
 
 // The app user's home (uid 1000 owns it in the image): files ksync creates take their parent's
 // owner, so the app can edit them. The emptyDir is mounted below it.
@@ -277,53 +285,10 @@ describe(
 
     it('a user without pods/portforward gets the missing verb in get', async () => {
       await kubectl(['-n', ns, 'create', 'serviceaccount', 'noforward']);
-      const subject = `--serviceaccount=${ns}:noforward`;
-      await kubectl([
-        '-n',
-        ns,
-        'create',
-        'rolebinding',
-        'noforward-view',
-        '--clusterrole=view',
-        subject,
-      ]);
-      await kubectl([
-        '-n',
-        NAMESPACE,
-        'create',
-        'role',
-        `${ns}-agents`,
-        '--verb=get,list',
-        '--resource=pods',
-      ]);
-      await kubectl([
-        '-n',
-        NAMESPACE,
-        'create',
-        'role',
-        `${ns}-token`,
-        '--verb=get',
-        '--resource=secrets',
-        '--resource-name=ksync-agent-token',
-      ]);
-      await kubectl([
-        '-n',
-        NAMESPACE,
-        'create',
-        'rolebinding',
-        `${ns}-agents`,
-        `--role=${ns}-agents`,
-        subject,
-      ]);
-      await kubectl([
-        '-n',
-        NAMESPACE,
-        'create',
-        'rolebinding',
-        `${ns}-token`,
-        `--role=${ns}-token`,
-        subject,
-      ]);
+      const account = `${ns}:noforward`;
+      await grant(ns, 'noforward-view', account, 'view');
+      await grant(NAMESPACE, `${ns}-agents`, account, FIND_AGENTS);
+      await grant(NAMESPACE, `${ns}-token`, account, READ_TOKEN);
       try {
         const config = await serviceAccountKubeconfig(ns, 'noforward');
         await ksyncOk([

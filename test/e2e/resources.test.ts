@@ -15,7 +15,7 @@ import {
   kubectl,
   waitFor,
 } from './helpers/cluster.ts';
-import { ksync, ksyncOk, serviceAccountKubeconfig } from './helpers/ksync.ts';
+import { grant, ksync, ksyncOk, serviceAccountKubeconfig } from './helpers/ksync.ts';
 
 interface SyncJson {
   name: string;
@@ -245,24 +245,10 @@ describe('ksync resources against the local cluster', { timeout: 600_000 }, () =
 
   it('says in one line which kind RBAC forbids, and syncs the others', async () => {
     await kubectl(['-n', ns, 'create', 'serviceaccount', 'cm-only']);
-    await kubectl([
-      '-n',
-      ns,
-      'create',
-      'role',
-      'cm-only',
-      '--verb=get,list,watch,create,patch',
-      '--resource=configmaps',
-    ]);
-    await kubectl([
-      '-n',
-      ns,
-      'create',
-      'rolebinding',
-      'cm-only',
-      '--role=cm-only',
-      `--serviceaccount=${ns}:cm-only`,
-    ]);
+    await grant(ns, 'cm-only', `${ns}:cm-only`, {
+      verbs: 'get,list,watch,create,patch',
+      resources: 'configmaps',
+    });
     const kubeconfig = await serviceAccountKubeconfig(ns, 'cm-only');
     const dir = await mkdtemp(join(tmpdir(), 'ksync-e2e-res-rbac-'));
     const created = await ksyncOk([

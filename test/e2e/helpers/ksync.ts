@@ -90,6 +90,46 @@ export async function agentDialer(target: KubeTarget, node: string) {
   return () => dialAgent(target, pod);
 }
 
+/** What a Role grants: `verbs` on core `resources` (comma-separated), only `resourceName` if set. */
+export interface RoleRules {
+  readonly verbs: string;
+  readonly resources: string;
+  readonly resourceName?: string;
+}
+
+/** Finding the agent pods (in ksync-system). */
+export const FIND_AGENTS: RoleRules = { verbs: 'get,list', resources: 'pods' };
+
+/** Reading the agent token Secret (in ksync-system). */
+export const READ_TOKEN: RoleRules = {
+  verbs: 'get',
+  resources: 'secrets',
+  resourceName: 'ksync-agent-token',
+};
+
+/**
+ * Creates Role `name` in `namespace` with `rules` and binds it to ServiceAccount `account`
+ * ("namespace:name"); `rules: 'view'` binds the built-in ClusterRole view there instead.
+ */
+export async function grant(
+  namespace: string,
+  name: string,
+  account: string,
+  rules: RoleRules | 'view',
+): Promise<void> {
+  const subject = `--serviceaccount=${account}`;
+  if (rules === 'view') {
+    await kubectl(['-n', namespace, 'create', 'rolebinding', name, '--clusterrole=view', subject]);
+    return;
+  }
+  const only = rules.resourceName === undefined ? [] : [`--resource-name=${rules.resourceName}`];
+  await kubectl([
+    ...['-n', namespace, 'create', 'role', name],
+    ...[`--verb=${rules.verbs}`, `--resource=${rules.resources}`, ...only],
+  ]);
+  await kubectl(['-n', namespace, 'create', 'rolebinding', name, `--role=${name}`, subject]);
+}
+
 /** A kubeconfig for ServiceAccount `sa` in `namespace`, with a token from the TokenRequest API. */
 export async function serviceAccountKubeconfig(namespace: string, sa: string): Promise<string> {
   const token = (await kubectl(['-n', namespace, 'create', 'token', sa, '--duration=1h'])).trim();

@@ -30,17 +30,31 @@ import {
 import { checkAgent } from '../sync-endpoints.ts';
 import { DEFAULT_MODE, type SyncMode } from '@ksync/core';
 
-/** Adds a sync. */
-export const run: CommandRun = async (ctx, input) => {
+/** What `create` and `resources create` read alike: the local dir, name, mode and ignores. */
+export function readCommonInput(
+  ctx: CommandContext,
+  input: CommandInput,
+): { localArg: string; local: string; name: string; mode: string; ignore: string[] } {
   const localArg = stringArg(input, 0) ?? '';
   const local = resolve(ctx.cwd, localArg);
-  const tokenArg = stringOption(input, 'tokenFile');
-  const ignore = Array.isArray(input.options.ignore) ? (input.options.ignore as string[]) : [];
-  const specInput: SpecInput = {
+  return {
+    localArg,
+    local,
     name: stringOption(input, 'name') ?? deriveName(local),
+    mode: stringOption(input, 'mode') ?? DEFAULT_MODE,
+    ignore: Array.isArray(input.options.ignore) ? (input.options.ignore as string[]) : [],
+  };
+}
+
+/** Adds a sync. */
+export const run: CommandRun = async (ctx, input) => {
+  const { localArg, local, name, mode, ignore } = readCommonInput(ctx, input);
+  const tokenArg = stringOption(input, 'tokenFile');
+  const specInput: SpecInput = {
+    name,
     local,
     remote: stringArg(input, 1) ?? '',
-    mode: stringOption(input, 'mode') ?? DEFAULT_MODE,
+    mode,
     ignore,
     ...optional('url', stringOption(input, 'direct')),
     ...optional('tokenFile', tokenArg === undefined ? undefined : resolve(ctx.cwd, tokenArg)),

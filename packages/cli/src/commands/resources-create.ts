@@ -5,29 +5,21 @@
  * the kinds it may read and reports the others until access is granted.
  */
 import { resolve } from 'node:path';
-import { stringArg, stringOption, type CommandRun } from '../command.ts';
+import { stringOption, type CommandRun } from '../command.ts';
 import { UserError } from '../errors.ts';
 import { kubeFlags } from '../kube-flags.ts';
-import {
-  deriveName,
-  splitList,
-  validateResourcesSpec,
-  type ResourcesTarget,
-  type SyncSpec,
-} from '../spec.ts';
+import { splitList, validateResourcesSpec, type ResourcesTarget, type SyncSpec } from '../spec.ts';
 import type { SyncMode } from '@ksync/core';
-import { checkLocalDir, optional, storeSpec } from './create.ts';
+import { checkLocalDir, optional, readCommonInput, storeSpec } from './create.ts';
 
 /** Adds a resources sync. */
 export const run: CommandRun = async (ctx, input) => {
-  const localArg = stringArg(input, 0) ?? '';
-  const local = resolve(ctx.cwd, localArg);
+  const { localArg, local, name, mode, ignore } = readCommonInput(ctx, input);
   const flags = kubeFlags(ctx, input);
-  const ignore = Array.isArray(input.options.ignore) ? (input.options.ignore as string[]) : [];
   const given = {
-    name: stringOption(input, 'name') ?? deriveName(local),
+    name,
     local,
-    mode: stringOption(input, 'mode') ?? 'two-way',
+    mode,
     ignore,
     namespaces: splitList(flags.namespace),
     kinds: splitList(stringOption(input, 'kinds')),

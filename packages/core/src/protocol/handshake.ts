@@ -34,7 +34,11 @@ export interface VersionPair {
 export function checkVersions(pair: VersionPair): string | undefined {
   const { cliVersion, agentVersion } = pair;
   if (cliVersion === agentVersion && pair.cliProtocol === pair.agentProtocol) return undefined;
-  const head = `CLI ${cliVersion}, agent ${agentVersion}`;
+  // Same version, different protocol (a development build): the protocols are the difference.
+  const head =
+    cliVersion === agentVersion
+      ? `CLI ${cliVersion} (protocol ${pair.cliProtocol}), agent ${agentVersion} (protocol ${pair.agentProtocol})`
+      : `CLI ${cliVersion}, agent ${agentVersion}`;
   const order = compareVersions(cliVersion, agentVersion);
   if (order > 0 || (order === 0 && pair.cliProtocol > pair.agentProtocol)) {
     return `${head}: upgrade the agent with \`ksync init --upgrade\``;

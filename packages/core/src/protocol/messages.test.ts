@@ -346,7 +346,14 @@ describe('protocol handshake', () => {
       checkVersions({ ...same, agentVersion: '0.3.0' }) ?? '',
       /^CLI 0\.1\.0, agent 0\.3\.0: upgrade the CLI to 0\.3\.0/,
     );
-    assert.match(checkVersions({ ...same, cliProtocol: 2 }) ?? '', /upgrade the agent/);
+    assert.equal(
+      checkVersions({ ...same, cliProtocol: 2 }),
+      'CLI 0.1.0 (protocol 2), agent 0.1.0 (protocol 1): upgrade the agent with `ksync init --upgrade`',
+    );
+    assert.match(
+      checkVersions({ ...same, agentProtocol: 2 }) ?? '',
+      /^CLI 0\.1\.0 \(protocol 1\), agent 0\.1\.0 \(protocol 2\): upgrade the CLI/,
+    );
   });
 
   it('maps remote roots below the agent directory', () => {
