@@ -336,12 +336,17 @@ export class Session {
   /**
    * After the remote side was replaced by a fresh copy of its image (a container restart: same
    * pod, new container ID), rebases the ancestor onto what it now holds (see rebase.ts), so the
-   * next cycle neither reverts local content nor records conflicts for the reverted files.
+   * next cycle neither reverts local content nor records conflicts for the reverted files. Paths
+   * under a blocked conflict keep their ancestor: the container's version there was never synced.
    */
   rebaseOntoRemote(): Promise<void> {
     return this.#exclusive(async () => {
       const [, remoteScan] = await this.#scanBoth(true);
-      const rebased = rebaseAncestor(this.#ancestor, remoteScan.snapshot);
+      const rebased = rebaseAncestor(
+        this.#ancestor,
+        remoteScan.snapshot,
+        [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
+      );
       await this.#o.store.clearAncestor();
       this.#ancestor = new Map();
       await this.#recordAncestor(
