@@ -1,9 +1,9 @@
 // Kubernetes syncs into a non-root container with an emptyDir below the remote path, each reload
-// hook, and the one-line errors of `create` (wrong context, unknown namespace) and of the watch
+// hook, a blocked conflict's saved container version through a container restart, and the one-line errors of `create` (wrong context, unknown namespace) and of the watch
 // (a user without pods/portforward), through bin/ksync on the local cluster.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +22,7 @@ import {
   READ_TOKEN,
   grant,
   ksync,
+  ksyncHome,
   ksyncOk,
   serviceAccountKubeconfig,
 } from './helpers/ksync.ts';
@@ -118,7 +119,6 @@ describe(
       assert.ok(mounts.trim() !== '');
       await exec('sh', '-c', `echo edited by uid $(id -u) >> ${SITE}/page.html`);
       await waitFor('the app edit locally', 60_000, async () => {
-        const { readFile } = await import('node:fs/promises');
         return (await readFile(join(local, 'page.html'), 'utf8')) === 'v1\nedited by uid 1000\n';
       });
     });
@@ -195,6 +195,86 @@ describe(
       );
       await waitFile(`${SITE}/page.html`, 'v4\n');
       await ksyncOk(['delete', 'vol']);
+    });
+
+    it('a container restart loses no unsynced container version that a blocked conflict kept', async () => {
+      await ksyncOk([
+        'create',
+        '--name',
+        'clash',
+        '-l',
+        'app=vol',
+        '-n',
+        ns,
+        '-m',
+        'two-way-safe',
+        local,
+        SITE,
+      ]);
+      try {
+        // Created by the app (uid 1000), so that it may edit it later.
+        await exec('sh', '-c', `echo base > ${SITE}/cache/clash.txt`);
+        await waitFor(
+          'the app file locally',
+          60_000,
+          async () =>
+            (await readFile(join(local, 'cache/clash.txt'), 'utf8').catch(() => '')) === 'base\n',
+        );
+        await ksyncOk(['pause', 'clash']);
+        await writeFile(join(local, 'cache/clash.txt'), 'local side\n');
+        await exec('sh', '-c', `echo pod side > ${SITE}/cache/clash.txt`);
+        await ksyncOk(['resume', 'clash']);
+        await ksyncOk(['flush', 'clash', '--timeout', '60s']);
+        type Listed = { path: string; state: string; savedIn?: string };
+        const saved = async (): Promise<(string | undefined)[]> => {
+          const listed = JSON.parse(
+            (await ksyncOk(['conflicts', 'clash', '-o', 'json'])).stdout,
+          ) as Listed[];
+          return Promise.all(
+            listed
+              .filter((c) => c.path === 'cache/clash.txt' && c.state === 'blocked')
+              .map(async (c) =>
+                c.savedIn === undefined
+                  ? undefined
+                  : readFile(join(c.savedIn, 'cache/clash.txt'), 'utf8').catch(() => undefined),
+              ),
+          );
+        };
+        assert.deepEqual(await saved(), ['pod side\n']);
+        // The container restarts in place (its main process exits on TERM); the emptyDir keeps the
+        // pod's version, which was never synced. The watch sees a new container and rebases.
+        const restarts = async () =>
+          Number(
+            await kubectl([
+              '-n',
+              ns,
+              'get',
+              'pod',
+              pod,
+              '-o',
+              'jsonpath={.status.containerStatuses[0].restartCount}',
+            ]),
+          );
+        const before = await restarts();
+        await exec('kill', '1');
+        await waitFor(
+          'the container restarted in place',
+          60_000,
+          async () => (await restarts()) > before,
+        );
+        const log = join(await ksyncHome(), 'watch.log');
+        await waitFor('the watch to take the new container', 90_000, async () =>
+          (await readFile(log, 'utf8')).includes(`clash@${pod}/web: new container`),
+        );
+        await ksyncOk(['flush', 'clash', '--timeout', '60s']);
+        await ksyncOk(['flush', 'clash', '--timeout', '60s']);
+        assert.equal(await file(`${SITE}/cache/clash.txt`), 'pod side\n');
+        assert.deepEqual(await saved(), ['pod side\n'], 'the saved copy outlives the restart');
+        await ksyncOk(['resolve', 'clash', 'cache/clash.txt', '--keep', 'local']);
+      } finally {
+        // A failure must not leave the sync to the cases below.
+        await ksync(['delete', 'clash', '--force']);
+      }
     });
 
     it('create: a wrong context and an unknown namespace are one line each', async () => {

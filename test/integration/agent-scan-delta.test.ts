@@ -16,6 +16,7 @@ import {
   type AgentFixture,
   type AgentProcess,
 } from './helpers/agent-process.ts';
+import { bucketOf, bucketSnapshot } from '../../packages/agent/src/snapshot-buckets.ts';
 import { RawClient, type Received } from './helpers/agent-raw.ts';
 
 /** What the agent answered to scan `id`: the pages' entries and removals, and scan-done. */
@@ -153,6 +154,57 @@ describe('agent: scan deltas', () => {
       await rm(join(app, 'd'), { recursive: true });
       assert.deepEqual(await scanUntilSettled(), ['d', 'd/a']);
       assert.ok(changedEvents > 0, 'the agent pushed changed events');
+    } finally {
+      await remote.close();
+    }
+  });
+
+  it("a new connection's first scan sends only the buckets that differ from the expected snapshot", async () => {
+    const app = join(fixture.root, 'buckets');
+    await mkdir(join(app, 'd'), { recursive: true });
+    for (let i = 0; i < 300; i++) await writeFile(join(app, 'd', `f${i}`), `v1 ${i}`);
+    const expected = await scanFresh(app);
+    // Changed while no client was connected (the daemon was down): one file.
+    await writeFile(join(app, 'd/f7'), 'v2');
+    const now = await scanFresh(app);
+    const c = await RawClient.ready(agent.url, fixture.token, '/buckets');
+    try {
+      c.send({ type: 'scan', id: 10, full: true, buckets: bucketSnapshot(expected).digests });
+      const answer = await scanAnswer(c, 10);
+      assert.deepEqual(answer.done.buckets, [bucketOf('d/f7')]);
+      assert.equal(answer.done.delta, false);
+      assert.deepEqual(
+        answer.paths,
+        [...now.keys()].filter((p) => bucketOf(p) === bucketOf('d/f7')).sort(),
+      );
+      assert.ok(answer.paths.length < 10, `${answer.paths.length} of ${now.size} entries sent`);
+    } finally {
+      c.close();
+    }
+    const remote = await connectRemoteEndpoint({
+      url: agent.url,
+      token: fixture.token,
+      root: '/buckets',
+      ignore: [],
+    });
+    try {
+      const first = await remote.scan({ full: true, expected });
+      assert.deepEqual(differences(first.snapshot, now), []);
+      // An expected snapshot that is wrong everywhere still ends in the agent's state.
+      await rm(join(app, 'd'), { recursive: true });
+      await writeFile(join(app, 'n'), 'N');
+      const other = await connectRemoteEndpoint({
+        url: agent.url,
+        token: fixture.token,
+        root: '/buckets',
+        ignore: [],
+      });
+      try {
+        const result = await other.scan({ full: true, expected });
+        assert.deepEqual(differences(result.snapshot, await scanFresh(app)), []);
+      } finally {
+        await other.close();
+      }
     } finally {
       await remote.close();
     }

@@ -370,6 +370,9 @@ export async function judgeRun(
   ctx: RunContext,
   sentinelsBefore: { local: Map<string, string>; remote: Map<string, string> },
 ) {
+  // Settled first, as every phase is: a part that failed may have left edits flowing.
+  await ctx.editor.stop();
+  await converge(ctx, '');
   const [l, r, conflicts, outside] = await Promise.all([
     ctx.local.readTree(),
     ctx.remote.readTree(),
@@ -394,12 +397,18 @@ export async function containerPid(containerId: string): Promise<number> {
     const cgroup = await readFile(`/proc/${name}/cgroup`, 'utf8').catch(() => '');
     if (cgroup.includes(id)) inside.add(Number(name));
   }
+  // The first process is the oldest one whose parent is outside: a probe or `kubectl exec` in
+  // the container has an outside parent too, but started later (and may be gone by the kill).
+  let first: { pid: number; started: number } | undefined;
   for (const pid of inside) {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (!inside.has(ppid)) return pid;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [ppid, started] = [Number(fields[1]), Number(fields[19])];
+    if (stat === '' || inside.has(ppid)) continue;
+    if (first === undefined || started < first.started) first = { pid, started };
   }
-  throw new Error(`no process of container ${id} on this machine`);
+  if (first === undefined) throw new Error(`no process of container ${id} on this machine`);
+  return first.pid;
 }
 
 /** The agent pod on `node`, and its container id. */

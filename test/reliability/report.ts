@@ -95,7 +95,7 @@ export function renderFigures(r: ReliabilityResults): string {
     lines.push(
       '### The whole run',
       '',
-      `${describeRun(o)}: the oracle over all ${o.written} writes of the run: ${o.lost} lost, ${o.diverged} diverged. Beside the roots (the sentinel trees on both sides, and the local tmpfs): ${o.outside.length === 0 ? 'nothing touched' : o.outside.join(', ')}. Staged files the agent held in the container root at the end (its own temp files, removed when the connection closes): ${o.staged}.`,
+      `${describeRun(o)}: the oracle over all ${o.written} writes of the run: ${o.lost} lost, ${o.diverged} diverged. Beside the roots (the sentinel trees on both sides, and the local tmpfs): ${o.outside.length === 0 ? 'nothing touched' : o.outside.join(', ')}. Staged files left in the container root at the end (none may be: staging is cleared when each apply ends): ${o.staged}.`,
       '',
     );
   }

@@ -24,10 +24,12 @@ export interface EditSide {
   readSentinels(): Promise<Map<string, string>>;
 }
 
-/** Files of `tree` under `prefix/`, keyed without it: one phase's share of a run. */
+/** Files of `tree` under `prefix/` (all of them for the empty prefix): one phase's share of a run. */
 export function underPrefix(tree: DigestTree, prefix: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const [path, digest] of tree) if (path.startsWith(`${prefix}/`)) out.set(path, digest);
+  for (const [path, digest] of tree) {
+    if (prefix === '' || path.startsWith(`${prefix}/`)) out.set(path, digest);
+  }
   return out;
 }
 

@@ -94,24 +94,28 @@ export async function runSoak(
   const sampler = startSampler(ctx, t0, 5000);
   const faults: { t: number; name: string; recoveryMs: number | undefined }[] = [];
   ctx.editor.start(prefix);
-  for (let i = 0; Date.now() + options.faultEveryMs < end; i++) {
-    await sleep(Math.max(0, t0 + (i + 1) * options.faultEveryMs - Date.now()));
-    const fault = FAULTS.find((f) => f.name === SOAK_FAULTS[i % SOAK_FAULTS.length]);
-    if (fault === undefined)
-      throw new Error(`unknown soak fault ${SOAK_FAULTS[i % SOAK_FAULTS.length]}`);
-    const t = (Date.now() - t0) / 1000;
-    await prepareFault(ctx, fault, prefix);
-    await fault.inject(ctx);
-    faults.push({
-      t,
-      name: fault.name,
-      recoveryMs: await measureRecovery(ctx, `${prefix}/probes`),
-    });
-    ctx.editor.release('remote');
-    await fault.restore?.(ctx);
+  try {
+    for (let i = 0; Date.now() + options.faultEveryMs < end; i++) {
+      await sleep(Math.max(0, t0 + (i + 1) * options.faultEveryMs - Date.now()));
+      const fault = FAULTS.find((f) => f.name === SOAK_FAULTS[i % SOAK_FAULTS.length]);
+      if (fault === undefined)
+        throw new Error(`unknown soak fault ${SOAK_FAULTS[i % SOAK_FAULTS.length]}`);
+      const t = (Date.now() - t0) / 1000;
+      await prepareFault(ctx, fault, prefix);
+      await fault.inject(ctx);
+      faults.push({
+        t,
+        name: fault.name,
+        recoveryMs: await measureRecovery(ctx, `${prefix}/probes`),
+      });
+      ctx.editor.release('remote');
+      await fault.restore?.(ctx);
+    }
+    await sleep(Math.max(0, end - Date.now()));
+  } finally {
+    // A failed soak must not leave the sampler keeping the test process alive.
+    await sampler.stop();
   }
-  await sleep(Math.max(0, end - Date.now()));
-  await sampler.stop();
   const verdict = await settleAndJudge(ctx, prefix, from);
   return {
     minutes: options.minutes,

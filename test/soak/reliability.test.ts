@@ -128,5 +128,6 @@ describe('reliability on the real cluster', { timeout: (40 + SOAK_MINUTES * 1.5)
       [],
     );
     assert.deepEqual(verdict.diverged, []);
+    assert.equal(overall.staged, 0, 'staged content left in the container root');
   });
 });

@@ -54,6 +54,7 @@ import { dialTcp, dialWithin, type Dial } from './dial.ts';
 
 export type { Dial } from './dial.ts';
 import { RemoteError, errorMessage } from './errors.ts';
+import { bucketOf, bucketSnapshot, type Buckets } from './snapshot-buckets.ts';
 import { CreditSender, StreamReceiver, framesOf } from './streams.ts';
 
 /** How to reach the agent and what to open there. */
@@ -137,6 +138,8 @@ interface ScanPages {
   generation?: number;
   /** True when the pages hold only the changes since the base the scan named. */
   delta: boolean;
+  /** The buckets the pages hold whole, when the scan named the buckets it expected. */
+  buckets?: readonly number[];
 }
 
 /** One WebSocket connection and the requests in flight on it. */
@@ -334,6 +337,7 @@ class Connection {
         this.pending.delete(id);
         if (message.generation !== undefined) pending.pages.generation = message.generation;
         pending.pages.delta = message.delta === true;
+        if (message.buckets !== undefined) pending.pages.buckets = message.buckets;
         pending.resolve(pending.pages);
         return;
       default:
@@ -405,6 +409,12 @@ class RemoteClient implements RemoteEndpoint {
     // Until this answer is applied the copy matches no generation: a scan that fails or is
     // lost makes the next one ask for the whole snapshot.
     connection.scanBase = undefined;
+    // Without a base the agent would send its whole snapshot: name the buckets of the snapshot
+    // it most likely holds, and it sends only those that differ.
+    const expected =
+      base === undefined && options.expected !== undefined && options.expected.size > 0
+        ? bucketSnapshot(options.expected)
+        : undefined;
     const pages = await new Promise<ScanPages>((resolve, reject) => {
       connection.pending.set(id, {
         kind: 'scan',
@@ -420,6 +430,7 @@ class RemoteClient implements RemoteEndpoint {
           full: options.full,
           ...(options.ignore === undefined ? {} : { ignore: [...options.ignore] }),
           ...(base === undefined ? {} : { base }),
+          ...(expected === undefined ? {} : { buckets: [...expected.digests] }),
         });
       } catch (error) {
         connection.pending.delete(id);
@@ -433,7 +444,9 @@ class RemoteClient implements RemoteEndpoint {
     try {
       changes = pages.delta
         ? this.#mirror.update(pages.entries, pages.removed)
-        : this.#mirror.replace(pages.entries);
+        : this.#mirror.replace(
+            pages.buckets === undefined ? pages.entries : withExpected(expected, pages),
+          );
     } catch (error) {
       // The mirror kept its previous state, which no longer matches the agent's: start over.
       this.#mirror = new SnapshotMirror();
@@ -788,4 +801,24 @@ async function* batchContent(
 function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+}
+
+/**
+ * The agent's snapshot from a bucketed answer: the expected entries of every bucket it did not
+ * send, and the entries it sent for the others. Throws on an answer that does not fit the
+ * question (buckets nobody asked for, or an entry outside the buckets it said it sent).
+ */
+function* withExpected(
+  expected: Buckets | undefined,
+  pages: ScanPages,
+): Generator<[string, Entry]> {
+  if (expected === undefined) throw new InternalError('buckets in the answer to a scan without');
+  const sent = new Set(pages.buckets);
+  for (const [path] of pages.entries) {
+    if (!sent.has(bucketOf(path))) {
+      throw new InternalError(`${JSON.stringify(path)} is outside the buckets that were sent`);
+    }
+  }
+  for (const [bucket, group] of expected.entries.entries()) if (!sent.has(bucket)) yield* group;
+  yield* pages.entries;
 }

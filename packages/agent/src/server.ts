@@ -47,6 +47,7 @@ import type { Logger } from './log.ts';
 import { AgentMetrics } from './metrics.ts';
 import { METRICS_CONTENT_TYPE } from './prometheus.ts';
 import type { RootResolver, ServedRoot } from './roots/resolver.ts';
+import { bucketSnapshot } from './snapshot-buckets.ts';
 import { CreditSender, StreamReceiver, framesOf } from './streams.ts';
 import { tokensMatch } from './token.ts';
 
@@ -511,7 +512,10 @@ class AgentConnection {
           full: message.full,
           ...(message.ignore === undefined ? {} : { ignore: message.ignore }),
         });
-        await this.#sendScan(message.id, result, message.base);
+        await this.#sendScan(message.id, result, {
+          base: message.base,
+          expected: message.buckets,
+        });
         return;
       }
       case 'missing': {
@@ -588,20 +592,35 @@ class AgentConnection {
   /**
    * Sends a scan result: only its changes when the client holds the previous result (its `base`
    * is the last generation sent on this connection) and the endpoint says what changed since;
-   * the whole snapshot otherwise. Either way the result gets the next generation number.
+   * otherwise the buckets whose digests differ from the ones the client `expected`, or the whole
+   * snapshot. Either way the result gets the next generation number.
    */
-  async #sendScan(id: number, result: ScanResult, base: number | undefined): Promise<void> {
+  async #sendScan(
+    id: number,
+    result: ScanResult,
+    client: { base: number | undefined; expected: readonly string[] | undefined },
+  ): Promise<void> {
+    const { base, expected } = client;
     const delta = base !== undefined && base === this.#generation && result.changes !== undefined;
     this.#generation = this.#generation >= 0xffff_ffff ? 1 : this.#generation + 1;
     const { snapshot } = result;
     const entries: [string, WireEntry][] = [];
     const removed: string[] = [];
+    let differing: number[] | undefined;
     if (delta) {
       for (const path of result.changes?.keys() ?? []) {
         const entry = snapshot.get(path);
         if (entry === undefined) removed.push(path);
         else entries.push([path, entry]);
       }
+    } else if (expected !== undefined) {
+      const own = bucketSnapshot(snapshot);
+      differing = [];
+      own.digests.forEach((digest, bucket) => {
+        if (digest === expected[bucket]) return;
+        differing?.push(bucket);
+        entries.push(...(own.entries[bucket] ?? []));
+      });
     } else {
       for (const item of snapshot) entries.push(item);
     }
@@ -619,7 +638,13 @@ class AgentConnection {
         problems: [...(problemPages[i] ?? [])],
       });
     }
-    await this.#sendPaced({ type: 'scan-done', id, generation: this.#generation, delta });
+    await this.#sendPaced({
+      type: 'scan-done',
+      id,
+      generation: this.#generation,
+      delta,
+      ...(differing === undefined ? {} : { buckets: differing }),
+    });
   }
 
   /**

@@ -48,6 +48,12 @@ export interface ScanOptions {
    * own. A change of patterns makes the side rescan everything under the new rules.
    */
   readonly ignore?: readonly string[];
+  /**
+   * What the side most likely holds (the controller passes the ancestor with its full scans). An
+   * endpoint that must send its state somewhere may send only where the state differs from this
+   * (the agent client on a new connection); it never changes the result.
+   */
+  readonly expected?: Snapshot;
 }
 
 /**

@@ -42,4 +42,33 @@ describe('rebaseAncestor (container restart)', () => {
       assert.deepEqual([...toLocal.keys()], mode.startsWith('one-way') ? [] : ['image']);
     });
   }
+
+  it('keeps the ancestor under a blocked conflict: the container version there was never synced', () => {
+    // d/c was a blocked conflict before the restart: the container's C9 (kept by its volume) was never
+    // synced, so it must not become the agreed state.
+    const held = snapshotOf({ a: 'A0', b: 'B0', 'd/c': 'C9', image: 'I0' });
+    const rebased = rebaseAncestor(ancestor, held, ['d']);
+    validateSnapshot(rebased);
+    assert.deepEqual(
+      describeSnapshot(rebased),
+      describeSnapshot(snapshotOf({ a: 'A0', b: 'B0', 'd/c': 'C1' })),
+    );
+    // Both sides changed d/c since the ancestor: still a conflict that keeps C9.
+    const result = reconcile({
+      ancestor: rebased,
+      local: snapshotOf({ 'd/c': 'C2' }),
+      remote: held,
+      mode: 'two-way',
+    });
+    assert.deepEqual(
+      result.conflicts.filter((c) => c.path === 'd/c').map((c) => c.keep.map((k) => k.entry)),
+      [[held.get('d/c')]],
+    );
+  });
+
+  it('drops a blocked path whose parent the container no longer holds as a directory', () => {
+    const rebased = rebaseAncestor(ancestor, snapshotOf({ d: 'now a file' }), ['d/c']);
+    validateSnapshot(rebased);
+    assert.deepEqual(describeSnapshot(rebased), describeSnapshot(snapshotOf({ d: 'now a file' })));
+  });
 });

@@ -52,6 +52,16 @@ async function setup(options: {
 
 const view = (s: Snapshot) => describeSnapshot(s);
 
+function digestIn(s: Snapshot, path: string): string {
+  const entry = s.get(path);
+  assert.ok(entry?.kind === 'file');
+  return entry.digest;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /** A side being emptied file by file: from `start()`, each scan finds one more file deleted. */
 class EmptyingEndpoint extends MemoryEndpoint {
   #deleting: string[] = [];
@@ -426,6 +436,23 @@ describe('session', () => {
     assert.deepEqual(view(t.remote.tree), view(t.local.tree));
   });
 
+  it('a first cycle that learns the rules from the local scan rescans the remote incrementally', async () => {
+    const t = await setup({ local: { a: 'x', 'b.log': 'l' }, remote: {} });
+    t.local.ownIgnore = ['*.log'];
+    const fulls: boolean[] = [];
+    const scan = t.remote.scan.bind(t.remote);
+    t.remote.scan = (options) => {
+      fulls.push(options.full);
+      return scan(options);
+    };
+    await t.session.cycle();
+    // The first scan was full and ran without rules; the second only applies the rules (the
+    // endpoint rescans by itself when they changed), instead of walking the whole side again.
+    assert.deepEqual(fulls, [true, false]);
+    assert.deepEqual(t.remote.scannedWith, ['*.log']);
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ a: 'x' })));
+  });
+
   it('a local-wins conflict that cannot land is blocked once and touches nothing', async () => {
     const t = await setup({ local: { m: 'L' }, remote: { 'm/a': 'edit', 'm/sock': 's' } });
     t.remote.problemPaths.add('m/sock'); // a socket: the scan cannot sync it
@@ -464,6 +491,60 @@ describe('session', () => {
     const expected = view(snapshotOf({ a: 'A2', placed: 'P1', image: 'I0' }));
     assert.deepEqual(view(t.local.tree), expected);
     assert.deepEqual(view(t.remote.tree), expected);
+  });
+
+  for (const mode of ['two-way-safe', 'two-way'] as const) {
+    it(`a container restart loses no unsynced container version kept by a blocked conflict (${mode})`, async () => {
+      // Synced: f and m/a. Then both sides edit f; m becomes a local file while the container
+      // edits m/a and holds a socket beside it, which the local version cannot replace.
+      const t = await setup({ local: { f: 'A', 'm/a': 'A' }, remote: {}, mode });
+      await t.session.flush();
+      t.local.edit(snapshotOf({ f: 'L', m: 'L' }));
+      t.remote.edit(snapshotOf({ f: 'R', 'm/a': 'edit', 'm/sock': 's' }));
+      t.remote.problemPaths.add('m/sock');
+      await t.session.cycle();
+      await t.session.cycle();
+      // The remote versions whose content the conflict store holds, as path=digest.
+      const saved = (): string[] =>
+        t.session
+          .conflicts()
+          .flatMap((c) =>
+            c.kept.flatMap((k) => {
+              const bytes = t.conflictContent.files.get(`${c.id}/${k.path}`);
+              const whole = bytes !== undefined && equalBytes(bytes, contentOf(k.entry.digest));
+              return whole ? [`${k.path}=${k.entry.digest}`] : [];
+            }),
+          )
+          .sort();
+      const edit = digestIn(snapshotOf({ 'm/a': 'edit' }), 'm/a');
+      const before = saved();
+      assert.ok(before.includes(`m/a=${edit}`), 'the container version is saved');
+      assert.ok(t.session.conflicts().some((c) => c.path === 'm' && c.state === 'blocked'));
+      // The container restarts in place: its volume keeps the unsynced versions.
+      await t.session.rebaseOntoRemote();
+      await t.session.cycle();
+      await t.session.cycle();
+      assert.deepEqual(saved(), before, 'every saved copy outlives the restart');
+      assert.equal(view(t.remote.tree)['m/a'], view(snapshotOf({ 'm/a': 'edit' }))['m/a']);
+    });
+  }
+
+  it('a container restart does not revert local content kept by a local-wins conflict', async () => {
+    const t = await setup({ local: { f: 'A' }, remote: {} });
+    await t.session.flush();
+    t.local.edit(snapshotOf({ f: 'L' }));
+    t.remote.edit(snapshotOf({ f: 'R' }));
+    await t.session.flush();
+    assert.deepEqual(
+      t.session.conflicts().map((c) => [c.path, c.state]),
+      [['f', 'local-kept']],
+    );
+    // The container restarts and its image's f comes back (f is not on a volume).
+    t.remote.edit(snapshotOf({ f: 'I' }));
+    await t.session.rebaseOntoRemote();
+    await t.session.flush();
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ f: 'L' })));
+    assert.deepEqual(view(t.remote.tree), view(snapshotOf({ f: 'L' })));
   });
 
   it('resolve of an unknown path is a user error', async () => {

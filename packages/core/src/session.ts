@@ -336,12 +336,17 @@ export class Session {
   /**
    * After the remote side was replaced by a fresh copy of its image (a container restart: same
    * pod, new container ID), rebases the ancestor onto what it now holds (see rebase.ts), so the
-   * next cycle neither reverts local content nor records conflicts for the reverted files.
+   * next cycle neither reverts local content nor records conflicts for the reverted files. Paths
+   * under a blocked conflict keep their ancestor: the container's version there was never synced.
    */
   rebaseOntoRemote(): Promise<void> {
     return this.#exclusive(async () => {
       const [, remoteScan] = await this.#scanBoth(true);
-      const rebased = rebaseAncestor(this.#ancestor, remoteScan.snapshot);
+      const rebased = rebaseAncestor(
+        this.#ancestor,
+        remoteScan.snapshot,
+        [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
+      );
       await this.#o.store.clearAncestor();
       this.#ancestor = new Map();
       await this.#recordAncestor(
@@ -455,11 +460,7 @@ export class Session {
     await this.#blockUnlanded(localKept, appliedRemote);
 
     this.#pending = unsettled({
-      paths: dirty ?? [
-        ...this.#ancestor.keys(),
-        ...localScan.snapshot.keys(),
-        ...remoteScan.snapshot.keys(),
-      ],
+      paths: dirty,
       snapshots: [this.#ancestor, localScan.snapshot, remoteScan.snapshot],
       problems,
     });
@@ -489,28 +490,34 @@ export class Session {
 
   /**
    * Reconciles the latest scans against the ancestor. The problems are the latest scans', each
-   * with its side; the dirty paths (undefined after a full scan: look at everything) are those
-   * still pending from the previous cycle plus every path any of this cycle's scans reported
-   * changed.
+   * with its side; the dirty paths are those still pending from the previous cycle plus every
+   * path any of this cycle's scans reported changed, or, after a full scan (or a side that could
+   * not say what changed), every path at which the three snapshots disagree.
    */
   #reconcileScans(options: {
     localScan: ScanResult;
     remoteScan: ScanResult;
     scans: readonly ScanResult[];
     pending: ReadonlySet<string> | undefined;
-  }): { result: ReconcileResult; problems: Problem[]; dirty: Set<string> | undefined } {
+  }): { result: ReconcileResult; problems: Problem[]; dirty: Set<string> } {
     const { localScan, remoteScan, scans, pending } = options;
     const problems: Problem[] = [
       ...onSide(localScan.problems, 'local'),
       ...onSide(remoteScan.problems, 'remote'),
     ];
-    // A full scan is also a full reconcile: the net under the change bookkeeping.
-    const dirty = pending === undefined ? undefined : dirtyPaths(pending, scans, problems);
+    // A full scan is also a full reconcile, the net under the change bookkeeping: every path is
+    // compared once (three lookups each), and reconcile walks only the paths that disagree,
+    // which gives the full walk's result (see reconcile's `dirty`). At 100,000 unchanged paths
+    // the full walk cost a second of every restart and every flush.
+    const snapshots = [this.#ancestor, localScan.snapshot, remoteScan.snapshot] as const;
+    const dirty =
+      (pending === undefined ? undefined : dirtyPaths(pending, scans, problems)) ??
+      unsettled({ paths: keysOf(snapshots), snapshots, problems });
     const result = reconcile({
       ancestor: this.#ancestor,
       local: localScan.snapshot,
       remote: remoteScan.snapshot,
-      ...(dirty === undefined ? {} : { dirty }),
+      dirty,
       mode: this.#o.mode,
       problemPaths: new Set(problems.map((p) => p.path)),
       blockedPaths: new Set(
@@ -537,7 +544,13 @@ export class Session {
     this.#pending = undefined;
     const [localScan, remoteScan] = await Promise.all([
       local.scan({ full }),
-      remote.scan({ full, ...(rules === undefined ? {} : { ignore: rules }) }),
+      // After a restart the remote most likely still holds the ancestor: the agent then sends
+      // only where it differs instead of the whole snapshot.
+      remote.scan({
+        full,
+        ...(rules === undefined ? {} : { ignore: rules }),
+        ...(full ? { expected: this.#ancestor } : {}),
+      }),
     ]);
     const next = localScan.ignore;
     if (next === undefined || (rules !== undefined && samePatterns(next, rules))) {
@@ -547,10 +560,12 @@ export class Session {
     this.#ignore = next;
     const dropped = ignoredPaths(this.#ancestor, createIgnoreMatcher(next));
     await this.#recordAncestor(dropped.map((path) => ({ path, old: undefined, new: undefined })));
-    // The endpoint rescans everything itself when its rules change, and only what is dirty when
-    // they do not (the first cycle, when the remote opened with the same rules). The first
-    // remote scan's changes are lost with it, so this remote result counts as unknown.
-    const rescan = await remote.scan({ full, ignore: next });
+    // Never a full scan: the scan just before was full if this cycle asked for one, and the
+    // endpoint rescans everything itself when its rules change, and only what is dirty when they
+    // do not (the first cycle, when the remote opened with the same rules: at 100,000 files a
+    // second full scan cost a second of every start). The first remote scan's changes are lost
+    // with it, so this remote result counts as unknown.
+    const rescan = await remote.scan({ full: false, ignore: next });
     const rescanned: ScanResult = { snapshot: rescan.snapshot, problems: rescan.problems };
     this.#setSnapshots(localScan, rescanned);
     return [localScan, rescanned];
@@ -913,6 +928,11 @@ function unsettled(options: {
   }
   for (const problem of options.problems) out.add(problem.path);
   return out;
+}
+
+/** Every key of every snapshot (a key in several of them comes once per snapshot). */
+function* keysOf(snapshots: readonly Snapshot[]): Generator<string> {
+  for (const snapshot of snapshots) yield* snapshot.keys();
 }
 
 /** `problems` as reported by the endpoint on `side`. */

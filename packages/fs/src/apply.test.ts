@@ -96,12 +96,8 @@ describe('apply', () => {
       assert.deepEqual(result.applied, []);
       assert.match(result.problems[0]?.message ?? '', /appeared since scan/);
       assert.equal(await readFile(`${root}/f`, 'utf8'), 'theirs');
-      // No temp file left next to the target; the unused content stays staged.
-      const names = await listTree(root);
-      assert.deepEqual(
-        names.filter((n) => !n.startsWith('.ksync-tmp-staging')),
-        ['f'],
-      );
+      // No temp file left next to the target, and nothing staged.
+      assert.deepEqual(await listTree(root), ['f']);
     });
   });
 
@@ -300,6 +296,23 @@ describe('apply', () => {
         { path: 'z', old: undefined, new: fileEntry('Z') },
       ]);
       assert.match(result.problems[0]?.message ?? '', /not staged/);
+    });
+  });
+
+  it('leaves no staged content in the root when the changes that needed it are refused', async () => {
+    await withEndpoint({}, async (endpoint, root) => {
+      await stage(endpoint, 'twice');
+      // Both targets appear between scan and apply: the content, staged for the second change
+      // after the first refused it, is needed by no change once the second is refused too.
+      await writeFile(`${root}/a`, 'theirs');
+      await writeFile(`${root}/b`, 'theirs');
+      const result = await applyOffered(endpoint, [
+        { path: 'a', old: undefined, new: fileEntry('twice') },
+        { path: 'b', old: undefined, new: fileEntry('twice') },
+      ]);
+      assert.deepEqual(result.applied, []);
+      assert.equal(result.problems.length, 2);
+      assert.deepEqual(await listTree(root), ['a', 'b']);
     });
   });
 

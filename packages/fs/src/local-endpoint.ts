@@ -242,12 +242,12 @@ export class LocalEndpoint implements Endpoint {
     });
   }
 
-  /** Digests that are neither staged nor available from an unchanged file in the root. */
+  /** Digests not available from an unchanged file in the root. */
   missingContent(digests: readonly string[]): Promise<string[]> {
     return this.#exclusive(() => {
       const missing: string[] = [];
       for (const digest of digests) {
-        if (this.#staging.has(digest) || this.#hasLocalCopy(digest)) continue;
+        if (this.#hasLocalCopy(digest)) continue;
         missing.push(digest);
       }
       return Promise.resolve(missing);
@@ -270,7 +270,9 @@ export class LocalEndpoint implements Endpoint {
         changes,
         content,
       );
-      await this.#staging.tidy();
+      // Staged content only serves later changes of the same batch: what is left belongs to
+      // refused changes, and must not sit in the root until the connection closes.
+      await this.#staging.clear();
       this.#saveLater(false);
       return result;
     });

@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { appendFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import Datastore from 'nedb-promises';
 import { DIRECTORY, type Conflict, type Entry } from '@ksync/core';
 import { openSessionStore } from './nedb-session-store.ts';
 import { withTempDir } from './test-helpers.ts';
@@ -67,18 +69,27 @@ describe('openSessionStore', () => {
     });
   });
 
-  it('survives a torn last line (crash mid-append) by dropping only that update', async () => {
+  it('reads an ancestor.db written by an older version once, then keeps it in its own files', async () => {
     await withTempDir(async (dir) => {
-      const store = await openSessionStore(dir);
-      await store.updateAncestor([
-        { path: '', entry: DIRECTORY },
-        { path: 'a', entry: file('1') },
+      const legacy = Datastore.create({ filename: join(dir, 'ancestor.db') });
+      await legacy.insert([
+        { _id: '/', entry: DIRECTORY },
+        { _id: 'a', entry: file('1') },
       ]);
-      const { appendFile } = await import('node:fs/promises');
-      await appendFile(`${dir}/ancestor.db`, '{"_id":"b","entry":{"kind":"fi');
-      const ancestor = await (await openSessionStore(dir)).loadAncestor();
-      assert.deepEqual(Object.fromEntries(ancestor), { '': DIRECTORY, a: file('1') });
-      assert.ok((await readFile(`${dir}/ancestor.db`, 'utf8')).length > 0);
+      // The last append was torn by a crash: nedb drops it, which only makes the ancestor older.
+      await appendFile(join(dir, 'ancestor.db'), '{"_id":"b","entry":{"kind":"fi');
+      const store = await openSessionStore(dir);
+      assert.deepEqual(Object.fromEntries(await store.loadAncestor()), {
+        '': DIRECTORY,
+        a: file('1'),
+      });
+      await assert.rejects(stat(join(dir, 'ancestor.db')), { code: 'ENOENT' });
+      await store.updateAncestor([{ path: 'c', entry: file('3') }]);
+      assert.deepEqual(Object.fromEntries(await (await openSessionStore(dir)).loadAncestor()), {
+        '': DIRECTORY,
+        a: file('1'),
+        c: file('3'),
+      });
     });
   });
 

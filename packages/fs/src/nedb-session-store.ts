@@ -1,46 +1,43 @@
 /**
- * The on-disk session store (nedb-promises): `ancestor.db` holds one document per path
- * (`{_id: path, entry}`), `conflicts.db` one per conflict (`{_id: id, conflict}`).
+ * The on-disk session store. The ancestor lives in files of its own (ancestor-log.ts: a base
+ * snapshot and a log of updates, which load 100,000 paths in a fraction of the time nedb took);
+ * the conflicts in nedb-promises (`conflicts.db`, one document per conflict: few, small, and
+ * queried by id).
  *
- * Crash semantics. nedb appends one line per written document (not fsynced) and compacts the
- * file on load, skipping a torn last line. The controller calls `updateAncestor` only after an
- * apply returned, with the changes that landed, so the stored ancestor only ever records states
- * that really were on both sides; a crash (or a lost unsynced append) can only make it *older*
- * than the disk. An older ancestor is safe: where both sides already agree, reconcile just
- * catches the ancestor up (both-modified-same is not a conflict); it never loses content.
- * One batch is written as a removal of its paths followed by one insert of the new documents;
- * a crash between the two leaves those paths without an ancestor, which reconcile treats the
- * same conservative way (equal sides agree, different ones conflict). For the same reason a
- * corrupt or torn line in ancestor.db is dropped instead of refusing to start.
+ * Crash semantics. The controller calls `updateAncestor` only after an apply returned, with the
+ * changes that landed, so the stored ancestor only ever records states that really were on both
+ * sides; a crash (or a lost unsynced append) can only make it *older* than the disk. An older
+ * ancestor is safe: where both sides already agree, reconcile just catches the ancestor up
+ * (both-modified-same is not a conflict); where they differ, a path without its agreement is a
+ * conflict that keeps both versions. It never loses content. ancestor-log.ts keeps every state
+ * it loads one that the store held.
+ *
+ * Stores written before the ancestor had its own files keep it in nedb's `ancestor.db` (one
+ * document per path, `{_id: path, entry}`): it is read once, written as the first base, and
+ * removed.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import Datastore from 'nedb-promises';
 import {
   InternalError,
   ROOT,
   validatePath,
-  validateSnapshot,
   type AncestorUpdate,
   type Conflict,
   type Entry,
   type SessionStore,
   type Snapshot,
 } from '@ksync/core';
+import { AncestorLog } from './ancestor-log.ts';
 
-/** nedb replaces a falsy `_id` with a random one, so the root ('') is stored under '/'. */
+/** nedb replaced a falsy `_id` with a random one, so the root ('') was stored under '/'. */
 const ROOT_ID = '/';
-
-const toId = (path: string): string => (path === ROOT ? ROOT_ID : path);
-const fromId = (id: string): string => (id === ROOT_ID ? ROOT : id);
+const LEGACY_ANCESTOR = 'ancestor.db';
 
 interface AncestorDocument {
   _id: string;
   entry: Entry;
-}
-
-interface Compactable {
-  compactDatafileAsync(): Promise<void>;
 }
 
 interface ConflictDocument {
@@ -48,55 +45,70 @@ interface ConflictDocument {
   conflict: Conflict;
 }
 
+/** How to open a session store. */
+export interface SessionStoreOptions {
+  /** Told when stored state was unreadable and an older state is used instead. */
+  readonly onWarning?: (message: string) => void;
+}
+
 /** Opens (creating if needed) the session store in directory `dir`. */
-export async function openSessionStore(dir: string): Promise<SessionStore> {
+export async function openSessionStore(
+  dir: string,
+  options: SessionStoreOptions = {},
+): Promise<SessionStore> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  // A corrupt line only makes the ancestor smaller (older), which is safe (see above), so nedb
-  // must not refuse to start over a torn last append.
-  const ancestor = Datastore.create({
-    filename: join(dir, 'ancestor.db'),
-    corruptAlertThreshold: 1,
-  });
   const conflicts = Datastore.create({ filename: join(dir, 'conflicts.db') });
-  await Promise.all([ancestor.load(), conflicts.load()]);
+  const [ancestor] = await Promise.all([
+    AncestorLog.open(dir, {
+      ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
+      seed: () => readLegacyAncestor(dir),
+    }),
+    conflicts.load(),
+  ]);
+  // The base now holds what ancestor.db held (or a newer state): the old file is never read again.
+  await rm(join(dir, LEGACY_ANCESTOR), { force: true });
   return new NedbSessionStore(ancestor, conflicts);
 }
 
+/** The ancestor of a store written by an older version, if there is one. */
+async function readLegacyAncestor(dir: string): Promise<Snapshot | undefined> {
+  const filename = join(dir, LEGACY_ANCESTOR);
+  // A corrupt line only makes the ancestor smaller (older), which is safe.
+  const legacy = Datastore.create({ filename, corruptAlertThreshold: 1 });
+  try {
+    await legacy.load();
+  } catch {
+    return undefined;
+  }
+  const docs = await legacy.find<AncestorDocument>({});
+  if (docs.length === 0) return undefined;
+  const snapshot = new Map<string, Entry>();
+  for (const doc of docs) {
+    if (!isEntry(doc.entry)) throw new InternalError(`${filename}: bad entry for ${doc._id}`);
+    snapshot.set(validatePath(doc._id === ROOT_ID ? ROOT : doc._id), doc.entry);
+  }
+  return snapshot;
+}
+
 class NedbSessionStore implements SessionStore {
-  readonly #ancestor: Datastore<{ _id: string }>;
+  readonly #ancestor: AncestorLog;
   readonly #conflicts: Datastore<{ _id: string }>;
 
-  constructor(ancestor: Datastore<{ _id: string }>, conflicts: Datastore<{ _id: string }>) {
+  constructor(ancestor: AncestorLog, conflicts: Datastore<{ _id: string }>) {
     this.#ancestor = ancestor;
     this.#conflicts = conflicts;
   }
 
-  async loadAncestor(): Promise<Snapshot> {
-    const docs = await this.#ancestor.find<AncestorDocument>({});
-    const snapshot = new Map<string, Entry>();
-    for (const doc of docs) {
-      if (!isEntry(doc.entry)) throw new InternalError(`ancestor.db: bad entry for ${doc._id}`);
-      snapshot.set(validatePath(fromId(doc._id)), doc.entry);
-    }
-    validateSnapshot(snapshot);
-    return snapshot;
+  loadAncestor(): Promise<Snapshot> {
+    return Promise.resolve(this.#ancestor.snapshot());
   }
 
-  async updateAncestor(updates: readonly AncestorUpdate[]): Promise<void> {
-    if (updates.length === 0) return;
-    // Later updates of the same path win, as if applied in order.
-    const last = new Map<string, Entry | undefined>();
-    for (const update of updates) last.set(toId(validatePath(update.path)), update.entry);
-    await this.#ancestor.remove({ _id: { $in: [...last.keys()] } }, { multi: true });
-    const docs: AncestorDocument[] = [];
-    for (const [path, entry] of last) if (entry !== undefined) docs.push({ _id: path, entry });
-    if (docs.length > 0) await this.#ancestor.insert(docs);
+  updateAncestor(updates: readonly AncestorUpdate[]): Promise<void> {
+    return this.#ancestor.update(updates);
   }
 
-  async clearAncestor(): Promise<void> {
-    await this.#ancestor.remove({}, { multi: true });
-    // The proxy forwards to @seald-io/nedb, whose promise API nedb-promises does not type.
-    await (this.#ancestor as unknown as Compactable).compactDatafileAsync();
+  clearAncestor(): Promise<void> {
+    return this.#ancestor.clear();
   }
 
   async loadConflicts(): Promise<Conflict[]> {

@@ -1,5 +1,8 @@
 /**
- * Staging: content received for a later apply. Staged files live in `<root>/.ksync-tmp-staging/`
+ * Staging: content kept for a later change of the same apply batch (content that arrived for a
+ * change that could not take it, or a removed file whose content a later rename needs). The
+ * endpoint clears it when the batch ends, so nothing staged for a refused change stays behind.
+ * Staged files live in `<root>/.ksync-tmp-staging/`
  * so that moving them into place is a same-filesystem rename, and the temp prefix keeps scans and
  * watchers away. While the root does not exist yet (a first sync into a fresh container path),
  * content is staged in a private directory under the owner's staging directory instead (the
@@ -8,7 +11,7 @@
  * Every staged file was verified against its digest and size while it was written.
  */
 import { lstatSync, mkdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, rmdir, rename } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TEMP_PREFIX, UserError } from '@ksync/core';
 import { tempName, writeVerified } from './content-io.ts';
@@ -34,11 +37,6 @@ export class Staging {
   constructor(root: string, stagingDir: string) {
     this.#root = root;
     this.#stagingDir = stagingDir;
-  }
-
-  /** True when `digest` is staged. */
-  has(digest: string): boolean {
-    return this.#files.has(digest);
   }
 
   /** The staged file for `digest`, if any. */
@@ -93,12 +91,6 @@ export class Staging {
       size: request.size,
     });
     this.#files.set(request.digest, absolute);
-  }
-
-  /** Removes the in-root staging directory once nothing is staged (it is only ours). */
-  async tidy(): Promise<void> {
-    if (this.#files.size > 0) return;
-    await rmdir(join(this.#root, STAGING_DIR)).catch(() => undefined);
   }
 
   /** Removes all staged content (and the staging directories). */

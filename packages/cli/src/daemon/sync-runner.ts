@@ -51,10 +51,20 @@ export interface RunnerDeps {
   readonly metrics?: DaemonMetrics;
 }
 
-/** Opens the durable state of one sync (no network). */
-export async function openSyncState(home: HomePaths, name: string): Promise<DurableState> {
+/**
+ * Opens the durable state of one sync (no network); `onWarning` hears of stored state that was
+ * unreadable and replaced by an older one.
+ */
+export async function openSyncState(
+  home: HomePaths,
+  name: string,
+  onWarning?: (message: string) => void,
+): Promise<DurableState> {
   await mkdir(home.conflictDir(name), { recursive: true, mode: 0o700 });
-  const store = await openSessionStore(home.syncDir(name));
+  const store = await openSessionStore(
+    home.syncDir(name),
+    onWarning === undefined ? {} : { onWarning },
+  );
   return { store, content: openConflictContentStore(home.conflictDir(name)) };
 }
 
@@ -293,7 +303,9 @@ export class SyncRunner {
   async #openSession(onOpened: () => void): Promise<void> {
     const { log } = this.#deps;
     const { key, label: name, where } = this.#unit;
-    this.#state ??= await openSyncState(this.#deps.home, key);
+    this.#state ??= await openSyncState(this.#deps.home, key, (message) =>
+      log('warn', `${name}: ${message}`),
+    );
     this.#stored = await readStatusFile(this.#deps.home.statusFile(key));
     // Which endpoints a loss is about: a late report from closed ones must not stop a new session.
     const mine: { endpoints?: SyncEndpoints } = {};

@@ -19,6 +19,12 @@ export const MAX_CHUNK_BYTES = 256 * 1024;
  */
 export const STREAM_WINDOW_BYTES = 2 * 1024 * 1024;
 
+/**
+ * How many buckets a snapshot is cut into when a client sends the digests of the snapshot it
+ * expects (the agent's snapshot-buckets.ts): ~400 entries each at 100,000 paths.
+ */
+export const SNAPSHOT_BUCKETS = 256;
+
 /** Most items in one batch: changes per `apply`, digests per `missing`, entries per scan page. */
 export const MAX_BATCH_ITEMS = 10_000;
 

@@ -20,6 +20,7 @@ import { PathError } from '../errors.ts';
 import { ROOT, validatePath, MAX_PATH_LENGTH } from '../path.ts';
 import {
   MAX_BATCH_ITEMS,
+  SNAPSHOT_BUCKETS,
   MAX_IGNORE_PATTERNS,
   MAX_TEXT_LENGTH,
   STREAM_WINDOW_BYTES,
@@ -160,7 +161,9 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
   /**
    * Endpoint.scan; answered by scan-page messages, then scan-done. `base` names the scan result
    * (its `generation`) the client holds a copy of: the agent may then send only what changed
-   * since. Without it the answer is the whole snapshot.
+   * since. Without it the answer is the whole snapshot, or, with `buckets` (the digests of the
+   * snapshot the client expects, cut as the agent's snapshot-buckets.ts cuts it), only the
+   * buckets whose digest differs from the agent's.
    */
   z.object({
     type: z.literal('scan'),
@@ -168,6 +171,7 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     full: z.boolean(),
     ignore: z.array(text).max(MAX_IGNORE_PATTERNS).optional(),
     base: id.optional(),
+    buckets: z.array(digest).length(SNAPSHOT_BUCKETS).optional(),
   }),
   /** Endpoint.missingContent; answered by missing-result. */
   z.object({ type: z.literal('missing'), id, digests: z.array(digest).max(MAX_BATCH_ITEMS) }),
@@ -252,13 +256,25 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   /**
    * The scan `id` is complete. `generation` numbers this result on the connection (the client
    * names it as the next scan's `base`). With `delta` the pages held only the changes since the
-   * requested base; without it they held the whole snapshot.
+   * requested base; with `buckets` they held exactly the entries of those buckets (the ones whose
+   * digest differed from the scan's `buckets`), and every other bucket is as the client expected;
+   * with neither they held the whole snapshot.
    */
   z.object({
     type: z.literal('scan-done'),
     id,
     generation: id.optional(),
     delta: z.boolean().optional(),
+    buckets: z
+      .array(
+        z
+          .number()
+          .int()
+          .min(0)
+          .max(SNAPSHOT_BUCKETS - 1),
+      )
+      .max(SNAPSHOT_BUCKETS)
+      .optional(),
   }),
   /** Answer to signatures: one per requested file, in order; null where there is none. */
   z.object({
