@@ -97,8 +97,8 @@ export interface Owner {
   readonly gid: number;
 }
 
-/** What `applyChanges` works on. */
-export interface ApplyContext {
+/** What `transition` works on. */
+export interface TransitionContext {
   readonly root: string;
   readonly cache: StatCache;
   readonly staging: Staging;
@@ -127,8 +127,8 @@ interface Incoming {
  * carries new content in change order, so each file is written straight into a temp file beside
  * its target as it arrives (verified against its digest) and moved into place: no staging copy.
  */
-export async function applyChanges(
-  ctx: ApplyContext,
+export async function transition(
+  ctx: TransitionContext,
   changes: readonly Change[],
   content?: ApplyContent,
 ): Promise<ApplyResult> {
@@ -218,13 +218,13 @@ export async function applyChanges(
  * one per level of the tree is open at a time, since changes come in pre-order.
  */
 class NewDirectories {
-  readonly #ctx: ApplyContext;
+  readonly #ctx: TransitionContext;
   /** Final sync path → the sync path of its temp name (a sibling), for directories being built. */
   readonly #building = new Map<string, string>();
   /** Directories that could not be moved into place, and why. */
   readonly failed: { path: string; message: string }[] = [];
 
-  constructor(ctx: ApplyContext) {
+  constructor(ctx: TransitionContext) {
     this.#ctx = ctx;
   }
 
@@ -300,7 +300,7 @@ class NewDirectories {
  * batch does not remove, each with the first such name (as a sync path). Nothing is followed.
  */
 function stuckDirectories(
-  ctx: ApplyContext,
+  ctx: TransitionContext,
   changes: readonly Change[],
 ): { path: string; untracked: string }[] {
   const removed = new Set(
@@ -347,7 +347,7 @@ function firstUntracked(
 }
 
 async function applyOne(
-  ctx: ApplyContext,
+  ctx: TransitionContext,
   change: Change,
   batch: {
     readonly uses: Map<string, number>;
@@ -483,7 +483,7 @@ async function applyOne(
 
 /** Removes a temp file, or moves it back into staging when that is where it came from. */
 async function discardTemp(
-  ctx: ApplyContext,
+  ctx: TransitionContext,
   temp: string,
   digest: string,
   fromStaging: string | undefined,
@@ -506,7 +506,7 @@ async function discardTemp(
  * cannot prove its content) is re-hashed.
  */
 async function checkExpected(
-  ctx: ApplyContext,
+  ctx: TransitionContext,
   path: string,
   absolute: string,
   old: Entry | undefined,
@@ -570,7 +570,7 @@ function linkNoClobber(temp: string, target: string): void {
  * Returns the staged path when the staged file itself was moved to `temp`.
  */
 async function prepareFile(
-  ctx: ApplyContext,
+  ctx: TransitionContext,
   options: {
     readonly temp: string;
     /** The target: a delta's base (the check before this proved it holds the change's `old`). */
@@ -660,7 +660,7 @@ export function fileMode(base: number, executable: boolean): number {
 }
 
 /** The owner for something created at `absolute`: the option, or its parent directory's owner. */
-function createdOwner(ctx: ApplyContext, absolute: string): Owner {
+function createdOwner(ctx: TransitionContext, absolute: string): Owner {
   if (ctx.owner) return ctx.owner;
   const parent = lstatSync(absolute.slice(0, absolute.lastIndexOf('/')) || '/');
   return { uid: parent.uid, gid: parent.gid };
@@ -692,7 +692,7 @@ function setOwner(absolute: string, ownerFor: () => Owner, symlink: boolean): vo
  * echo would lose that edit).
  */
 function recordPath(
-  ctx: ApplyContext,
+  ctx: TransitionContext,
   path: string,
   absolute: string,
   entry: Entry,

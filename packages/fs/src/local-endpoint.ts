@@ -37,7 +37,7 @@ import {
   type ScanResult,
   type SnapshotChanges,
 } from '@ksync/core';
-import { applyChanges, type Owner } from './apply.ts';
+import { transition, type Owner } from './apply.ts';
 import { isOwnEcho } from './echo-check.ts';
 import { readUnverified, readVerified } from './content-io.ts';
 import { readDelta, readSignature } from './delta-io.ts';
@@ -259,7 +259,7 @@ export class LocalEndpoint implements Endpoint {
     return this.#exclusive(async () => {
       this.#assertOpen();
       this.#cache ??= await this.#scanFull(this.#scanContext());
-      const result = await applyChanges(
+      const result = await transition(
         {
           root: this.root,
           cache: this.#cache,
