@@ -146,6 +146,12 @@ describe('ksync CLI against a real agent', () => {
       'resolution',
     );
     assert.equal((await f.ok(['conflicts'])).stderr.trim(), 'no conflicts');
+    const again = await f.ksync(['resolve', 'local', 'edit.txt', '--keep', 'remote']);
+    assert.equal(again.code, 1);
+    assert.equal(
+      again.stderr,
+      'error: sync local has no conflict at edit.txt; list them with: ksync conflicts local\n',
+    );
   });
 
   it('a create during watch loses nothing and starts syncing at once', async () => {

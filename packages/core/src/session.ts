@@ -245,9 +245,7 @@ export class Session {
       const report = await this.cycle({ full });
       full = false;
       if (report.halted !== undefined) {
-        throw new UserError(
-          `sync ${this.#o.name} is ${this.#state}; run: ksync resume ${this.#o.name}`,
-        );
+        throw new UserError(`sync ${this.#o.name} is ${this.#state}`);
       }
       const problems = describeProblems(report.problems);
       if (report.inSync || (problems !== undefined && problems === previous)) return report;
@@ -755,9 +753,7 @@ export class Session {
     this.#needFull = false;
     const conflict = [...this.#conflicts.values()].find((c) => c.path === path);
     if (conflict === undefined) {
-      throw new UserError(
-        `no conflict at ${JSON.stringify(path)}; list them with: ksync conflicts ${this.#o.name}`,
-      );
+      throw new UserError(`sync ${this.#o.name} has no conflict at ${JSON.stringify(path)}`);
     }
     if (conflict.state === 'blocked') {
       const loser = keep === 'local' ? this.#lastRemote : this.#lastLocal;

@@ -176,17 +176,14 @@ export class Supervisor implements Backend {
       if (!(this.#runners.get(name) instanceof SpecRunner)) throw this.#notLive(name, 'resolve');
       const holding = sessions.filter((s) => s.conflicts().some((c) => c.path === path));
       const gone = await this.#goneHolding(parts, path);
-      if (holding.length === 0 && gone.length === 0) {
-        throw new UserError(
-          `sync ${name} has no conflict at ${path}; list them with: ksync conflicts ${name}`,
-        );
-      }
+      if (holding.length === 0 && gone.length === 0) throw noConflict(name, path);
       if (keep === 'remote' && gone.length > 0) throw goneRemote(name, path, gone);
       for (const session of holding) await session.resolve(path, keep);
       for (const g of gone) await this.#forgetGone(g);
       return;
     }
     return this.#withSession(name, 'resolve', async (session, direct) => {
+      if (!session.conflicts().some((c) => c.path === path)) throw noConflict(name, path);
       await session.resolve(path, keep);
       // Nothing else would propagate the resolution before this direct session closes.
       if (direct) await session.cycle();
@@ -535,6 +532,13 @@ function settle(name: string, session: Session, report: FlushReport | Error): Fl
   if (!(report instanceof Error)) return report;
   const halt = session.status().halt;
   throw halt === undefined ? report : new UserError(`${name}: ${formatHalt(name, halt)}`);
+}
+
+/** A resolve of a path without a conflict: says where the conflicts are listed. */
+function noConflict(name: string, path: string): UserError {
+  return new UserError(
+    `sync ${name} has no conflict at ${path}; list them with: ksync conflicts ${name}`,
+  );
 }
 
 function asError(error: unknown): Error {
