@@ -6,7 +6,7 @@
  * `bin/ksync watch --daemon` and a real `bin/ksync-agent`.
  */
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -60,5 +60,12 @@ describe('restart with kept stat caches', () => {
       'the edit made while nothing ran',
     );
     assert.equal(await hashedFiles(agent.port), 1, 'only the edited file is hashed again');
+  });
+
+  it('a torn last-agreed-state log is said on a flush without the watch, and the flush goes on', async () => {
+    await f.ok(['stop']);
+    await appendFile(join(f.home, 'syncs/local/ancestor.log'), 'torn half of a record');
+    const flushed = await f.ok(['flush', 'local', '--timeout', '60s']);
+    assert.match(flushed.stderr, /ancestor\.log ends in a torn or corrupt record; it was dropped/);
   });
 });

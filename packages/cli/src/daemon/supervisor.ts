@@ -127,9 +127,7 @@ export class Supervisor implements Backend {
       const runner = part.runner;
       const live = runner?.session?.conflicts();
       const state =
-        live === undefined
-          ? (runner?.state ?? (await openSyncState(this.#o.home, part.key)))
-          : undefined;
+        live === undefined ? (runner?.state ?? (await this.#openState(part.key))) : undefined;
       conflicts.push(...(live ?? (await state?.store.loadConflicts()) ?? []));
     }
     return conflicts;
@@ -150,7 +148,7 @@ export class Supervisor implements Backend {
     for (const spec of specs) {
       for (const part of await this.#parts(spec)) {
         const runner = part.runner;
-        const state = runner?.state ?? (await openSyncState(this.#o.home, part.key));
+        const state = runner?.state ?? (await this.#openState(part.key));
         const conflicts = runner?.session?.conflicts() ?? (await state.store.loadConflicts());
         const target =
           part.gone === undefined ? runner?.label : `@${part.gone.pod}/${part.gone.container}`;
@@ -211,11 +209,18 @@ export class Supervisor implements Backend {
       for (const part of await this.#parts(spec)) {
         if (part.runner?.session !== undefined) await part.runner.session.reset();
         else {
-          const state = part.runner?.state ?? (await openSyncState(this.#o.home, part.key));
+          const state = part.runner?.state ?? (await this.#openState(part.key));
           await state.store.clearAncestor();
         }
       }
     });
+  }
+
+  /** A sync's durable state opened outside a runner, its store's warnings in the log. */
+  #openState(key: string): ReturnType<typeof openSyncState> {
+    return openSyncState(this.#o.home, key, (message) =>
+      this.#o.log?.('warn', `${key}: ${message}`),
+    );
   }
 
   async flush(name: string, options: FlushOptions): Promise<FlushView> {
@@ -348,7 +353,7 @@ export class Supervisor implements Backend {
     const found: GoneConflict[] = [];
     for (const part of parts) {
       if (part.gone === undefined) continue;
-      const state = await openSyncState(this.#o.home, part.key);
+      const state = await this.#openState(part.key);
       const conflict = (await state.store.loadConflicts()).find((c) => c.path === path);
       if (conflict !== undefined) found.push({ part, state, conflict });
     }
@@ -412,7 +417,7 @@ export class Supervisor implements Backend {
     spec: SyncSpec,
     onProgress?: (view: SyncView) => void,
   ): Promise<{ session: Session; close: () => Promise<void> }> {
-    const state = await openSyncState(this.#o.home, spec.name);
+    const state = await this.#openState(spec.name);
     const stored = await readStatusFile(this.#o.home.statusFile(spec.name));
     const endpoints = await this.#o.openEndpoints(spec, {
       stagingDir: this.#o.home.staging,
@@ -452,7 +457,7 @@ export class Supervisor implements Backend {
 
   async #storedView(spec: SyncSpec): Promise<SyncView> {
     const stored = await readStatusFile(this.#o.home.statusFile(spec.name));
-    const state = await openSyncState(this.#o.home, spec.name);
+    const state = await this.#openState(spec.name);
     const conflicts = (await state.store.loadConflicts()).length;
     return buildView(spec, { state: spec.paused ? 'paused' : 'stopped', stored, conflicts });
   }
