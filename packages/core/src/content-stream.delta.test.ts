@@ -78,14 +78,21 @@ describe('content stream with deltas', () => {
     const joined = Uint8Array.from(raw.flatMap((c) => [...c]));
     for (const cut of [1, 2, 5, joined.length]) {
       const meter = new ContentStreamMeter(files.map((f) => f.size));
-      const total = { present: 0, missing: 0, bytes: 0 };
+      const total = { present: 0, missing: 0, bytes: 0, covered: 0 };
       for (let at = 0; at < joined.length; at += cut) {
         const done = meter.feed(joined.subarray(at, at + cut));
         total.present += done.present;
         total.missing += done.missing;
         total.bytes += done.bytes;
+        total.covered += done.covered;
       }
-      assert.deepEqual(total, { present: 3, missing: 1, bytes: 3 + 12 + 2 });
+      // Progress covers every size, the delta's and the missing file's included.
+      assert.deepEqual(total, {
+        present: 3,
+        missing: 1,
+        bytes: 3 + 12 + 2,
+        covered: 3 + 100 + 5 + 2,
+      });
     }
   });
 

@@ -92,10 +92,12 @@ describe('content stream', () => {
         present: t.present + d.present,
         missing: t.missing + d.missing,
         bytes: t.bytes + d.bytes,
+        covered: t.covered + d.covered,
       }),
-      { present: 0, missing: 0, bytes: 0 },
+      { present: 0, missing: 0, bytes: 0, covered: 0 },
     );
-    assert.deepEqual(total, { present: 3, missing: 1, bytes: 7 });
-    assert.deepEqual(seen[3], { present: 1, missing: 0, bytes: 1 }); // 'c' completes the first
+    assert.deepEqual(total, { present: 3, missing: 1, bytes: 7, covered: 9 });
+    // 'c' completes the first
+    assert.deepEqual(seen[3], { present: 1, missing: 0, bytes: 1, covered: 1 });
   });
 });

@@ -313,6 +313,8 @@ export class ContentStreamMeter {
   #left = -1;
   /** The current file is a delta: `#left` counts its current segment. */
   #delta = false;
+  /** The current file came as a delta (stays set after its last segment, until it ends). */
+  #isDelta = false;
   /** Bytes of a delta segment header seen so far (0 to 3), and their value. */
   #headerBytes = 0;
   #header = 0;
@@ -322,11 +324,13 @@ export class ContentStreamMeter {
   }
 
   /**
-   * Feeds `chunk`; returns the files it completed (whether their content was present or missing)
-   * and how many of its bytes were content (for a delta: its instruction bytes).
+   * Feeds `chunk`; returns the files it completed (whether their content was present or missing),
+   * how many of its bytes were content (for a delta: its instruction bytes), and how many bytes
+   * of the files' sizes it accounted for (`covered`: whole content as it flows, a delta's or a
+   * missing file's size when it ends), so that progress against the sizes ends at 100%.
    */
-  feed(chunk: Uint8Array): { present: number; missing: number; bytes: number } {
-    const done = { present: 0, missing: 0, bytes: 0 };
+  feed(chunk: Uint8Array): { present: number; missing: number; bytes: number; covered: number } {
+    const done = { present: 0, missing: 0, bytes: 0, covered: 0 };
     let offset = 0;
     while (this.#index < this.#sizes.length) {
       if (this.#left < 0) {
@@ -334,11 +338,13 @@ export class ContentStreamMeter {
         const status = chunk[offset++];
         if (status === CONTENT_DELTA) {
           this.#delta = true;
+          this.#isDelta = true;
           this.#left = 0;
           continue;
         }
         if (status !== CONTENT_PRESENT) {
           done.missing++;
+          done.covered += this.#sizes[this.#index] ?? 0;
           this.#index++;
           continue;
         }
@@ -358,11 +364,14 @@ export class ContentStreamMeter {
       const take = Math.min(this.#left, chunk.length - offset);
       offset += take;
       done.bytes += take;
+      if (!this.#isDelta) done.covered += take;
       this.#left -= take;
       if (this.#left > 0 || this.#delta) {
         if (offset >= chunk.length) break;
         continue;
       }
+      if (this.#isDelta) done.covered += this.#sizes[this.#index] ?? 0;
+      this.#isDelta = false;
       done.present++;
       this.#index++;
       this.#left = -1;

@@ -626,7 +626,7 @@ export class Session {
     const meter = new ContentStreamMeter(files.map((f) => f.size));
     for await (const chunk of stream) {
       const done = meter.feed(chunk);
-      this.#progress.doneBytes += done.bytes;
+      this.#progress.doneBytes += done.covered;
       this.#progress.doneFiles += done.present + done.missing;
       this.#cycleFiles += done.present;
       this.#transferredFiles += done.present;
