@@ -10,6 +10,9 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/** A waiting limit no sane run reaches; Mutagen's first edit may take its 10 s rescan. */
+export const TIMEOUT_MS = 20 * 60_000;
+
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,14 +1,27 @@
 /**
  * Profiling ksync, not optimizing it: the daemon and the agent run with `--cpu-prof` through a
- * message-counting proxy for (1) the first sync of the medium tree and (2) edits with the large
- * tree watched. Each profile is cut to the measured window (V8's sample times and
- * `process.hrtime` share the monotonic clock) and summed up as top self-time functions.
+ * message-counting proxy for the first sync of the medium tree, edits with the large tree
+ * watched, a burst of changed files, a big file moved local → remote, and a no-op restart of the
+ * large tree (one scenario per goal of issue 11 that is about time). Each profile is cut to the
+ * measured window (V8's sample times and `process.hrtime` share the monotonic clock) and summed
+ * up as top self-time functions.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ksyncTool, type Pair } from './drivers.ts';
-import { sleep, timeUntilContent, writeTree } from './measure.ts';
+import { fileURLToPath } from 'node:url';
+import { writeBigFile } from '../test/integration/helpers/agent-process.ts';
+import { ksyncTool, type Pair, type Running } from './drivers.ts';
+import {
+  sleep,
+  TIMEOUT_MS,
+  timeUntilContent,
+  treePath,
+  waitForAll,
+  waitForSize,
+  writeTree,
+} from './measure.ts';
 import type { ProfileSummary, Traffic } from './results.ts';
 import { startCounter, type Counts } from './ws-counter.ts';
 
@@ -43,11 +56,15 @@ export function summarize(
       idle++;
       return;
     }
-    const url = (frame?.url ?? '').replace(/^file:\/\/.*?\/(packages|node_modules)\//, '$1/');
-    const key = `${name}\t${url === '' ? '' : `${url}:${(frame?.lineNumber ?? 0) + 1}`}`;
+    const where = sourceOf(frame?.url ?? '', (frame?.lineNumber ?? 0) + 1);
+    const key = `${name}\t${where}`;
     self.set(key, (self.get(key) ?? 0) + 1);
     const file =
-      url === '' ? (name.startsWith('(') ? name : '(native: fs, crypto, …)') : moduleOf(url);
+      where === ''
+        ? name.startsWith('(')
+          ? name
+          : '(native: fs, crypto, …)'
+        : moduleOf(where.replace(/:\d+$/, ''));
     byFile.set(file, (byFile.get(file) ?? 0) + 1);
   });
   const top = [...self]
@@ -69,6 +86,31 @@ export function summarize(
     top,
     files,
   };
+}
+
+/** Per bundle file, the first line of each module esbuild put in it, in order. */
+const bundles = new Map<string, { line: number; module: string }[]>();
+
+/**
+ * Where a frame's code comes from, repository-relative, as `file:line`: in a bundle (`bin/` runs
+ * packages/cli/dist), the module esbuild marked with a `// path` comment above the line (no
+ * line: the bundle's lines are not the source's); elsewhere the file and line as they are.
+ */
+function sourceOf(fileUrl: string, line: number): string {
+  const plain = fileUrl.replace(/^file:\/\/.*?\/(packages|node_modules)\//, '$1/');
+  if (!fileUrl.startsWith('file://') || !fileUrl.endsWith('.mjs'))
+    return plain === '' ? '' : `${plain}:${line}`;
+  let modules = bundles.get(fileUrl);
+  if (modules === undefined) {
+    modules = [];
+    for (const [i, text] of readFileSync(fileURLToPath(fileUrl), 'utf8').split('\n').entries()) {
+      const marked = /^\/\/ ((?:packages|node_modules)\/\S+)$/.exec(text);
+      if (marked !== null) modules.push({ line: i + 1, module: marked[1] as string });
+    }
+    bundles.set(fileUrl, modules);
+  }
+  const module = modules.findLast((m) => m.line <= line);
+  return module === undefined ? `${plain}:${line}` : module.module;
 }
 
 /** A file of ours, a dependency's package, or a Node internal area. */
@@ -93,7 +135,7 @@ async function profiled(
   body: (
     pair: Pair,
     counts: Counts,
-    begin: () => Promise<void>,
+    begin: () => Promise<Running>,
   ) => Promise<{ from: number; to: number }>,
   options: { scenario: string; outDir: string },
 ): Promise<ProfileSummary[]> {
@@ -114,13 +156,13 @@ async function profiled(
     },
   });
   const prepared = await tool.prepare(pair);
-  let pids: Record<string, number> = {};
+  let running: Running | undefined;
   let window: { from: number; to: number };
   try {
     window = await body(pair, (counter as { counts: Counts }).counts, async () => {
-      const running = await prepared.begin();
-      pids = running.pids();
+      running = await prepared.begin();
       await running.flush();
+      return running;
     });
   } finally {
     await prepared.close();
@@ -129,7 +171,8 @@ async function profiled(
   }
   const summaries: ProfileSummary[] = [];
   const names = await readdir(dir);
-  for (const [process, pid] of Object.entries(pids)) {
+  // Read after the body: a restart in it replaced the daemon, whose profile is the measured one.
+  for (const [process, pid] of Object.entries(running?.pids() ?? {})) {
     const name = names.find((n) => n.includes(`.${pid}.`));
     if (name === undefined)
       throw new Error(`no CPU profile of the ${process} (pid ${pid}) in ${dir}`);
@@ -139,37 +182,67 @@ async function profiled(
   return summaries;
 }
 
-/** Profiles the two scenarios; the raw .cpuprofile files stay under `<outDir>/profiles`. */
+/** Profiles each scenario; the raw .cpuprofile files stay under `<outDir>/profiles`. */
 export async function profileKsync(options: {
   mediumFiles: number;
   mediumFileBytes: number;
   largeFiles: number;
+  burst: number;
+  bigMiB: number;
   edits: number;
   outDir: string;
 }): Promise<{ profiles: ProfileSummary[]; traffic: Traffic[] }> {
   const traffic: Traffic[] = [];
-  const firstName = `first sync, ${options.mediumFiles} files`;
-  console.log(`profile: ${firstName}`);
-  const first = await profiled(
-    { files: options.mediumFiles, fileBytes: options.mediumFileBytes },
-    async (_pair, counts, begin) => {
-      const from = now();
-      const before = { ...counts };
+  const profiles: ProfileSummary[] = [];
+  /** Profiles `measured` (after `setUp`) on a tree of `files`, counting its messages. */
+  const scenario = async (
+    scenario: string,
+    files: { files: number; fileBytes: number },
+    setUp: (pair: Pair, begin: () => Promise<Running>) => Promise<Running | undefined>,
+    measured: (
+      pair: Pair,
+      running: Running | undefined,
+      begin: () => Promise<Running>,
+    ) => Promise<void>,
+  ) => {
+    console.log(`profile: ${scenario}`);
+    profiles.push(
+      ...(await profiled(
+        files,
+        async (pair, counts, begin) => {
+          const running = await setUp(pair, begin);
+          const before = { ...counts };
+          const from = now();
+          await measured(pair, running, begin);
+          const to = now();
+          traffic.push(delta(before, counts, scenario));
+          return { from, to };
+        },
+        { scenario, outDir: options.outDir },
+      )),
+    );
+  };
+  const medium = { files: options.mediumFiles, fileBytes: options.mediumFileBytes };
+  const large = { files: options.largeFiles, fileBytes: 1024 };
+  const settled = async (_pair: Pair, begin: () => Promise<Running>) => {
+    const running = await begin();
+    await sleep(2_000);
+    return running;
+  };
+
+  await scenario(
+    `first sync, ${options.mediumFiles} files`,
+    medium,
+    async () => undefined,
+    async (_pair, _running, begin) => {
       await begin();
-      traffic.push(delta(before, counts, firstName));
-      return { from, to: now() };
     },
-    { scenario: firstName, outDir: options.outDir },
   );
-  const editName = `${options.edits} edits, ${options.largeFiles} files watched`;
-  console.log(`profile: ${editName}`);
-  const edit = await profiled(
-    { files: options.largeFiles, fileBytes: 1024 },
-    async (pair, counts, begin) => {
-      await begin();
-      await sleep(2_000);
-      const before = { ...counts };
-      const from = now();
+  await scenario(
+    `${options.edits} edits, ${options.largeFiles} files watched`,
+    large,
+    settled,
+    async (pair) => {
       for (let i = 0; i < options.edits; i++) {
         const content = `profile edit ${i}\n`;
         const started = performance.now();
@@ -180,11 +253,39 @@ export async function profileKsync(options: {
         });
         await sleep(100);
       }
-      const to = now();
-      traffic.push(delta(before, counts, editName));
-      return { from, to };
     },
-    { scenario: editName, outDir: options.outDir },
   );
-  return { profiles: [...first, ...edit], traffic };
+  await scenario(`burst of ${options.burst} files`, medium, settled, async (pair) => {
+    const content = (i: number) => `profile burst ${i}\n`;
+    const paths = Array.from({ length: options.burst }, (_, i) => treePath(i));
+    for (const [i, path] of paths.entries()) await writeFile(join(pair.local, path), content(i));
+    await waitForAll(
+      paths.map((path) => join(pair.remote, path)),
+      content,
+      TIMEOUT_MS,
+    );
+  });
+  const bytes = options.bigMiB * 1024 * 1024;
+  await scenario(
+    `${options.bigMiB} MiB file, local → remote`,
+    { files: 0, fileBytes: 0 },
+    async (pair, begin) => {
+      await writeBigFile(join(pair.work, 'big'), bytes, 0);
+      return settled(pair, begin);
+    },
+    async (pair) => {
+      await rename(join(pair.work, 'big'), join(pair.local, 'big'));
+      await waitForSize(join(pair.remote, 'big'), bytes, TIMEOUT_MS);
+    },
+  );
+  await scenario(
+    `no-op restart, ${options.largeFiles} files`,
+    large,
+    settled,
+    async (_pair, running) => {
+      await running?.restart();
+      await running?.flush();
+    },
+  );
+  return { profiles, traffic };
 }

@@ -419,9 +419,9 @@ export async function writeReport(results: Results, dir: string): Promise<string
     `- ${machine.cpus} × ${machine.cpuModel}, ${fmt(machine.memoryGiB)} GiB memory, Linux ${machine.kernel}`,
     `- Node ${machine.node}; ${machine.go}`,
     `- load average (1, 5, 15 min) at the start: ${machine.loadBefore}; at the end: ${machine.loadAfter}.`,
-    '  The machine is shared: four other agents were running test suites during the run, so absolute',
-    '  times are noisy. Each round runs the tools back to back (alternating which goes first),',
-    '  so the ratios are fairer than the absolute figures.',
+    `  A load above ${machine.cpus} means other work ran beside the bench, so absolute times are`,
+    '  noisy. Each round runs the tools back to back (alternating which goes first), so the',
+    '  ratios are fairer than the absolute figures.',
     '',
     '## How it was run',
     '',
@@ -432,10 +432,15 @@ export async function writeReport(results: Results, dir: string): Promise<string
     '- Cluster baselines (when the local cluster runs): `kubectl cp` of one small file; the medium',
     '  tree by `tar c | kubectl exec -i POD -- tar x`; the big file through `kubectl exec -i` stdin,',
     '  counted by the pod (`wc -c`). One busybox pod on the single-node local cluster.',
-    ...(results.mergedFrom ?? []).map(
-      (m) =>
-        `- Added from a separate run at ${m.date.slice(0, 16).replace('T', ' ')} UTC: the ${m.tools.join(', ')} rows (not alternated with the main run).`,
-    ),
+    ...(results.mergedFrom ?? []).map((m) => {
+      const added = [
+        ...(m.tools.length > 0 ? [`the ${m.tools.join(', ')} rows`] : []),
+        ...((m.profiled ?? []).length > 0
+          ? [`the profiles of ${(m.profiled ?? []).join('; ')}`]
+          : []),
+      ];
+      return `- Added from a separate run at ${m.date.slice(0, 16).replace('T', ' ')} UTC: ${added.join(' and ')} (not alternated with the main run).`;
+    }),
     `- Rounds: ${params.rounds} (the ${params.largeFiles.toLocaleString('en')}-file scenario: ${Math.min(params.rounds, params.largeRounds)})${params.quick ? '; `--quick` sizes' : ''}.`,
     '- Every scenario starts from fresh directories and fresh processes. A first sync is timed',
     '  from starting the sync (`ksync watch --daemon` with the agent already up; `mutagen sync',

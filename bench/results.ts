@@ -72,17 +72,27 @@ export interface Results {
   readonly failures: readonly string[];
   readonly profiles: readonly ProfileSummary[];
   readonly traffic: readonly Traffic[];
-  /** Other runs whose samples were added by `--report a.json,b.json`: when, and which tools. */
-  readonly mergedFrom?: readonly { date: string; tools: string[] }[];
+  /**
+   * Other runs whose samples and profiles were added by `--report a.json,b.json`: when, which
+   * tools, and which profiled scenarios.
+   */
+  readonly mergedFrom?: readonly { date: string; tools: string[]; profiled?: string[] }[];
 }
 
 /**
  * Adds the samples of `others` (e.g. the cluster baselines, run when the cluster lock was free)
- * to `first`; a "not run" note goes when the merged samples cover what it names.
+ * to `first`, and their profiles in place of `first`'s of the same scenarios; a "not run" note
+ * goes when the merged samples cover what it names.
  */
 export function mergeResults(first: Results, others: readonly Results[]): Results {
   const samples = [...first.samples, ...others.flatMap((r) => r.samples)];
   const ran = new Set(samples.map((s) => s.tool));
+  // A scenario profiled again in a later run takes that run's profile and traffic.
+  const reprofiled = new Set(others.flatMap((r) => r.profiles.map((p) => p.scenario)));
+  const kept = <T extends { scenario: string }>(of: (r: Results) => readonly T[]) => [
+    ...of(first).filter((item) => !reprofiled.has(item.scenario)),
+    ...others.flatMap(of),
+  ];
   const covered = (note: string) =>
     (note.startsWith('Cluster') && ran.has('cluster')) ||
     (note.startsWith('Mutagen') && ran.has('mutagen'));
@@ -91,9 +101,12 @@ export function mergeResults(first: Results, others: readonly Results[]): Result
     samples,
     notRun: first.notRun.filter((note) => !covered(note)),
     failures: [...first.failures, ...others.flatMap((r) => r.failures)],
+    profiles: kept((r) => r.profiles),
+    traffic: kept((r) => r.traffic),
     mergedFrom: others.map((r) => ({
       date: r.machine.date,
       tools: [...new Set(r.samples.map((s) => s.tool))],
+      profiled: [...new Set(r.profiles.map((p) => p.scenario))],
     })),
   };
 }

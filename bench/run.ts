@@ -5,7 +5,7 @@
  *
  *   node bench/run.ts [--quick] [--rounds N] [--large-rounds N] [--large N] [--scaling 1000,10000]
  *                     [--big-mib N] [--idle-seconds N] [--no-mutagen] [--profile] [--out DIR]
- *                     [--doc-dir DIR] [--only startup,small,medium,scaling,big,large,cluster]
+ *                     [--doc-dir DIR] [--only startup,small,medium,scaling,big,large,cluster,profile]
  *   node bench/run.ts --report bench/out/results.json[,other.json]   (rewrites the doc and plots
  *     only; samples of other runs, e.g. `--only cluster` when the cluster lock was free, are added)
  *
@@ -36,6 +36,7 @@ import {
   rssMiB,
   sampleRss,
   sleep,
+  TIMEOUT_MS,
   timeUntilContent,
   treePath,
   waitForAll,
@@ -86,7 +87,7 @@ const params: Params = {
   idleSeconds: number(values['idle-seconds'], 30, 3),
   bigMiB: number(values['big-mib'], 1024, 16),
 };
-/** Whether `--only` (comma-separated: startup, small, medium, scaling, big, large, cluster) keeps a scenario. */
+/** Whether `--only` (comma-separated: startup, small, medium, scaling, big, large, cluster, profile) keeps a scenario. */
 const wanted = (scenario: string) =>
   values.only === undefined || values.only.split(',').includes(scenario);
 const outDir = resolve(values.out ?? join(REPO, 'bench/out'));
@@ -95,8 +96,6 @@ const docDir = resolve(
 );
 /** How many times each command of the startup scenario runs per round. */
 const STARTUP_REPEATS = 5;
-/** A waiting limit no sane run reaches; Mutagen's first edit may take its 10 s rescan. */
-const TIMEOUT_MS = 20 * 60_000;
 
 const samples: Sample[] = [];
 const notRun: string[] = [];
@@ -436,9 +435,10 @@ async function measure(): Promise<Results> {
       }
     }
   }
-  const profiled = values.profile
-    ? await profileKsync({ ...params, edits: quick ? 3 : 10, outDir })
-    : { profiles: [], traffic: [] };
+  const profiled =
+    values.profile && wanted('profile')
+      ? await profileKsync({ ...params, edits: quick ? 3 : 10, outDir })
+      : { profiles: [], traffic: [] };
 
   return {
     machine: {

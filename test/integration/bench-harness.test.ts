@@ -76,7 +76,7 @@ test(
       if (results.tools.includes('mutagen')) {
         assert.ok(results.samples.some((s) => s.row === 'first-medium' && s.tool === 'mutagen'));
       }
-      assert.equal(results.profiles.length, 4, 'daemon and agent profiles of two scenarios');
+      assert.equal(results.profiles.length, 10, 'daemon and agent profiles of five scenarios');
       for (const profile of results.profiles) assert.ok(profile.top.length > 0, profile.scenario);
       for (const traffic of results.traffic) {
         assert.ok(traffic.framesToAgent > 0 && traffic.framesFromAgent > 0, traffic.scenario);
@@ -105,6 +105,17 @@ test(
       await mkdir(again);
       await harness(['--report', join(out, 'results.json'), '--doc-dir', again]);
       assert.equal(await readFile(join(again, 'benchmarks.md'), 'utf8'), doc);
+
+      // Merging a run with itself adds its samples but no second profile of a scenario.
+      const twice = join(out, 'twice');
+      await mkdir(twice);
+      const saved = join(out, 'results.json');
+      await harness(['--report', `${saved},${saved}`, '--doc-dir', twice]);
+      const merged = await readFile(join(twice, 'benchmarks.md'), 'utf8');
+      for (const profile of results.profiles) {
+        const heading = `**${profile.scenario}, ${profile.process}**`;
+        assert.equal(merged.split(heading).length - 1, 1, heading);
+      }
     } finally {
       await rm(out, { recursive: true, force: true });
     }
