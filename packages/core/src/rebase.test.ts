@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { RestartFacts } from './endpoint.ts';
 import { rebaseAncestor } from './rebase.ts';
 import { reconcile } from './reconcile.ts';
 import { validateSnapshot } from './snapshot.ts';
 import { describeSnapshot, snapshotOf } from './test-snapshots.ts';
+
+/** A restarted container without volumes that changed nothing since it started. */
+const imageOnly: RestartFacts = { mounts: [], changed: [] };
 
 describe('rebaseAncestor (container restart)', () => {
   // Synced state before the restart: a, b, d/c, placed (a file only the sync put there).
@@ -14,7 +18,7 @@ describe('rebaseAncestor (container restart)', () => {
   const remote = snapshotOf({ a: 'A0', b: 'B0', 'd/c': 'C0', image: 'I0' });
 
   it('keeps exactly the paths the ancestor knew, as the container holds them', () => {
-    const rebased = rebaseAncestor(ancestor, remote);
+    const rebased = rebaseAncestor(ancestor, remote, { blockedPaths: [], facts: imageOnly });
     validateSnapshot(rebased);
     assert.deepEqual(
       describeSnapshot(rebased),
@@ -24,7 +28,12 @@ describe('rebaseAncestor (container restart)', () => {
 
   for (const mode of ['two-way', 'two-way-safe', 'one-way', 'one-way-replica'] as const) {
     it(`then reconciles without conflicts or local reverts (${mode})`, () => {
-      const result = reconcile({ ancestor: rebaseAncestor(ancestor, remote), local, remote, mode });
+      const result = reconcile({
+        ancestor: rebaseAncestor(ancestor, remote, { blockedPaths: [], facts: imageOnly }),
+        local,
+        remote,
+        mode,
+      });
       // A replica removes what only the remote has (the image file), keeping a copy; no other
       // path is a conflict.
       assert.deepEqual(
@@ -47,7 +56,7 @@ describe('rebaseAncestor (container restart)', () => {
     // d/c was a blocked conflict before the restart: the container's C9 (kept by its volume) was never
     // synced, so it must not become the agreed state.
     const held = snapshotOf({ a: 'A0', b: 'B0', 'd/c': 'C9', image: 'I0' });
-    const rebased = rebaseAncestor(ancestor, held, ['d']);
+    const rebased = rebaseAncestor(ancestor, held, { blockedPaths: ['d'], facts: imageOnly });
     validateSnapshot(rebased);
     assert.deepEqual(
       describeSnapshot(rebased),
@@ -67,8 +76,117 @@ describe('rebaseAncestor (container restart)', () => {
   });
 
   it('drops a blocked path whose parent the container no longer holds as a directory', () => {
-    const rebased = rebaseAncestor(ancestor, snapshotOf({ d: 'now a file' }), ['d/c']);
+    const rebased = rebaseAncestor(ancestor, snapshotOf({ d: 'now a file' }), {
+      blockedPaths: ['d/c'],
+      facts: imageOnly,
+    });
     validateSnapshot(rebased);
     assert.deepEqual(describeSnapshot(rebased), describeSnapshot(snapshotOf({ d: 'now a file' })));
   });
+
+  it('keeps the ancestor of a path the container changed since it started: its edit comes down', () => {
+    // The container (its entrypoint, a user's process) wrote a anew after the restart.
+    const written = snapshotOf({ a: 'A9', b: 'B0', 'd/c': 'C0', image: 'I0' });
+    const rebased = rebaseAncestor(ancestor, written, {
+      blockedPaths: [],
+      facts: { mounts: [], changed: ['a', 'image'] },
+    });
+    validateSnapshot(rebased);
+    assert.deepEqual(
+      describeSnapshot(rebased),
+      describeSnapshot(snapshotOf({ a: 'A1', b: 'B0', 'd/c': 'C0' })),
+    );
+    const unchangedLocal = snapshotOf({ a: 'A1', 'd/c': 'C1', placed: 'P1' });
+    const result = reconcile({
+      ancestor: rebased,
+      local: unchangedLocal,
+      remote: written,
+      mode: 'two-way',
+    });
+    assert.deepEqual(result.conflicts, []);
+    const toLocal = new Map(result.localChanges.map((c) => [c.path, c.new]));
+    assert.deepEqual(toLocal.get('a'), written.get('a'), "the container's edit reaches local");
+    const toRemote = new Map(result.remoteChanges.map((c) => [c.path, c.new]));
+    assert.deepEqual(
+      toRemote.get('d/c'),
+      unchangedLocal.get('d/c'),
+      'the reverted file still does not',
+    );
+    // Had local edited a too, it is a conflict that keeps the container's version.
+    const both = reconcile({ ancestor: rebased, local, remote: written, mode: 'two-way' });
+    assert.deepEqual(
+      both.conflicts.map((c) => [c.path, c.keep.map((k) => k.entry)]),
+      [['a', [written.get('a')]]],
+    );
+  });
+
+  it('keeps the ancestor of a whole volume subtree: its unsynced edits survive the restart', () => {
+    const synced = snapshotOf({ 'vol/x/y': 'Y1', 'vol/z': 'Z1', 'app/f': 'F1' });
+    // The volume kept the container's unsynced edit of vol/x/y and its deletion of vol/z; app/f
+    // is the image's again.
+    const held = snapshotOf({ 'vol/x/y': 'Y2', 'app/f': 'F0' });
+    const rebased = rebaseAncestor(synced, held, {
+      blockedPaths: [],
+      facts: { mounts: ['vol'], changed: [] },
+    });
+    validateSnapshot(rebased);
+    assert.deepEqual(
+      describeSnapshot(rebased),
+      describeSnapshot(snapshotOf({ 'vol/x/y': 'Y1', 'vol/z': 'Z1', 'app/f': 'F0' })),
+    );
+    const result = reconcile({ ancestor: rebased, local: synced, remote: held, mode: 'two-way' });
+    assert.deepEqual(result.conflicts, []);
+    assert.deepEqual(
+      result.localChanges.map((c) => [c.path, c.new]),
+      // Removals first, as apply wants them.
+      [
+        ['vol/z', undefined],
+        ['vol/x/y', held.get('vol/x/y')],
+      ],
+    );
+    assert.deepEqual(
+      result.remoteChanges.map((c) => [c.path, c.new]),
+      [['app/f', synced.get('app/f')]],
+    );
+  });
+
+  it('a volume mounted at the root keeps the whole ancestor', () => {
+    const rebased = rebaseAncestor(ancestor, remote, {
+      blockedPaths: [],
+      facts: { mounts: [''], changed: [] },
+    });
+    assert.deepEqual(describeSnapshot(rebased), describeSnapshot(ancestor));
+  });
+
+  it('drops a kept path whose parent the container no longer holds as a directory', () => {
+    const rebased = rebaseAncestor(ancestor, snapshotOf({ d: 'now a file' }), {
+      blockedPaths: [],
+      facts: { mounts: ['d/c'], changed: [] },
+    });
+    validateSnapshot(rebased);
+    assert.deepEqual(describeSnapshot(rebased), describeSnapshot(snapshotOf({ d: 'now a file' })));
+  });
+
+  for (const [name, facts] of [
+    ['no facts at all', undefined],
+    ['too many changed paths to list', { mounts: ['vol'], changed: undefined }],
+  ] as const) {
+    it(`with ${name}, forgets what it cannot classify: differences conflict and keep both`, () => {
+      const synced = snapshotOf({ 'vol/v': 'V1', 'd/c': 'C1', f: 'F1' });
+      const held = snapshotOf({ 'vol/v': 'V2', 'd/c': 'C0', f: 'F9' });
+      const rebased = rebaseAncestor(synced, held, { blockedPaths: [], facts });
+      validateSnapshot(rebased);
+      // Directories on both sides stay; files are forgotten, except on a known volume.
+      const expected =
+        facts === undefined ? snapshotOf({ vol: {}, d: {} }) : snapshotOf({ 'vol/v': 'V1', d: {} });
+      assert.deepEqual(describeSnapshot(rebased), describeSnapshot(expected));
+      const result = reconcile({ ancestor: rebased, local: synced, remote: held, mode: 'two-way' });
+      // Nothing local is overwritten without the container's version being kept, and vice versa.
+      for (const change of result.localChanges) {
+        assert.ok(facts !== undefined && change.path === 'vol/v', `${change.path} overwritten`);
+      }
+      const conflicted = result.conflicts.map((c) => c.path).sort();
+      assert.deepEqual(conflicted, facts === undefined ? ['d/c', 'f', 'vol/v'] : ['d/c', 'f']);
+    });
+  }
 });

@@ -22,7 +22,7 @@ import {
   singleContent,
   type ContentRequest,
 } from './content-stream.ts';
-import type { ApplyContent, Endpoint, ScanResult } from './endpoint.ts';
+import type { ApplyContent, Endpoint, RestartFacts, ScanResult } from './endpoint.ts';
 import { createIgnoreMatcher, ignoredPaths, samePatterns } from './ignore.ts';
 import { entriesEqual, type Entry, type FileEntry } from './entry.ts';
 import { InternalError, UserError, errorMessage } from './errors.ts';
@@ -334,17 +334,20 @@ export class Session {
   /**
    * After the remote side was replaced by a fresh copy of its image (a container restart: same
    * pod, new container ID), rebases the ancestor onto what it now holds (see rebase.ts), so the
-   * next cycle neither reverts local content nor records conflicts for the reverted files. Paths
-   * under a blocked conflict keep their ancestor: the container's version there was never synced.
+   * next cycle neither reverts local content nor records conflicts for the reverted files, while
+   * the container's own edits (on its volumes, or made since it started) stay edits. The facts
+   * are asked after the scan, so a path changed in between counts as changed. Without them no
+   * path is trusted, and the rebase forgets every path it cannot classify.
    */
   rebaseOntoRemote(): Promise<void> {
     return this.#exclusive(async () => {
       const [, remoteScan] = await this.#scanBoth(true);
-      const rebased = rebaseAncestor(
-        this.#ancestor,
-        remoteScan.snapshot,
-        [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
-      );
+      const rebased = rebaseAncestor(this.#ancestor, remoteScan.snapshot, {
+        blockedPaths: [...this.#conflicts.values()]
+          .filter((c) => c.state === 'blocked')
+          .map((c) => c.path),
+        facts: await this.#readRestartFacts(),
+      });
       await this.#o.store.clearAncestor();
       this.#ancestor = new Map();
       await this.#recordAncestor(
@@ -353,6 +356,28 @@ export class Session {
       this.#needFull = true;
       this.#wake?.();
     });
+  }
+
+  /** The remote side's restart facts, or undefined when it cannot tell; says what is missing. */
+  async #readRestartFacts(): Promise<RestartFacts | undefined> {
+    const remote = this.#o.remote;
+    let facts: RestartFacts | undefined;
+    let why: string | undefined;
+    if (remote.readRestartFacts === undefined) why = 'the remote side does not report them';
+    else {
+      try {
+        facts = await remote.readRestartFacts();
+      } catch (error) {
+        why = errorMessage(error);
+      }
+    }
+    if (facts?.changed === undefined) {
+      why ??= 'more paths changed since the container started than fit in one answer';
+      this.#o.log?.warn(
+        `sync ${this.#o.name}: the restarted container's changed paths are unknown (${why}); the rebase keeps no path it cannot classify, so where the two sides differ there it records a conflict that keeps both`,
+      );
+    }
+    return facts;
   }
 
   /** Resolves the conflict at `path` by keeping one side's version. */
