@@ -15,6 +15,11 @@
  * scan of the next endpoint on the same root reuses their digests, so a restart hashes only what
  * changed meanwhile.
  */
+import {
+  collectChangedSince,
+  type ChangedPaths,
+  type ChangedSinceOptions,
+} from './changed-since.ts';
 import { constants, readFileSync, rmSync } from 'node:fs';
 import {
   IGNORE_FILE,
@@ -275,6 +280,18 @@ export class LocalEndpoint implements Endpoint {
       await this.#staging.clear();
       this.#saveLater(false);
       return result;
+    });
+  }
+
+  /**
+   * The paths changed since `options.sinceNs` by the ctimes of the last scan (changed-since.ts
+   * says why those); a root not scanned yet is scanned first, as for `apply`.
+   */
+  readChangedSince(options: ChangedSinceOptions): Promise<ChangedPaths> {
+    return this.#exclusive(async () => {
+      this.#assertOpen();
+      this.#cache ??= await this.#scanFull(this.#scanContext());
+      return collectChangedSince(this.#cache.records(), options);
     });
   }
 
