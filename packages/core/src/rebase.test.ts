@@ -18,7 +18,11 @@ describe('rebaseAncestor (container restart)', () => {
   const remote = snapshotOf({ a: 'A0', b: 'B0', 'd/c': 'C0', image: 'I0' });
 
   it('keeps exactly the paths the ancestor knew, as the container holds them', () => {
-    const rebased = rebaseAncestor(ancestor, remote, { blockedPaths: [], facts: imageOnly });
+    const rebased = rebaseAncestor(ancestor, remote, {
+      blockedPaths: [],
+      facts: imageOnly,
+      volumes: 'kept',
+    });
     validateSnapshot(rebased);
     assert.deepEqual(
       describeSnapshot(rebased),
@@ -29,7 +33,11 @@ describe('rebaseAncestor (container restart)', () => {
   for (const mode of ['two-way', 'two-way-safe', 'one-way', 'one-way-replica'] as const) {
     it(`then reconciles without conflicts or local reverts (${mode})`, () => {
       const result = reconcile({
-        ancestor: rebaseAncestor(ancestor, remote, { blockedPaths: [], facts: imageOnly }),
+        ancestor: rebaseAncestor(ancestor, remote, {
+          blockedPaths: [],
+          facts: imageOnly,
+          volumes: 'kept',
+        }),
         local,
         remote,
         mode,
@@ -56,7 +64,11 @@ describe('rebaseAncestor (container restart)', () => {
     // d/c was a blocked conflict before the restart: the container's C9 (kept by its volume) was never
     // synced, so it must not become the agreed state.
     const held = snapshotOf({ a: 'A0', b: 'B0', 'd/c': 'C9', image: 'I0' });
-    const rebased = rebaseAncestor(ancestor, held, { blockedPaths: ['d'], facts: imageOnly });
+    const rebased = rebaseAncestor(ancestor, held, {
+      blockedPaths: ['d'],
+      facts: imageOnly,
+      volumes: 'kept',
+    });
     validateSnapshot(rebased);
     assert.deepEqual(
       describeSnapshot(rebased),
@@ -79,48 +91,42 @@ describe('rebaseAncestor (container restart)', () => {
     const rebased = rebaseAncestor(ancestor, snapshotOf({ d: 'now a file' }), {
       blockedPaths: ['d/c'],
       facts: imageOnly,
+      volumes: 'kept',
     });
     validateSnapshot(rebased);
     assert.deepEqual(describeSnapshot(rebased), describeSnapshot(snapshotOf({ d: 'now a file' })));
   });
 
-  it('keeps the ancestor of a path the container changed since it started: its edit comes down', () => {
-    // The container (its entrypoint, a user's process) wrote a anew after the restart.
-    const written = snapshotOf({ a: 'A9', b: 'B0', 'd/c': 'C0', image: 'I0' });
+  it('forgets a path the container changed since it started: its version is kept by a conflict', () => {
+    // The container (its entrypoint, a user's process) wrote a anew after the restart, and
+    // created a file in d, which moved d's ctime.
+    const written = snapshotOf({ a: 'A9', b: 'B0', 'd/c': 'C0', 'd/new': 'N', image: 'I0' });
     const rebased = rebaseAncestor(ancestor, written, {
       blockedPaths: [],
-      facts: { mounts: [], changed: ['a', 'image'] },
+      facts: { mounts: [], changed: ['a', 'd', 'd/new', 'image'] },
+      volumes: 'kept',
     });
     validateSnapshot(rebased);
+    // a is unknown; d stays a directory, so d/c is still the image's.
     assert.deepEqual(
       describeSnapshot(rebased),
-      describeSnapshot(snapshotOf({ a: 'A1', b: 'B0', 'd/c': 'C0' })),
+      describeSnapshot(snapshotOf({ b: 'B0', 'd/c': 'C0' })),
     );
-    const unchangedLocal = snapshotOf({ a: 'A1', 'd/c': 'C1', placed: 'P1' });
-    const result = reconcile({
-      ancestor: rebased,
-      local: unchangedLocal,
-      remote: written,
-      mode: 'two-way',
-    });
-    assert.deepEqual(result.conflicts, []);
-    const toLocal = new Map(result.localChanges.map((c) => [c.path, c.new]));
-    assert.deepEqual(toLocal.get('a'), written.get('a'), "the container's edit reaches local");
-    const toRemote = new Map(result.remoteChanges.map((c) => [c.path, c.new]));
-    assert.deepEqual(
-      toRemote.get('d/c'),
-      unchangedLocal.get('d/c'),
-      'the reverted file still does not',
-    );
-    // Had local edited a too, it is a conflict that keeps the container's version.
-    const both = reconcile({ ancestor: rebased, local, remote: written, mode: 'two-way' });
-    assert.deepEqual(
-      both.conflicts.map((c) => [c.path, c.keep.map((k) => k.entry)]),
-      [['a', [written.get('a')]]],
-    );
+    for (const mode of ['two-way', 'two-way-safe'] as const) {
+      const unchangedLocal = snapshotOf({ a: 'A1', 'd/c': 'C1', placed: 'P1' });
+      const result = reconcile({ ancestor: rebased, local: unchangedLocal, remote: written, mode });
+      // a is a conflict that keeps the container's version; the reverted d/c still is not.
+      assert.deepEqual(
+        result.conflicts.map((c) => [c.path, c.keep.map((k) => k.entry)]),
+        [['a', [written.get('a')]]],
+      );
+      assert.ok(!result.localChanges.some((c) => c.path === 'a'), 'local a is not overwritten');
+      const toRemote = new Map(result.remoteChanges.map((c) => [c.path, c.new]));
+      assert.deepEqual(toRemote.get('d/c'), unchangedLocal.get('d/c'));
+    }
   });
 
-  it('keeps the ancestor of a whole volume subtree: its unsynced edits survive the restart', () => {
+  it('keeps the ancestor of a surviving volume: its unsynced edits and deletions are edits', () => {
     const synced = snapshotOf({ 'vol/x/y': 'Y1', 'vol/z': 'Z1', 'app/f': 'F1' });
     // The volume kept the container's unsynced edit of vol/x/y and its deletion of vol/z; app/f
     // is the image's again.
@@ -128,6 +134,7 @@ describe('rebaseAncestor (container restart)', () => {
     const rebased = rebaseAncestor(synced, held, {
       blockedPaths: [],
       facts: { mounts: ['vol'], changed: [] },
+      volumes: 'kept',
     });
     validateSnapshot(rebased);
     assert.deepEqual(
@@ -150,10 +157,33 @@ describe('rebaseAncestor (container restart)', () => {
     );
   });
 
+  it("forgets a new pod's fresh volume: nothing it lacks is deleted, what differs conflicts", () => {
+    const synced = snapshotOf({ 'vol/x': 'X1', 'vol/y': 'Y1', 'app/f': 'F1' });
+    // An init container put its own y in the new pod's emptyDir; x is not there.
+    const held = snapshotOf({ 'vol/y': 'Y0', 'app/f': 'F0' });
+    const rebased = rebaseAncestor(synced, held, {
+      blockedPaths: [],
+      facts: { mounts: ['vol'], changed: [] },
+      volumes: 'new',
+    });
+    validateSnapshot(rebased);
+    assert.deepEqual(
+      describeSnapshot(rebased),
+      describeSnapshot(snapshotOf({ vol: {}, 'app/f': 'F0' })),
+    );
+    const result = reconcile({ ancestor: rebased, local: synced, remote: held, mode: 'two-way' });
+    assert.deepEqual(result.localChanges, []);
+    assert.deepEqual(
+      result.conflicts.map((c) => [c.path, c.keep.map((k) => k.entry)]),
+      [['vol/y', [held.get('vol/y')]]],
+    );
+  });
+
   it('a volume mounted at the root keeps the whole ancestor', () => {
     const rebased = rebaseAncestor(ancestor, remote, {
       blockedPaths: [],
       facts: { mounts: [''], changed: [] },
+      volumes: 'kept',
     });
     assert.deepEqual(describeSnapshot(rebased), describeSnapshot(ancestor));
   });
@@ -162,6 +192,7 @@ describe('rebaseAncestor (container restart)', () => {
     const rebased = rebaseAncestor(ancestor, snapshotOf({ d: 'now a file' }), {
       blockedPaths: [],
       facts: { mounts: ['d/c'], changed: [] },
+      volumes: 'kept',
     });
     validateSnapshot(rebased);
     assert.deepEqual(describeSnapshot(rebased), describeSnapshot(snapshotOf({ d: 'now a file' })));
@@ -174,17 +205,18 @@ describe('rebaseAncestor (container restart)', () => {
     it(`with ${name}, forgets what it cannot classify: differences conflict and keep both`, () => {
       const synced = snapshotOf({ 'vol/v': 'V1', 'd/c': 'C1', f: 'F1' });
       const held = snapshotOf({ 'vol/v': 'V2', 'd/c': 'C0', f: 'F9' });
-      const rebased = rebaseAncestor(synced, held, { blockedPaths: [], facts });
+      const rebased = rebaseAncestor(synced, held, { blockedPaths: [], facts, volumes: 'kept' });
       validateSnapshot(rebased);
       // Directories on both sides stay; files are forgotten, except on a known volume.
       const expected =
         facts === undefined ? snapshotOf({ vol: {}, d: {} }) : snapshotOf({ 'vol/v': 'V1', d: {} });
       assert.deepEqual(describeSnapshot(rebased), describeSnapshot(expected));
       const result = reconcile({ ancestor: rebased, local: synced, remote: held, mode: 'two-way' });
-      // Nothing local is overwritten without the container's version being kept, and vice versa.
-      for (const change of result.localChanges) {
-        assert.ok(facts !== undefined && change.path === 'vol/v', `${change.path} overwritten`);
-      }
+      // Only the surviving volume's edit comes down; every other difference keeps both.
+      assert.deepEqual(
+        result.localChanges.map((c) => c.path),
+        facts === undefined ? [] : ['vol/v'],
+      );
       const conflicted = result.conflicts.map((c) => c.path).sort();
       assert.deepEqual(conflicted, facts === undefined ? ['d/c', 'f', 'vol/v'] : ['d/c', 'f']);
     });

@@ -490,7 +490,7 @@ describe('session', () => {
     await t.session.flush();
     t.local.edit(snapshotOf({ a: 'A2', placed: 'P1' })); // a edited, b deleted locally
     t.remote.edit(snapshotOf({ a: 'A0', b: 'B0', image: 'I0' })); // the image again
-    await t.session.rebaseOntoRemote();
+    await t.session.rebaseOntoRemote('kept');
     await t.session.flush();
     assert.deepEqual(t.session.conflicts(), []);
     const expected = view(snapshotOf({ a: 'A2', placed: 'P1', image: 'I0' }));
@@ -498,16 +498,38 @@ describe('session', () => {
     assert.deepEqual(view(t.remote.tree), expected);
   });
 
-  it('a container edit made after the restart, before the rebase, reaches local', async () => {
+  it('a container edit made after the restart, before the rebase, is a conflict that keeps it', async () => {
     // docs/reliability.md: f was synced, the container restarted and wrote f anew at once.
     const t = await setup({ local: { f: 'A', g: 'G' }, remote: {} });
     await t.session.flush();
     t.remote.edit(snapshotOf({ f: 'C', g: 'G0' })); // f written since the start; g is the image's
     t.remote.restartFacts = { mounts: [], changed: ['f'] };
-    await t.session.rebaseOntoRemote();
+    await t.session.rebaseOntoRemote('kept');
+    await t.session.flush();
+    // f may be an edit or the entrypoint's defaults over a synced file: both versions are kept
+    // (two-way keeps local's in place and saves the container's). g is the image's: no conflict.
+    const [conflict, ...others] = t.session.conflicts();
+    assert.deepEqual(others, []);
+    assert.deepEqual(
+      conflict?.kept.map((k) => [k.path, k.entry.digest]),
+      [['f', digestIn(snapshotOf({ f: 'C' }), 'f')]],
+    );
+    assert.equal(t.conflictContent.files.size, 1);
+    const expected = view(snapshotOf({ f: 'A', g: 'G' }));
+    assert.deepEqual(view(t.local.tree), expected);
+    assert.deepEqual(view(t.remote.tree), expected);
+  });
+
+  it("a new pod's fresh volume does not delete the synced files it lacks", async () => {
+    const t = await setup({ local: { 'data/v': 'V', a: 'A' }, remote: {} });
+    await t.session.flush();
+    // Another pod, started from this ancestor: its emptyDir is empty, a is the image's.
+    t.remote.edit(snapshotOf({ data: {}, a: 'A0' }));
+    t.remote.restartFacts = { mounts: ['data'], changed: [] };
+    await t.session.rebaseOntoRemote('new');
     await t.session.flush();
     assert.deepEqual(t.session.conflicts(), []);
-    const expected = view(snapshotOf({ f: 'C', g: 'G' }));
+    const expected = view(snapshotOf({ 'data/v': 'V', a: 'A' }));
     assert.deepEqual(view(t.local.tree), expected);
     assert.deepEqual(view(t.remote.tree), expected);
   });
@@ -519,7 +541,7 @@ describe('session', () => {
     // The volume kept the container's unsynced edits; a is back to the image's version.
     t.remote.edit(snapshotOf({ 'data/v': 'C', 'data/w': 'C', a: 'A0' }));
     t.remote.restartFacts = { mounts: ['data'], changed: [] };
-    await t.session.rebaseOntoRemote();
+    await t.session.rebaseOntoRemote('kept');
     await t.session.flush();
     assert.deepEqual(
       t.session.conflicts().map((c) => c.path),
@@ -541,7 +563,7 @@ describe('session', () => {
     await t.session.flush();
     t.remote.edit(snapshotOf({ f: 'C', g: 'G' }));
     t.remote.restartFacts = new Error('an older agent');
-    await t.session.rebaseOntoRemote();
+    await t.session.rebaseOntoRemote('kept');
     await t.session.flush();
     assert.ok(warnings.some((w) => /changed paths are unknown \(an older agent\)/.test(w)));
     assert.deepEqual(
@@ -579,7 +601,7 @@ describe('session', () => {
       assert.ok(before.includes(`m/a=${edit}`), 'the container version is saved');
       assert.ok(t.session.conflicts().some((c) => c.path === 'm' && c.state === 'blocked'));
       // The container restarts in place: its volume keeps the unsynced versions.
-      await t.session.rebaseOntoRemote();
+      await t.session.rebaseOntoRemote('kept');
       await t.session.cycle();
       await t.session.cycle();
       assert.deepEqual(saved(), before, 'every saved copy outlives the restart');
@@ -599,7 +621,7 @@ describe('session', () => {
     );
     // The container restarts and its image's f comes back (f is not on a volume).
     t.remote.edit(snapshotOf({ f: 'I' }));
-    await t.session.rebaseOntoRemote();
+    await t.session.rebaseOntoRemote('kept');
     await t.session.flush();
     assert.deepEqual(view(t.local.tree), view(snapshotOf({ f: 'L' })));
     assert.deepEqual(view(t.remote.tree), view(snapshotOf({ f: 'L' })));

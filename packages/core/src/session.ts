@@ -28,7 +28,7 @@ import { entriesEqual, type Entry, type FileEntry } from './entry.ts';
 import { InternalError, UserError, errorMessage } from './errors.ts';
 import type { SyncMode } from './mode.ts';
 import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
-import { rebaseAncestor } from './rebase.ts';
+import { rebaseAncestor, type RebaseVolumes } from './rebase.ts';
 import { orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
 import type { ReconcileConflict, ReconcileResult } from './reconcile.ts';
 import { checkSafety, describeHalt, type HaltDetail, type HaltReason } from './safety.ts';
@@ -333,13 +333,13 @@ export class Session {
 
   /**
    * After the remote side was replaced by a fresh copy of its image (a container restart: same
-   * pod, new container ID), rebases the ancestor onto what it now holds (see rebase.ts), so the
-   * next cycle neither reverts local content nor records conflicts for the reverted files, while
-   * the container's own edits (on its volumes, or made since it started) stay edits. The facts
-   * are asked after the scan, so a path changed in between counts as changed. Without them no
-   * path is trusted, and the rebase forgets every path it cannot classify.
+   * pod, new container ID; or a new pod starting from another's ancestor), rebases the ancestor
+   * onto what it now holds (see rebase.ts), so the next cycle neither reverts local content nor
+   * records conflicts for the image's files, while the container's own versions (on surviving
+   * volumes, or written since it started) are never taken as synced. The facts are asked after
+   * the scan, so a path changed in between counts as changed.
    */
-  rebaseOntoRemote(): Promise<void> {
+  rebaseOntoRemote(volumes: RebaseVolumes): Promise<void> {
     return this.#exclusive(async () => {
       const [, remoteScan] = await this.#scanBoth(true);
       const rebased = rebaseAncestor(this.#ancestor, remoteScan.snapshot, {
@@ -347,6 +347,7 @@ export class Session {
           .filter((c) => c.state === 'blocked')
           .map((c) => c.path),
         facts: await this.#readRestartFacts(),
+        volumes,
       });
       await this.#o.store.clearAncestor();
       this.#ancestor = new Map();
@@ -374,7 +375,7 @@ export class Session {
     if (facts?.changed === undefined) {
       why ??= 'more paths changed since the container started than fit in one answer';
       this.#o.log?.warn(
-        `sync ${this.#o.name}: the restarted container's changed paths are unknown (${why}); the rebase keeps no path it cannot classify, so where the two sides differ there it records a conflict that keeps both`,
+        `sync ${this.#o.name}: the restarted container's changed paths are unknown (${why}); the rebase takes no path outside the volumes as the image's, so where the two sides differ it records a conflict that keeps both`,
       );
     }
     return facts;
