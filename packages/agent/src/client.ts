@@ -91,7 +91,7 @@ export interface RemoteEndpoint extends Endpoint {
   readonly connected: boolean;
   /** What the agent said about itself in the last handshake. */
   readonly agent: AgentInfo;
-  /** Every agent of this protocol revision answers `restart-facts`. */
+  /** Rejects (bad-message) with an agent older than `restart-facts`: the session then trusts no path. */
   readRestartFacts(): Promise<RestartFacts>;
 }
 

@@ -5,7 +5,7 @@
  */
 
 /** Wire protocol revision; bumped on any incompatible change to the messages below `hello`. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 2;
 
 /** Largest WebSocket message either side accepts (the `ws` `maxPayload`), in bytes. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
