@@ -336,8 +336,8 @@ export class Session {
    * pod, new container ID; or a new pod starting from another's ancestor), rebases the ancestor
    * onto what it now holds (see rebase.ts), so the next cycle neither reverts local content nor
    * records conflicts for the image's files, while the container's own versions (on surviving
-   * volumes, or written since it started) are never taken as synced. The facts are asked after
-   * the scan, so a path changed in between counts as changed.
+   * volumes, or written since it started) are never taken as synced. The facts describe the
+   * versions this scan saw; a change after it is seen by the next cycle, as a change.
    */
   rebaseOntoRemote(volumes: RebaseVolumes): Promise<void> {
     return this.#exclusive(async () => {
@@ -375,7 +375,7 @@ export class Session {
     if (facts?.changed === undefined) {
       why ??= 'more paths changed since the container started than fit in one answer';
       this.#o.log?.warn(
-        `sync ${this.#o.name}: the restarted container's changed paths are unknown (${why}); the rebase takes no path outside the volumes as the image's, so where the two sides differ it records a conflict that keeps both`,
+        `sync ${this.#o.name}: the restarted container's changed paths are unknown (${why}); the rebase takes no path it cannot classify as the image's, so where the two sides differ there it records a conflict that keeps both`,
       );
     }
     return facts;

@@ -15,11 +15,6 @@
  * scan of the next endpoint on the same root reuses their digests, so a restart hashes only what
  * changed meanwhile.
  */
-import {
-  collectChangedSince,
-  type ChangedPaths,
-  type ChangedSinceOptions,
-} from './changed-since.ts';
 import { constants, readFileSync, rmSync } from 'node:fs';
 import {
   IGNORE_FILE,
@@ -42,6 +37,11 @@ import {
   type ScanResult,
   type SnapshotChanges,
 } from '@ksync/core';
+import {
+  collectChangedSince,
+  type ChangedPaths,
+  type ChangedSinceOptions,
+} from './changed-since.ts';
 import { transition, type Owner } from './apply.ts';
 import { isOwnEcho } from './echo-check.ts';
 import { readUnverified, readVerified } from './content-io.ts';
