@@ -1,5 +1,6 @@
 // Kubernetes syncs into a non-root container with an emptyDir below the remote path, each reload
-// hook, a blocked conflict's saved container version through a container restart, and the one-line errors of `create` (wrong context, unknown namespace) and of the watch
+// hook, a blocked conflict's saved container version through a container restart, a container edit
+// made while the watch was stopped through a container restart, and the one-line errors of `create` (wrong context, unknown namespace) and of the watch
 // (a user without pods/portforward), through bin/ksync on the local cluster.
 
 import assert from 'node:assert/strict';
@@ -14,7 +15,9 @@ import {
   deleteNamespace,
   kubectl,
   readClusterInfo,
+  readRestartCount,
   runKubectl,
+  terminateContainer,
   waitFor,
 } from './helpers/cluster.ts';
 import {
@@ -89,6 +92,36 @@ describe(
           p.status?.containerStatuses?.[0]?.state?.running !== undefined,
       );
       return running?.metadata?.name ?? '';
+    };
+
+    const restarts = () => readRestartCount(ns, pod);
+    /** Restarts the container in place (its main process exits on TERM) and waits for it. */
+    const restartInPlace = async () => {
+      const before = await restarts();
+      await terminateContainer(ns, pod);
+      await waitFor(
+        'the container restarted in place',
+        60_000,
+        async () => (await restarts()) > before && (await runningPod()) === pod,
+      );
+    };
+    type Listed = { path: string; state: string; savedIn?: string };
+    /** The saved copies of `path` in the conflicts of sync `name`, by state. */
+    const savedCopies = async (name: string, path: string) => {
+      const listed = JSON.parse(
+        (await ksyncOk(['conflicts', name, '-o', 'json'])).stdout,
+      ) as Listed[];
+      return Promise.all(
+        listed
+          .filter((c) => c.path === path)
+          .map(async (c) => ({
+            state: c.state,
+            saved:
+              c.savedIn === undefined
+                ? undefined
+                : await readFile(join(c.savedIn, path), 'utf8').catch(() => undefined),
+          })),
+      );
     };
 
     before(async () => {
@@ -174,18 +207,6 @@ describe(
     });
 
     it('--reload restart restarts the container, which is then re-synced', async () => {
-      const restarts = async () =>
-        Number(
-          await kubectl([
-            '-n',
-            ns,
-            'get',
-            'pod',
-            pod,
-            '-o',
-            'jsonpath={.status.containerStatuses[0].restartCount}',
-          ]),
-        );
       const before = await restarts();
       await withHook('restart', 'v4\n', async () => (await restarts()) > before);
       await waitFor(
@@ -225,43 +246,14 @@ describe(
         await exec('sh', '-c', `echo pod side > ${SITE}/cache/clash.txt`);
         await ksyncOk(['resume', 'clash']);
         await ksyncOk(['flush', 'clash', '--timeout', '60s']);
-        type Listed = { path: string; state: string; savedIn?: string };
-        const saved = async (): Promise<(string | undefined)[]> => {
-          const listed = JSON.parse(
-            (await ksyncOk(['conflicts', 'clash', '-o', 'json'])).stdout,
-          ) as Listed[];
-          return Promise.all(
-            listed
-              .filter((c) => c.path === 'cache/clash.txt' && c.state === 'blocked')
-              .map(async (c) =>
-                c.savedIn === undefined
-                  ? undefined
-                  : readFile(join(c.savedIn, 'cache/clash.txt'), 'utf8').catch(() => undefined),
-              ),
-          );
-        };
+        const saved = async () =>
+          (await savedCopies('clash', 'cache/clash.txt'))
+            .filter((c) => c.state === 'blocked')
+            .map((c) => c.saved);
         assert.deepEqual(await saved(), ['pod side\n']);
         // The container restarts in place (its main process exits on TERM); the emptyDir keeps the
         // pod's version, which was never synced. The watch sees a new container and rebases.
-        const restarts = async () =>
-          Number(
-            await kubectl([
-              '-n',
-              ns,
-              'get',
-              'pod',
-              pod,
-              '-o',
-              'jsonpath={.status.containerStatuses[0].restartCount}',
-            ]),
-          );
-        const before = await restarts();
-        await exec('kill', '1');
-        await waitFor(
-          'the container restarted in place',
-          60_000,
-          async () => (await restarts()) > before,
-        );
+        await restartInPlace();
         const log = join(await ksyncHome(), 'watch.log');
         await waitFor('the watch to take the new container', 90_000, async () =>
           (await readFile(log, 'utf8')).includes(`clash@${pod}/web: new container`),
@@ -274,6 +266,54 @@ describe(
       } finally {
         // A failure must not leave the sync to the cases below.
         await ksync(['delete', 'clash', '--force']);
+      }
+    });
+
+    it('a container edit made while the watch was stopped survives a container restart', async () => {
+      await ksyncOk(['create', '--name', 'edits', '-l', 'app=vol', '-n', ns, local, SITE]);
+      const log = join(await ksyncHome(), 'watch.log');
+      let watching = true;
+      try {
+        // Created by the app (uid 1000), so that it may edit it later; and a file only the sync
+        // placed in the container's own filesystem, which the restart takes away.
+        await exec('sh', '-c', `echo synced > ${SITE}/cache/edit.txt`);
+        await writeFile(join(local, 'reverted.txt'), 'local\n');
+        await waitFile(`${SITE}/reverted.txt`, 'local\n');
+        await waitFor(
+          'the app file locally',
+          60_000,
+          async () =>
+            (await readFile(join(local, 'cache/edit.txt'), 'utf8').catch(() => '')) === 'synced\n',
+        );
+        await ksyncOk(['flush', 'edits', '--timeout', '60s']);
+        await ksyncOk(['stop']);
+        watching = false;
+        // Unsynced: the watch is down. The emptyDir keeps it through the restart.
+        await exec('sh', '-c', `echo pod edit > ${SITE}/cache/edit.txt`);
+        await restartInPlace();
+        assert.equal(await file(`${SITE}/reverted.txt`), undefined, 'the image has no such file');
+        assert.equal(await file(`${SITE}/cache/edit.txt`), 'pod edit\n');
+        await ksyncOk(['watch', '--daemon']);
+        watching = true;
+        await waitFor('the watch to take the new container', 90_000, async () =>
+          (await readFile(log, 'utf8')).includes(`edits@${pod}/web: new container`),
+        );
+        await ksyncOk(['flush', 'edits', '--timeout', '60s']);
+        await ksyncOk(['flush', 'edits', '--timeout', '60s']);
+        // The container's edit reached local, or is a listed conflict that saved it.
+        const inLocal = await readFile(join(local, 'cache/edit.txt'), 'utf8');
+        const copies = await savedCopies('edits', 'cache/edit.txt');
+        assert.ok(
+          inLocal === 'pod edit\n' || copies.some((c) => c.saved === 'pod edit\n'),
+          `local has ${JSON.stringify(inLocal)}, saved: ${JSON.stringify(copies)}`,
+        );
+        // The file the restart took away gets local's content back, with no conflict.
+        assert.equal(await file(`${SITE}/reverted.txt`), 'local\n');
+        assert.deepEqual(await savedCopies('edits', 'reverted.txt'), []);
+      } finally {
+        // The cases below need the watch.
+        if (!watching) await ksync(['watch', '--daemon']);
+        await ksync(['delete', 'edits', '--force']);
       }
     });
 

@@ -15,6 +15,7 @@ import {
   deleteNamespace,
   kubectl,
   podFile,
+  readRestartCount,
   runningPods,
   terminateContainer,
   waitFor,
@@ -115,16 +116,7 @@ describe('ksync syncing pods by selector', { timeout: 600_000 }, () => {
     assert.ok(pod);
     await terminateContainer(ns, pod);
     await waitFor('the container to restart', 90_000, async () => {
-      const count = await kubectl([
-        '-n',
-        ns,
-        'get',
-        'pod',
-        pod,
-        '-o',
-        'jsonpath={.status.containerStatuses[0].restartCount}',
-      ]);
-      return Number(count) >= 1 && (await runningPods(ns)).includes(pod);
+      return (await readRestartCount(ns, pod)) >= 1 && (await runningPods(ns)).includes(pod);
     });
     await waitPodFile(ns, pod, '/app/index.html', 'edited locally\n');
     await waitPodFile(ns, pod, '/app/pod.txt', 'from pod\n');

@@ -67,6 +67,10 @@ async function childPids(pid: number): Promise<number[]> {
 async function startFakeContainer(nodeName: string): Promise<FakeContainer> {
   const rootfs = await mkdtemp(join(tmpdir(), 'ksync-fake-container-'));
   await mkdir(join(rootfs, 'app/vol'), { recursive: true });
+  // A file of the "image": older than the container's start by more than the second the start
+  // time may be early by (container/start-time.ts).
+  await writeFile(join(rootfs, 'app/image.txt'), 'from the image\n');
+  await new Promise((resolve) => setTimeout(resolve, 1100));
   // /sleep and the libraries it links against, at the same paths inside.
   await copyFile('/usr/bin/sleep', join(rootfs, 'sleep'));
   await run('chmod', ['755', join(rootfs, 'sleep')]);
@@ -190,6 +194,24 @@ describe('agent: container mode against a real chrooted, namespaced process', ()
       await waitUntil(() => existsSync(join(s.local, 'vol/by-container.txt')), 20_000, 'write');
     } finally {
       await s.stop();
+    }
+  });
+
+  it('tells a rebase which paths are on a volume and which changed since the start', async () => {
+    await writeFile(join(container.rootfs, 'app/written.txt'), 'after the start\n');
+    await writeFile(`/proc/${container.pid}/root/app/vol/v.txt`, 'on the volume\n');
+    const remote = await open('/app');
+    try {
+      const scan = await remote.scan({ full: true });
+      assert.ok(scan.snapshot.has('image.txt') && scan.snapshot.has('vol/v.txt'));
+      const facts = await remote.readRestartFacts();
+      assert.deepEqual(facts.mounts, ['vol']);
+      const changed = facts.changed ?? [];
+      assert.ok(changed.includes('written.txt'), String(facts.changed));
+      assert.ok(!changed.includes('image.txt'), 'the image file is not changed');
+      assert.ok(!changed.some((p) => p.startsWith('vol')), 'the volume is left out');
+    } finally {
+      await remote.close();
     }
   });
 

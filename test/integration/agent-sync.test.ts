@@ -46,6 +46,23 @@ describe('agent: sync through the real agent', () => {
     assert.deepEqual(await res.json(), { status: 'ok', version: KSYNC_VERSION });
   });
 
+  it('a directory in direct mode has no restart facts: no volumes, nothing changed', async () => {
+    await mkdir(join(fixture.root, 'direct-facts/sub'), { recursive: true });
+    await writeFile(join(fixture.root, 'direct-facts/sub/f'), 'x');
+    const remote = await connectRemoteEndpoint({
+      url: agent.url,
+      token: fixture.token,
+      root: '/direct-facts',
+      ignore: [],
+    });
+    try {
+      await remote.scan({ full: true });
+      assert.deepEqual(await remote.readRestartFacts(), { mounts: [], changed: [] });
+    } finally {
+      await remote.close();
+    }
+  });
+
   it('syncs edits both ways with a running session', async () => {
     await mkdir(join(fixture.root, 'app'));
     await writeFile(join(fixture.root, 'app/remote-first.txt'), 'from the container\n');

@@ -311,4 +311,26 @@ describe('remote endpoint client transport', () => {
       /cannot reach the ksync agent at ws:\/\/ksync-agent \(ECONNREFUSED\)/,
     );
   });
+
+  it('an agent that predates restart-facts fails that request alone; the connection stays', async () => {
+    await withFakeAgent(
+      (ws, m) => {
+        if (m.type === 'restart-facts') {
+          const error = { code: 'bad-message', message: 'unknown message type', retryable: false };
+          ws.send(JSON.stringify({ type: 'error', id: m.id, error }));
+        } else ws.send(JSON.stringify({ type: 'missing-result', id: m.id, digests: [D] }));
+      },
+      async (url) => {
+        const remote = await connectRemoteEndpoint({ ...options, url });
+        await assert.rejects(remote.readRestartFacts(), (error) => {
+          assert.ok(error instanceof RemoteError);
+          assert.equal(error.code, 'bad-message');
+          return true;
+        });
+        assert.deepEqual(await remote.missingContent([D]), [D]);
+        assert.equal(remote.connected, true);
+        await remote.close();
+      },
+    );
+  });
 });

@@ -44,6 +44,7 @@ import {
   type Endpoint,
   type Entry,
   type Problem,
+  type RestartFacts,
   type ScanOptions,
   type ScanResult,
   type NodeFacts,
@@ -90,6 +91,8 @@ export interface RemoteEndpoint extends Endpoint {
   readonly connected: boolean;
   /** What the agent said about itself in the last handshake. */
   readonly agent: AgentInfo;
+  /** Rejects (bad-message) with an agent older than `restart-facts`: the session then trusts no path. */
+  readRestartFacts(): Promise<RestartFacts>;
 }
 
 /** The agent's release and node facts, from its `welcome`. */
@@ -539,6 +542,19 @@ class RemoteClient implements RemoteEndpoint {
       signatures.push(...reply.signatures.map((s) => s ?? undefined));
     }
     return signatures;
+  }
+
+  /** The container's volumes and the paths it changed since it started (core's rebase.ts). */
+  async readRestartFacts(): Promise<RestartFacts> {
+    const connection = this.#require();
+    const reply = await connection.request(
+      { type: 'restart-facts', id: connection.nextId() },
+      'restart-facts-result',
+    );
+    if (reply.type !== 'restart-facts-result') {
+      throw new RemoteError(wireError('bad-message', 'agent sent no restart facts', true));
+    }
+    return { mounts: reply.mounts, changed: reply.changed ?? undefined };
   }
 
   async apply(changes: readonly Change[], content?: ApplyContent): Promise<ApplyResult> {

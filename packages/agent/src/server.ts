@@ -24,6 +24,7 @@ import {
   CHUNK_HEADER_BYTES,
   KSYNC_VERSION,
   MAX_FRAME_BYTES,
+  MAX_BATCH_ITEMS,
   MAX_IN_FLIGHT,
   PROTOCOL_VERSION,
   changeFromWire,
@@ -34,14 +35,13 @@ import {
   wireError,
   type Change,
   type ClientMessage,
-  type Endpoint,
   type NodeFacts,
   type ScanResult,
   type ServerMessage,
   type WireEntry,
   type WireError,
 } from '@ksync/core';
-import { hashFile, openLocalEndpoint } from '@ksync/fs';
+import { hashFile, openLocalEndpoint, type LocalEndpoint } from '@ksync/fs';
 import { errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 import { AgentMetrics } from './metrics.ts';
@@ -75,8 +75,6 @@ export interface AgentServerOptions {
   readonly stateDir?: string;
   /** WebSocket ping interval; a peer that misses two pongs is dropped (default 5000 ms). */
   readonly pingIntervalMs?: number;
-  /** Replaces `openLocalEndpoint` (tests). */
-  readonly openEndpoint?: (root: string, ignore: readonly string[]) => Endpoint;
 }
 
 /** A running agent server. */
@@ -198,7 +196,7 @@ class AgentConnection {
   #phase: Phase = 'hello';
   /** Set once the connection was refused: nothing the peer sends afterwards is looked at. */
   #refused = false;
-  #endpoint: Endpoint | undefined;
+  #endpoint: LocalEndpoint | undefined;
   /** The opened root; checked before every request (a container may have stopped). */
   #served: ServedRoot | undefined;
   #unwatch: (() => void) | undefined;
@@ -479,23 +477,21 @@ class AgentConnection {
       return;
     }
     const { served } = resolved;
-    const endpoint = this.#o.openEndpoint
-      ? this.#o.openEndpoint(served.root, message.ignore)
-      : openLocalEndpoint({
-          root: served.root,
-          ignore: message.ignore,
-          // The client sends the complete rules; the container's copy of the file never decides.
-          ignoreFile: false,
-          stagingDir: this.#o.stagingDir,
-          hasher: (absolute, stats) => {
-            this.#metrics.addHashed();
-            return hashFile(absolute, stats);
-          },
-          ...(this.#o.stateDir === undefined
-            ? {}
-            : { statCacheFile: statCacheFileOf(this.#o.stateDir, served.root) }),
-          onWarning: (warning) => this.#log.warn(warning),
-        });
+    const endpoint = openLocalEndpoint({
+      root: served.root,
+      ignore: message.ignore,
+      // The client sends the complete rules; the container's copy of the file never decides.
+      ignoreFile: false,
+      stagingDir: this.#o.stagingDir,
+      hasher: (absolute, stats) => {
+        this.#metrics.addHashed();
+        return hashFile(absolute, stats);
+      },
+      ...(this.#o.stateDir === undefined
+        ? {}
+        : { statCacheFile: statCacheFileOf(this.#o.stateDir, served.root) }),
+      onWarning: (warning) => this.#log.warn(warning),
+    });
     this.#endpoint = endpoint;
     this.#served = served;
     this.#metrics.openTargets++;
@@ -505,7 +501,7 @@ class AgentConnection {
     this.#send({ type: 'ok', id: message.id });
   }
 
-  async #serve(endpoint: Endpoint, message: ClientMessage): Promise<void> {
+  async #serve(endpoint: LocalEndpoint, message: ClientMessage): Promise<void> {
     switch (message.type) {
       case 'scan': {
         const result = await endpoint.scan({
@@ -515,6 +511,26 @@ class AgentConnection {
         await this.#sendScan(message.id, result, {
           base: message.base,
           expected: message.buckets,
+        });
+        return;
+      }
+      case 'restart-facts': {
+        // A directory served in direct mode never restarts: it has no facts to tell.
+        const root = this.#served?.readRestartFacts?.();
+        const changed =
+          root === undefined
+            ? { paths: [], truncated: false }
+            : await endpoint.readChangedSince({
+                sinceNs: root.startedAtNs,
+                skip: root.mounts,
+                maxPaths: MAX_BATCH_ITEMS,
+                maxBytes: BATCH_TARGET_BYTES,
+              });
+        this.#send({
+          type: 'restart-facts-result',
+          id: message.id,
+          mounts: [...(root?.mounts ?? [])],
+          changed: changed.truncated ? null : changed.paths,
         });
         return;
       }

@@ -69,6 +69,24 @@ export interface ApplyContent {
   readonly stream: AsyncIterable<Uint8Array>;
 }
 
+/**
+ * What a side that was just replaced by a fresh copy of its image (a restarted container) says
+ * about its paths, so that a rebase (rebase.ts) can tell the image's files from edits made in the
+ * container. Paths are root-relative.
+ */
+export interface RestartFacts {
+  /**
+   * Where another filesystem than the container's own root is mounted (a volume), each covering
+   * its subtree; ROOT when the root itself is on one. Volumes survive a restart.
+   */
+  readonly mounts: readonly string[];
+  /**
+   * Paths outside the mounts changed since the container started (their ctime is not older than
+   * its start, both by the node's clock); undefined when they were too many to list.
+   */
+  readonly changed: readonly string[] | undefined;
+}
+
 /** A listener for "something may have changed on this side". */
 export type ChangeListener = () => void;
 
@@ -114,6 +132,12 @@ export interface Endpoint {
    * to its end.
    */
   apply(changes: readonly Change[], content?: ApplyContent): Promise<ApplyResult>;
+
+  /**
+   * What the side knows about its paths after a container restart (see `RestartFacts`). Optional:
+   * a side without it, or whose call fails, tells nothing, and a rebase then trusts no path.
+   */
+  readRestartFacts?(): Promise<RestartFacts>;
 
   /** Releases watchers, staged content and connections. */
   close(): Promise<void>;

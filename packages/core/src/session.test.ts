@@ -30,6 +30,8 @@ async function setup(options: {
   deletionBound?: number;
   deletionHoldMs?: number;
   remoteEndpoint?: MemoryEndpoint;
+  /** Collects the session's warnings. */
+  warnings?: string[];
 }) {
   const local = new MemoryEndpoint(snapshotOf(options.local));
   const remote = options.remoteEndpoint ?? new MemoryEndpoint(snapshotOf(options.remote));
@@ -46,6 +48,9 @@ async function setup(options: {
     clock,
     ...(options.deletionBound === undefined ? {} : { deletionBound: options.deletionBound }),
     ...(options.deletionHoldMs === undefined ? {} : { deletionHoldMs: options.deletionHoldMs }),
+    ...(options.warnings === undefined
+      ? {}
+      : { log: { info: () => undefined, warn: (m: string) => options.warnings?.push(m) } }),
   });
   return { local, remote, store, conflictContent, session, clock };
 }
@@ -485,12 +490,87 @@ describe('session', () => {
     await t.session.flush();
     t.local.edit(snapshotOf({ a: 'A2', placed: 'P1' })); // a edited, b deleted locally
     t.remote.edit(snapshotOf({ a: 'A0', b: 'B0', image: 'I0' })); // the image again
-    await t.session.rebaseOntoRemote();
+    await t.session.rebaseOntoRemote('kept');
     await t.session.flush();
     assert.deepEqual(t.session.conflicts(), []);
     const expected = view(snapshotOf({ a: 'A2', placed: 'P1', image: 'I0' }));
     assert.deepEqual(view(t.local.tree), expected);
     assert.deepEqual(view(t.remote.tree), expected);
+  });
+
+  it('a container edit made after the restart, before the rebase, is a conflict that keeps it', async () => {
+    // docs/reliability.md: f was synced, the container restarted and wrote f anew at once.
+    const t = await setup({ local: { f: 'A', g: 'G' }, remote: {} });
+    await t.session.flush();
+    t.remote.edit(snapshotOf({ f: 'C', g: 'G0' })); // f written since the start; g is the image's
+    t.remote.restartFacts = { mounts: [], changed: ['f'] };
+    await t.session.rebaseOntoRemote('kept');
+    await t.session.flush();
+    // f may be an edit or the entrypoint's defaults over a synced file: both versions are kept
+    // (two-way keeps local's in place and saves the container's). g is the image's: no conflict.
+    const [conflict, ...others] = t.session.conflicts();
+    assert.deepEqual(others, []);
+    assert.deepEqual(
+      conflict?.kept.map((k) => [k.path, k.entry.digest]),
+      [['f', digestIn(snapshotOf({ f: 'C' }), 'f')]],
+    );
+    assert.equal(t.conflictContent.files.size, 1);
+    const expected = view(snapshotOf({ f: 'A', g: 'G' }));
+    assert.deepEqual(view(t.local.tree), expected);
+    assert.deepEqual(view(t.remote.tree), expected);
+  });
+
+  it("a new pod's fresh volume does not delete the synced files it lacks", async () => {
+    const t = await setup({ local: { 'data/v': 'V', a: 'A' }, remote: {} });
+    await t.session.flush();
+    // Another pod, started from this ancestor: its emptyDir is empty, a is the image's.
+    t.remote.edit(snapshotOf({ data: {}, a: 'A0' }));
+    t.remote.restartFacts = { mounts: ['data'], changed: [] };
+    await t.session.rebaseOntoRemote('new');
+    await t.session.flush();
+    assert.deepEqual(t.session.conflicts(), []);
+    const expected = view(snapshotOf({ 'data/v': 'V', a: 'A' }));
+    assert.deepEqual(view(t.local.tree), expected);
+    assert.deepEqual(view(t.remote.tree), expected);
+  });
+
+  it('an unsynced container edit on a volume survives the restart; a local edit beside it conflicts', async () => {
+    const t = await setup({ local: { 'data/v': 'A', 'data/w': 'A', a: 'A' }, remote: {} });
+    await t.session.flush();
+    t.local.edit(snapshotOf({ 'data/v': 'A', 'data/w': 'L', a: 'A' }));
+    // The volume kept the container's unsynced edits; a is back to the image's version.
+    t.remote.edit(snapshotOf({ 'data/v': 'C', 'data/w': 'C', a: 'A0' }));
+    t.remote.restartFacts = { mounts: ['data'], changed: [] };
+    await t.session.rebaseOntoRemote('kept');
+    await t.session.flush();
+    assert.deepEqual(
+      t.session.conflicts().map((c) => c.path),
+      ['data/w'],
+    );
+    assert.equal(view(t.local.tree)['data/v'], view(snapshotOf({ 'data/v': 'C' }))['data/v']);
+    assert.equal(view(t.remote.tree).a, view(snapshotOf({ a: 'A' })).a);
+    const [conflict] = t.session.conflicts();
+    assert.deepEqual(
+      conflict?.kept.map((k) => [k.path, k.entry.digest]),
+      [['data/w', digestIn(snapshotOf({ w: 'C' }), 'w')]],
+      "the container's data/w is saved",
+    );
+  });
+
+  it('without restart facts the rebase trusts no path: differences become conflicts, nothing is lost', async () => {
+    const warnings: string[] = [];
+    const t = await setup({ local: { f: 'A', g: 'G' }, remote: {}, warnings });
+    await t.session.flush();
+    t.remote.edit(snapshotOf({ f: 'C', g: 'G' }));
+    t.remote.restartFacts = new Error('an older agent');
+    await t.session.rebaseOntoRemote('kept');
+    await t.session.flush();
+    assert.ok(warnings.some((w) => /changed paths are unknown \(an older agent\)/.test(w)));
+    assert.deepEqual(
+      t.session.conflicts().map((c) => c.path),
+      ['f'],
+    );
+    assert.deepEqual(view(t.local.tree), view(snapshotOf({ f: 'A', g: 'G' })));
   });
 
   for (const mode of ['two-way-safe', 'two-way'] as const) {
@@ -521,7 +601,7 @@ describe('session', () => {
       assert.ok(before.includes(`m/a=${edit}`), 'the container version is saved');
       assert.ok(t.session.conflicts().some((c) => c.path === 'm' && c.state === 'blocked'));
       // The container restarts in place: its volume keeps the unsynced versions.
-      await t.session.rebaseOntoRemote();
+      await t.session.rebaseOntoRemote('kept');
       await t.session.cycle();
       await t.session.cycle();
       assert.deepEqual(saved(), before, 'every saved copy outlives the restart');
@@ -541,7 +621,7 @@ describe('session', () => {
     );
     // The container restarts and its image's f comes back (f is not on a volume).
     t.remote.edit(snapshotOf({ f: 'I' }));
-    await t.session.rebaseOntoRemote();
+    await t.session.rebaseOntoRemote('kept');
     await t.session.flush();
     assert.deepEqual(view(t.local.tree), view(snapshotOf({ f: 'L' })));
     assert.deepEqual(view(t.remote.tree), view(snapshotOf({ f: 'L' })));

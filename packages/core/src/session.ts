@@ -22,13 +22,13 @@ import {
   singleContent,
   type ContentRequest,
 } from './content-stream.ts';
-import type { ApplyContent, Endpoint, ScanResult } from './endpoint.ts';
+import type { ApplyContent, Endpoint, RestartFacts, ScanResult } from './endpoint.ts';
 import { createIgnoreMatcher, ignoredPaths, samePatterns } from './ignore.ts';
 import { entriesEqual, type Entry, type FileEntry } from './entry.ts';
 import { InternalError, UserError, errorMessage } from './errors.ts';
 import type { SyncMode } from './mode.ts';
 import { ROOT, isWithin, parentPath, validatePath } from './path.ts';
-import { rebaseAncestor } from './rebase.ts';
+import { rebaseAncestor, type RebaseVolumes } from './rebase.ts';
 import { orderChanges, reconcile, updatesAsChanges } from './reconcile.ts';
 import type { ReconcileConflict, ReconcileResult } from './reconcile.ts';
 import { checkSafety, describeHalt, type HaltDetail, type HaltReason } from './safety.ts';
@@ -333,18 +333,22 @@ export class Session {
 
   /**
    * After the remote side was replaced by a fresh copy of its image (a container restart: same
-   * pod, new container ID), rebases the ancestor onto what it now holds (see rebase.ts), so the
-   * next cycle neither reverts local content nor records conflicts for the reverted files. Paths
-   * under a blocked conflict keep their ancestor: the container's version there was never synced.
+   * pod, new container ID; or a new pod starting from another's ancestor), rebases the ancestor
+   * onto what it now holds (see rebase.ts), so the next cycle neither reverts local content nor
+   * records conflicts for the image's files, while the container's own versions (on surviving
+   * volumes, or written since it started) are never taken as synced. The facts describe the
+   * versions this scan saw; a change after it is seen by the next cycle, as a change.
    */
-  rebaseOntoRemote(): Promise<void> {
+  rebaseOntoRemote(volumes: RebaseVolumes): Promise<void> {
     return this.#exclusive(async () => {
       const [, remoteScan] = await this.#scanBoth(true);
-      const rebased = rebaseAncestor(
-        this.#ancestor,
-        remoteScan.snapshot,
-        [...this.#conflicts.values()].filter((c) => c.state === 'blocked').map((c) => c.path),
-      );
+      const rebased = rebaseAncestor(this.#ancestor, remoteScan.snapshot, {
+        blockedPaths: [...this.#conflicts.values()]
+          .filter((c) => c.state === 'blocked')
+          .map((c) => c.path),
+        facts: await this.#readRestartFacts(),
+        volumes,
+      });
       await this.#o.store.clearAncestor();
       this.#ancestor = new Map();
       await this.#recordAncestor(
@@ -353,6 +357,28 @@ export class Session {
       this.#needFull = true;
       this.#wake?.();
     });
+  }
+
+  /** The remote side's restart facts, or undefined when it cannot tell; says what is missing. */
+  async #readRestartFacts(): Promise<RestartFacts | undefined> {
+    const remote = this.#o.remote;
+    let facts: RestartFacts | undefined;
+    let why: string | undefined;
+    if (remote.readRestartFacts === undefined) why = 'the remote side does not report them';
+    else {
+      try {
+        facts = await remote.readRestartFacts();
+      } catch (error) {
+        why = errorMessage(error);
+      }
+    }
+    if (facts?.changed === undefined) {
+      why ??= 'more paths changed since the container started than fit in one answer';
+      this.#o.log?.warn(
+        `sync ${this.#o.name}: the restarted container's changed paths are unknown (${why}); the rebase takes no path it cannot classify as the image's, so where the two sides differ there it records a conflict that keeps both`,
+      );
+    }
+    return facts;
   }
 
   /** Resolves the conflict at `path` by keeping one side's version. */

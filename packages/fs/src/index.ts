@@ -11,3 +11,4 @@ export * from './file-conflict-store.ts';
 export * from './nedb-session-store.ts';
 export * from './system-clock.ts';
 export * from './stat-cache-file.ts';
+export * from './changed-since.ts';

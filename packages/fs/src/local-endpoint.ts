@@ -37,6 +37,11 @@ import {
   type ScanResult,
   type SnapshotChanges,
 } from '@ksync/core';
+import {
+  collectChangedSince,
+  type ChangedPaths,
+  type ChangedSinceOptions,
+} from './changed-since.ts';
 import { transition, type Owner } from './apply.ts';
 import { isOwnEcho } from './echo-check.ts';
 import { readUnverified, readVerified } from './content-io.ts';
@@ -275,6 +280,18 @@ export class LocalEndpoint implements Endpoint {
       await this.#staging.clear();
       this.#saveLater(false);
       return result;
+    });
+  }
+
+  /**
+   * The paths changed since `options.sinceNs` by the ctimes of the last scan (changed-since.ts
+   * says why those); a root not scanned yet is scanned first, as for `apply`.
+   */
+  readChangedSince(options: ChangedSinceOptions): Promise<ChangedPaths> {
+    return this.#exclusive(async () => {
+      this.#assertOpen();
+      this.#cache ??= await this.#scanFull(this.#scanContext());
+      return collectChangedSince(this.#cache.records(), options);
     });
   }
 

@@ -126,6 +126,12 @@ export async function terminateContainer(ns: string, pod: string): Promise<void>
   await runKubectl(['-n', ns, 'exec', pod, '--', 'kill', '-s', 'TERM', '1']);
 }
 
+/** How often the first container of `pod` has restarted. */
+export async function readRestartCount(ns: string, pod: string): Promise<number> {
+  const jsonpath = 'jsonpath={.status.containerStatuses[0].restartCount}';
+  return Number(await kubectl(['-n', ns, 'get', 'pod', pod, '-o', jsonpath]));
+}
+
 /** Reads a fixture from test/e2e/fixtures. */
 export function readFixture(name: string): string {
   return readFileSync(join(REPO_ROOT, 'test', 'e2e', 'fixtures', name), 'utf8');

@@ -544,6 +544,7 @@ const FINAL_TYPES = new Set([
   'scan-done',
   'missing-result',
   'signatures-result',
+  'restart-facts-result',
   'apply-result',
 ]);
 

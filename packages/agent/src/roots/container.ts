@@ -12,10 +12,16 @@
  *   can plant absolute links, which the kernel would resolve against the agent's own root.
  * - The process is re-checked (pid and start time) before every request: once it is gone every
  *   request fails with `target-gone`, and the client resolves the container again.
+ * - After a restart the client asks which paths may hold the container's own edits: the
+ *   container's mounts (from the process's mountinfo, whose mount points are paths in the
+ *   container, like the root) and its start time (container/start-time.ts).
  */
 import { ROOT, validateRemoteRoot, wireError } from '@ksync/core';
+import { readFileSync } from 'node:fs';
 import { parseContainerId } from '../container/cgroup.ts';
+import { parseMountPoints, relativeMounts } from '../container/mountinfo.ts';
 import { readContainerProcess, readProcessAlive } from '../container/proc.ts';
+import { readStartedAtNs } from '../container/start-time.ts';
 import { resolveRootBelow, type RootResolver } from './resolver.ts';
 
 /** Runtime classes whose containers run in a VM or a user-space kernel. */
@@ -95,6 +101,12 @@ export function createContainerResolver(options: ContainerResolverOptions): Root
                   'target-gone',
                   `${name} stopped (its process ${pid} is gone); the container may have restarted: resolve its ID again`,
                 ),
+          readRestartFacts: () => {
+            const startedAtNs = readStartedAtNs(found.process, proc);
+            if (startedAtNs === undefined) throw new Error(`${proc}/stat has no boot time`);
+            const mountinfo = readFileSync(`${proc}/${pid}/mountinfo`, 'utf8');
+            return { mounts: relativeMounts(parseMountPoints(mountinfo), open.root), startedAtNs };
+          },
         },
       };
     },

@@ -25,6 +25,20 @@ export interface ServedRoot {
   readonly fields: Readonly<Record<string, unknown>>;
   /** Undefined while the root may still be served, else why not; checked before each request. */
   check(): WireError | undefined;
+  /**
+   * What a rebase after a container restart needs from the container (core's rebase.ts): the
+   * volumes mounted in the root and when the container started. Absent for a plain directory,
+   * which never restarts. Throws when it cannot read them.
+   */
+  readRestartFacts?(): ContainerFacts;
+}
+
+/** A served container's volumes and start, for the `restart-facts` request. */
+export interface ContainerFacts {
+  /** Root-relative mount points of other filesystems than the container's root (ROOT: all). */
+  readonly mounts: readonly string[];
+  /** When the container's main process started, by the node's clock (ns since the epoch). */
+  readonly startedAtNs: bigint;
 }
 
 /** A resolved root, or the refusal to send back. */

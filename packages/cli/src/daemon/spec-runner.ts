@@ -14,8 +14,10 @@
  * rebased ancestor: the previous ancestor (its own, or else one from another target of the spec)
  * rebased onto what the new container holds (`Session.rebaseOntoRemote`). Local is therefore
  * never reverted to the image, local deletions stay, files only the image has come down, and the
- * image's copies of synced files produce no conflict records. A spec's very first target has no
- * ancestor to start from and syncs as any first sync does.
+ * image's copies of synced files produce no conflict records; the container's own versions (on
+ * volumes that survived a restart, or written since it started) stay edits or conflicts that
+ * keep both. A spec's very first target has no ancestor to start from and syncs as any first
+ * sync does.
  *
  * Reconnecting: the watch restarts itself (pod-watch.ts); each target's `SyncRunner` re-dials
  * a dropped connection (the one owner of reconnecting). A container that went away is not
@@ -23,7 +25,13 @@
  */
 import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SerialQueue, errorMessage, type ContainerTarget, type Snapshot } from '@ksync/core';
+import {
+  SerialQueue,
+  errorMessage,
+  type ContainerTarget,
+  type RebaseVolumes,
+  type Snapshot,
+} from '@ksync/core';
 import { openSessionStore } from '@ksync/fs';
 import type { KubeTarget, PodTarget, PodWatch, PodWatchOptions } from '@ksync/kube';
 import { describeTarget, type KubernetesTarget, type SyncSpec } from '../spec.ts';
@@ -282,22 +290,34 @@ export class SpecRunner {
   /**
    * Before a target's session opens: a target with no ancestor of its own is seeded with one of
    * another target of the spec; and a container the state has not seen (by container ID) asks
-   * for a rebase. The container ID is recorded once the session is about to run.
+   * for a rebase, whose volumes survived only if the pod is the same one (by UID: a pod
+   * recreated under its name has fresh emptyDirs). The container is recorded once the session is
+   * about to run.
    */
-  async #prepare(key: string, target: ContainerTarget, state: DurableState): Promise<boolean> {
+  async #prepare(
+    key: string,
+    target: ContainerTarget,
+    state: DurableState,
+  ): Promise<RebaseVolumes | undefined> {
     const file = join(this.#deps.home.syncDir(key), 'container.json');
     const seen = await readFile(file, 'utf8')
-      .then((text) => (JSON.parse(text) as { containerId?: string }).containerId)
+      .then((text) => JSON.parse(text) as { containerId?: string; podUid?: string })
       .catch(() => undefined);
-    let rebase = seen !== undefined && seen !== target.containerId;
+    let rebase: RebaseVolumes | undefined;
+    if (seen?.containerId !== undefined && seen.containerId !== target.containerId) {
+      rebase = seen.podUid === target.podUid ? 'kept' : 'new';
+    }
     if ((await state.store.loadAncestor()).size === 0) {
       const seed = await this.#findSeed(key);
       if (seed !== undefined && seed.size > 0) {
         await state.store.updateAncestor([...seed].map(([path, entry]) => ({ path, entry })));
-        rebase = true;
+        rebase = 'new';
       }
     }
-    await writeFile(file, JSON.stringify({ containerId: target.containerId }));
+    await writeFile(
+      file,
+      JSON.stringify({ containerId: target.containerId, podUid: target.podUid }),
+    );
     return rebase;
   }
 

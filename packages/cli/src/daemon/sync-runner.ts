@@ -17,6 +17,7 @@ import {
   isHalted,
   type Clock,
   type ConflictContentStore,
+  type RebaseVolumes,
   type SessionStatus,
   type SessionStore,
 } from '@ksync/core';
@@ -82,10 +83,11 @@ export interface RunnerUnit {
   readonly where: string;
   readonly open: (hooks: EndpointHooks) => Promise<SyncEndpoints>;
   /**
-   * Runs before each session opens, with the state; returns true when the session must rebase
-   * its ancestor onto the remote before its first cycle (a restarted or new container).
+   * Runs before each session opens, with the state; says when the session must rebase its
+   * ancestor onto the remote before its first cycle (a restarted or new container), and whether
+   * the container's volumes are the ones the ancestor was synced with (core's rebase.ts).
    */
-  readonly prepare?: (state: DurableState) => Promise<boolean>;
+  readonly prepare?: (state: DurableState) => Promise<RebaseVolumes | undefined>;
 }
 
 /** The durable state of one runner. */
@@ -318,7 +320,7 @@ export class SyncRunner {
     mine.endpoints = endpoints;
     this.#endpoints = endpoints;
     if (this.#abort.signal.aborted) return;
-    const rebase = (await this.#unit.prepare?.(this.#state)) === true;
+    const rebase = await this.#unit.prepare?.(this.#state);
     const session = await Session.open({
       name,
       mode: this.spec.mode,
@@ -336,9 +338,9 @@ export class SyncRunner {
     // Set before pausing: a resume that arrives meanwhile then queues behind the pause.
     this.#session = session;
     onOpened();
-    if (rebase) {
-      log('info', `${name}: new container; taking what it holds as the last agreed state`);
-      await session.rebaseOntoRemote();
+    if (rebase !== undefined) {
+      log('info', `${name}: new container; rebasing the last agreed state onto what it holds`);
+      await session.rebaseOntoRemote(rebase);
     }
     if (this.spec.paused) await session.pause();
     this.#connectError = undefined;

@@ -73,6 +73,7 @@ describe('protocol messages', () => {
       },
       { type: 'scan', id: 4, full: true },
       { type: 'missing', id: 5, digests: [D] },
+      { type: 'restart-facts', id: 5 },
       { type: 'read', id: 6, path: 'src/a.ts', digest: D },
       { type: 'read-contents', id: 7, files: [{ path: 'src/a.ts', digest: D, size: 0 }] },
       {
@@ -138,6 +139,8 @@ describe('protocol messages', () => {
       { type: 'scan-page', id: 3, entries: [], problems: [{ path: 'bad\\name', message: 'x' }] },
       { type: 'scan-done', id: 3 },
       { type: 'missing-result', id: 4, digests: [] },
+      { type: 'restart-facts-result', id: 4, mounts: ['', 'data'], changed: ['a', 'data'] },
+      { type: 'restart-facts-result', id: 4, mounts: [], changed: null },
       { type: 'apply-result', id: 5, applied: [0, 2], problems: [{ path: 'a', message: 'm' }] },
       { type: 'changed' },
       { type: 'credit', id: 6, bytes: 1 },
@@ -257,6 +260,22 @@ describe('protocol messages', () => {
         assert.equal(path, path.normalize('NFC'));
       }),
     );
+  });
+
+  it('refuses restart facts with a path that is no sync path, or too many', () => {
+    for (const m of [
+      { type: 'restart-facts-result', id: 1, mounts: ['../etc'], changed: [] },
+      { type: 'restart-facts-result', id: 1, mounts: [], changed: ['/abs'] },
+      { type: 'restart-facts-result', id: 1, mounts: [] },
+      {
+        type: 'restart-facts-result',
+        id: 1,
+        mounts: [],
+        changed: Array.from({ length: MAX_BATCH_ITEMS + 1 }, (_, i) => `f${i}`),
+      },
+    ]) {
+      assert.equal(server(m).ok, false, JSON.stringify(m).slice(0, 80));
+    }
   });
 
   it('enforces batch limits', () => {

@@ -217,6 +217,8 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
       if (problem !== undefined)
         ctx.addIssue({ code: 'custom', path: ['content'], message: problem });
     }),
+  /** Endpoint.readRestartFacts, after a container restart; answered by restart-facts-result. */
+  z.object({ type: z.literal('restart-facts'), id }),
   /** Endpoint.close; answered by ok, then the agent closes the connection. */
   z.object({ type: z.literal('close'), id }),
   /** More credit for the read stream `id`. */
@@ -281,6 +283,17 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     type: z.literal('signatures-result'),
     id,
     signatures: z.array(signature.nullable()).max(MAX_SIGNATURES_PER_REQUEST),
+  }),
+  /**
+   * Answer to restart-facts: the mount points of other filesystems (volumes) in the root, and the
+   * paths outside them changed since the container started, or null when they were more than fit
+   * in one answer (a directory served in direct mode has neither).
+   */
+  z.object({
+    type: z.literal('restart-facts-result'),
+    id,
+    mounts: z.array(syncPath).max(MAX_BATCH_ITEMS),
+    changed: z.array(syncPath).max(MAX_BATCH_ITEMS).nullable(),
   }),
   /** Answer to missing: the digests the agent cannot provide. */
   z.object({

@@ -14,6 +14,7 @@ import type {
   ApplyContent,
   ChangeListener,
   Endpoint,
+  RestartFacts,
   ScanOptions,
   ScanResult,
 } from '../endpoint.ts';
@@ -41,6 +42,11 @@ export class MemoryEndpoint implements Endpoint {
   /** The rules of the latest scan, own or given. */
   scannedWith: readonly string[] = [];
   scans = 0;
+  /**
+   * What `readRestartFacts` answers (default: no volumes, nothing changed since the start); an
+   * error is thrown instead, as a side that cannot tell would fail.
+   */
+  restartFacts: RestartFacts | Error = { mounts: [], changed: [] };
   /** The previous scan's snapshot, to report what changed since (none before the first scan). */
   #lastScan: Snapshot | undefined;
 
@@ -168,6 +174,11 @@ export class MemoryEndpoint implements Endpoint {
       }
     }
     return { applied, problems };
+  }
+
+  readRestartFacts(): Promise<RestartFacts> {
+    const facts = this.restartFacts;
+    return facts instanceof Error ? Promise.reject(facts) : Promise.resolve(facts);
   }
 
   async close(): Promise<void> {
