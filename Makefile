@@ -32,7 +32,7 @@ e2e:
 
 ## soak: the reliability suite (fault matrix, then an hour's soak) alone; see docs/reliability.md.
 soak:
-	KSYNC_NODES=$(NODES) KSYNC_SOAK_MINUTES=$${KSYNC_SOAK_MINUTES:-60} ./scripts/e2e.sh test/soak/reliability.test.ts
+	KSYNC_NODES=$(NODES) KSYNC_SOAK_MINUTES=$${KSYNC_SOAK_MINUTES:-60} ./scripts/e2e.sh test/e2e/reliability.test.ts
 
 ## fuzz: the agent protocol fuzzer for DURATION seconds (default 600; the integration tier runs it for 60),
 ## SEED=<n> to replay a run; see docs/reliability-hostile.md.

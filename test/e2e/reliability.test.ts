@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { REPO_ROOT, readClusterInfo } from '../e2e/helpers/cluster.ts';
+import { REPO_ROOT, readClusterInfo } from './helpers/cluster.ts';
 import { FAULTS } from '../reliability/faults.ts';
 import {
   closeRun,
