@@ -90,6 +90,11 @@ for path in /run/netns/cni-*; do
     ip netns delete "$ns" 2>/dev/null || leftovers+=("netns $ns")
   fi
 done
+# The shared mount up.sh made of /run/netns (ip's own netns still in it keep it).
+if [[ ! -f "$STATE_DIR/run-netns-mount.existed" ]] && mountpoint -q /run/netns &&
+  [[ -z "$(ls -A /run/netns)" ]]; then
+  umount /run/netns || leftovers+=("mount /run/netns")
+fi
 for ((n = 1; n <= MAX_NODES; n++)); do
   node_vars "$n"
   if ip link show "$NODE_CNI_BRIDGE" >/dev/null 2>&1; then

@@ -134,6 +134,7 @@ rm -f "$LOG_DIR"/*.log
 if [[ ! -f "$STATE_DIR/sysctls.saved" ]]; then
   for s in "${SAVED_SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s")"; done >"$STATE_DIR/sysctls.saved"
   ls /run/netns 2>/dev/null >"$STATE_DIR/netns.before" || true
+  mountpoint -q /run/netns && touch "$STATE_DIR/run-netns-mount.existed"
   [[ -d /run/containerd ]] && touch "$STATE_DIR/run-containerd.existed"
   [[ -d /var/lib/cni ]] && touch "$STATE_DIR/var-lib-cni.existed"
   # The kubelet's device-plugin socket dir is hard-coded (/var/lib/kubelet/device-plugins),
@@ -147,6 +148,15 @@ if [[ ! -f "$STATE_DIR/sysctls.saved" ]]; then
   # The kubelet's canary chains make iptables-nft create whole tables; remember which existed.
   nft list tables 2>/dev/null >"$STATE_DIR/nft-tables.before" || true
 fi
+# /run/netns a shared mount point before any pod's network namespace is mounted in it, as
+# `ip netns add` makes it. Were it first made by a later `ip netns add` (the reliability suite's
+# lossy-path fault does one), ip would bind-mount the directory over itself and hide the netns
+# mounts of the pods already running: containerd could then never remove those sandboxes
+# ("remove netns: unlinkat /var/run/netns/cni-…: device or resource busy"), and a deleted pod
+# would stay Terminating (the DaemonSet never replaced an agent pod deleted after that fault).
+mkdir -p /run/netns
+mountpoint -q /run/netns || mount --bind /run/netns /run/netns
+mount --make-shared /run/netns
 
 # crun refuses a hybrid cgroup layout whose cgroup2 hierarchy holds controllers ("cgroups in
 # hybrid mode not supported, drop all controllers from cgroupv2"); this host leaves hugetlb
