@@ -95,6 +95,7 @@ export function mergeResults(first: Results, others: readonly Results[]): Result
   ];
   const covered = (note: string) =>
     (note.startsWith('Cluster') && ran.has('cluster')) ||
+    (note.startsWith('ksync-kube') && ran.has('ksync-kube')) ||
     (note.startsWith('Mutagen') && ran.has('mutagen'));
   return {
     ...first,
