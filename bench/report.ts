@@ -396,6 +396,14 @@ function ratioCell(a: Stats | undefined, b: Stats | undefined): string {
     : `${fmt(a.median / b.median)}×`;
 }
 
+/** The cluster baseline of `row` and ksync's median relative to it; empty for a row without one. */
+function baselineCell(row: Row, ksync: Stats | undefined, baseline: Stats | undefined): string {
+  if (row.baseline === undefined) return '';
+  const ratio =
+    ksync === undefined || baseline === undefined ? '' : ` (ksync ${ratioCell(ksync, baseline)})`;
+  return `${row.baseline.label}: ${cell(row, baseline)}${ratio}`;
+}
+
 /**
  * The rows ksync-kube measured, beside direct ksync and Mutagen: what the port-forward and the
  * cluster's agent add to each figure (nothing when the tool did not run).
@@ -417,11 +425,7 @@ function throughPortForward(results: Results, of: StatsOf): string[] {
       const direct = of(row.id, 'ksync');
       const mutagen = of(row.id, 'mutagen');
       const baseline = row.baseline === undefined ? undefined : of(row.baseline.row, 'cluster');
-      const baselineText =
-        row.baseline === undefined
-          ? ''
-          : `${row.baseline.label}: ${cell(row, baseline)} (${ratioCell(kube, baseline)})`;
-      return `| ${row.title(results.params)} | ${cell(row, kube)} | ${cell(row, direct)} | ${ratioCell(kube, direct)} | ${cell(row, mutagen)} | ${ratioCell(kube, mutagen)} | ${baselineText} |`;
+      return `| ${row.title(results.params)} | ${cell(row, kube)} | ${cell(row, direct)} | ${ratioCell(kube, direct)} | ${cell(row, mutagen)} | ${ratioCell(kube, mutagen)} | ${baselineCell(row, kube, baseline)} |`;
     }),
   ];
 }
@@ -534,16 +538,12 @@ export async function writeReport(results: Results, dir: string): Promise<string
       });
     }
     const b = row.baseline === undefined ? undefined : of(row.baseline.row, 'cluster');
-    const baselineText =
-      row.baseline === undefined
-        ? ''
-        : `${row.baseline.label}: ${cell(row, b)}${b === undefined || k === undefined ? '' : ` (ksync ${fmt(k.median / b.median)}×)`}`;
     const met = k === undefined || row.met === undefined ? undefined : row.met(k, m, b);
     const metText = row.met === undefined ? '' : met === undefined ? 'n/a' : met ? 'yes' : '**no**';
     const mutagenText =
       m === undefined && results.tools.includes('mutagen') ? 'no figure' : cell(row, m);
     lines.push(
-      `| ${row.title(params)} | ${cell(row, k)} | ${mutagenText} | ${ratio === undefined ? '—' : `${fmt(ratio)}×`} | ${baselineText} | ${row.issue} | ${row.goal} | ${metText} |`,
+      `| ${row.title(params)} | ${cell(row, k)} | ${mutagenText} | ${ratio === undefined ? '—' : `${fmt(ratio)}×`} | ${baselineCell(row, k, b)} | ${row.issue} | ${row.goal} | ${metText} |`,
     );
   }
   lines.push(...throughPortForward(results, of));

@@ -99,6 +99,7 @@ export function mergeResults(first: Results, others: readonly Results[]): Result
     (note.startsWith('Mutagen') && ran.has('mutagen'));
   return {
     ...first,
+    tools: [...new Set([...first.tools, ...others.flatMap((r) => r.tools)])],
     samples,
     notRun: first.notRun.filter((note) => !covered(note)),
     failures: [...first.failures, ...others.flatMap((r) => r.failures)],
