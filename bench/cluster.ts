@@ -1,8 +1,10 @@
 /**
- * The cluster baselines of issue 11, on the local cluster (`make cluster-up`): `kubectl cp` of
- * one small file, a tree copied by `tar c | kubectl exec -i POD -- tar x`, and raw bytes through
- * `kubectl exec -i` stdin counted by the pod (busybox `cat > /dev/null` alone ends early, so the
- * receiving side counts with `wc -c`). Runs only when KUBECONFIG points at a running cluster.
+ * The local cluster in the benchmarks (`make cluster-up`): the bench pod, the host pid of a
+ * pod's container (this machine is the node, so a container's files are at /proc/<pid>/root),
+ * and the cluster baselines of issue 11: `kubectl cp` of one small file, a tree copied by
+ * `tar c | kubectl exec -i POD -- tar x`, and raw bytes through `kubectl exec -i` stdin counted by
+ * the pod (busybox `cat > /dev/null` alone ends early, so the receiving side counts with
+ * `wc -c`). Runs only when KUBECONFIG points at a running cluster.
  */
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -19,6 +21,7 @@ import {
   runKubectl,
   waitPodReady,
 } from '../test/e2e/helpers/cluster.ts';
+import { containerPid } from '../test/reliability/harness.ts';
 import { writeTree, type TreeShape } from './measure.ts';
 
 /** Why the cluster baselines cannot run, or undefined when they can. */
@@ -31,6 +34,43 @@ export async function clusterUnavailable(): Promise<string | undefined> {
   }
   const ready = await runKubectl(['get', '--raw', '/readyz'], { timeoutMs: 10_000 });
   return ready.code === 0 ? undefined : `the cluster at ${kubeconfigPath()} is not ready`;
+}
+
+/** The bench pod's name; its one container is `app`. */
+export const BENCH_POD = 'bench';
+
+/** Where the bench pod mounts an emptyDir, so large trees do not fill the container's overlay. */
+export const BENCH_POD_DIR = '/sync';
+
+/** Starts the bench pod (the test app image, an emptyDir at BENCH_POD_DIR) and waits until it is Ready. */
+export async function startBenchPod(namespace: string): Promise<void> {
+  const volume = 'sync';
+  await kubectl(['-n', namespace, 'apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: BENCH_POD },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'app',
+            image: readClusterInfo().images.testApp,
+            imagePullPolicy: 'Never',
+            volumeMounts: [{ name: volume, mountPath: BENCH_POD_DIR }],
+          },
+        ],
+        volumes: [{ name: volume, emptyDir: {} }],
+      },
+    }),
+  });
+  await waitPodReady(namespace, BENCH_POD);
+}
+
+/** The host pid of the first container of `pod` (this machine is the cluster's node). */
+export async function readContainerPid(namespace: string, pod: string): Promise<number> {
+  const jsonpath = 'jsonpath={.status.containerStatuses[0].containerID}';
+  return containerPid((await kubectl(['-n', namespace, 'get', 'pod', pod, '-o', jsonpath])).trim());
 }
 
 /** Runs `tar c -C dir .` into `kubectl exec -i POD -- tar x -C dest`; resolves when both end. */
@@ -110,22 +150,9 @@ export async function clusterBaselines(options: {
 }): Promise<void> {
   const namespace = await createNamespace('ksync-bench');
   const work = await mkdtemp(join(tmpdir(), 'ksync-bench-cluster-'));
-  const pod = 'bench';
+  const pod = BENCH_POD;
   try {
-    await kubectl(['-n', namespace, 'apply', '-f', '-'], {
-      input: JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: pod },
-        spec: {
-          terminationGracePeriodSeconds: 1,
-          containers: [
-            { name: 'app', image: readClusterInfo().images.testApp, imagePullPolicy: 'Never' },
-          ],
-        },
-      }),
-    });
-    await waitPodReady(namespace, pod);
+    await startBenchPod(namespace);
     const file = join(work, 'edited.txt');
     for (let i = 0; i < options.edits; i++) {
       await writeFile(file, `kubectl cp edit ${i}\n`);

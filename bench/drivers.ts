@@ -1,20 +1,48 @@
 /**
  * The tools the harness compares, behind one interface: ksync in direct mode (the real
- * `bin/ksync watch --daemon` and the real `bin/ksync-agent` on loopback) and Mutagen v0.18.1
- * local to local (mode two-way-resolved, its own daemon with a private data directory).
+ * `bin/ksync watch --daemon` and the real `bin/ksync-agent` on loopback), ksync through the
+ * Kubernetes transport (the same daemon, port-forwarded by the API server to the agent DaemonSet
+ * of the local cluster, syncing a directory of a pod) and Mutagen v0.18.1 local to local (mode
+ * two-way-resolved, its own daemon with a private data directory).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { AGENT_PORT, NAMESPACE } from '@ksync/kube';
+import {
+  createNamespace,
+  deleteNamespace,
+  kubeconfigPath,
+  kubectl,
+  readClusterInfo,
+} from '../test/e2e/helpers/cluster.ts';
 import { AGENT_BIN, REPO, startAgent } from '../test/integration/helpers/agent-process.ts';
 import { runProgram } from '../test/integration/helpers/cli-process.ts';
+import { agentOn, containerPid } from '../test/reliability/harness.ts';
+import { BENCH_POD, BENCH_POD_DIR, readContainerPid, startBenchPod } from './cluster.ts';
 import { sleep, tcpBytes } from './measure.ts';
 
-/** The two directories a tool keeps in sync, and a scratch directory for its state. */
+/**
+ * The two directories a tool keeps in sync, each in a scratch directory on the same filesystem
+ * (a file staged there appears on its side with one rename).
+ */
 export interface Pair {
   readonly local: string;
   readonly remote: string;
+  /** Scratch for the tool's state, holding `local`. */
   readonly work: string;
+  /** Scratch on the remote side's filesystem, holding `remote`. */
+  readonly remoteWork: string;
+}
+
+/** Creates the directories of a fresh pair for `tool`, its local side under `work`. */
+export async function createPair(tool: Tool, work: string): Promise<Pair> {
+  const remoteWork = await tool.createRemoteWork(work);
+  const pair = { local: join(work, 'local'), remote: join(remoteWork, 'r'), work, remoteWork };
+  await mkdir(pair.local);
+  await mkdir(pair.remote);
+  return pair;
 }
 
 /** A prepared sync: its processes run, it has not started syncing. */
@@ -36,13 +64,15 @@ export interface Running {
   wireBytes(): Promise<number | undefined>;
   /** Lists the syncs, as a person checks on them (`ksync get`, `mutagen sync list`). */
   list(): Promise<void>;
-  /** Files the remote side has hashed so far (the agent's metric); undefined when not known. */
+  /** Files the remote side has hashed since `prepare` (the agent's metric); undefined when not known. */
   remoteHashedFiles(): Promise<number | undefined>;
 }
 
 /** One tool under test. */
 export interface Tool {
-  readonly name: 'ksync' | 'mutagen';
+  readonly name: 'ksync' | 'ksync-kube' | 'mutagen';
+  /** Creates the remote scratch directory of a pair whose local scratch is `work`; its path. */
+  createRemoteWork(work: string): Promise<string>;
   prepare(pair: Pair): Promise<Prepared>;
   /** Runs the tool's version command (the fixed cost of starting its CLI). */
   version(): Promise<void>;
@@ -76,83 +106,122 @@ export async function exec(
   return r.stdout;
 }
 
-/** ksync in direct mode: a real agent on a loopback port and the real watch daemon. */
+/** A remote scratch directory inside the local one (ksync direct and Mutagen). */
+async function createLocalRemoteWork(work: string): Promise<string> {
+  const dir = join(work, 'remote');
+  await mkdir(dir);
+  return dir;
+}
+
+/** How a ksync sync reaches its agent, and how the harness observes that agent. */
+interface KsyncAgent {
+  /** The `ksync create` arguments before the local and remote paths, naming the target. */
+  readonly target: readonly string[];
+  /** The remote path as the agent names it. */
+  readonly remote: string;
+  /** The agent's pid on this machine. */
+  readonly pid: number;
+  /** TCP bytes both ways on the agent's end of its connections so far. */
+  wireBytes(): Promise<number>;
+  /** The agent's `/metrics` text. */
+  readMetrics(): Promise<string>;
+}
+
+/** The agent's count of files it hashed, from its `/metrics` text. */
+function hashedFiles(metrics: string): number {
+  const line = metrics.split('\n').find((l) => l.startsWith('ksync_agent_hashed_files_total '));
+  if (line === undefined) throw new Error('the agent has no ksync_agent_hashed_files_total');
+  return Number(line.split(' ')[1]);
+}
+
+/**
+ * Creates sync `b` of `pair` with its own KSYNC_HOME, against `agent`: the part of a ksync tool
+ * that does not depend on where the agent runs. `close` stops the daemon only.
+ */
+async function prepareKsync(
+  pair: Pair,
+  agent: KsyncAgent,
+  options: { nodeOptions: readonly string[] },
+): Promise<Prepared> {
+  const home = join(pair.work, 'ksync-home');
+  const ksync = (args: readonly string[], env: NodeJS.ProcessEnv = {}) =>
+    exec(join(REPO, 'bin/ksync'), args, {
+      cwd: pair.work,
+      env: { KSYNC_HOME: home, NO_COLOR: '1', ...env },
+    });
+  const daemonEnv =
+    options.nodeOptions.length === 0 ? {} : { NODE_OPTIONS: options.nodeOptions.join(' ') };
+  await ksync(['create', '--name', 'b', ...agent.target, pair.local, agent.remote]);
+  // A shared agent (the cluster's) has hashed files for earlier pairs.
+  const hashedBefore = hashedFiles(await agent.readMetrics());
+  const startDaemon = async () => {
+    await ksync(['watch', '--daemon'], daemonEnv);
+    daemon = Number((await readFile(join(home, 'watch.pid'), 'utf8')).trim());
+  };
+  let daemon = 0;
+  const running: Running = {
+    pids: () => ({ agent: agent.pid, daemon }),
+    flush: async () => {
+      await ksync(['flush', 'b', '--timeout', `${FLUSH_TIMEOUT_MS / 1000}s`]);
+    },
+    async restart() {
+      await ksync(['stop']);
+      await startDaemon();
+    },
+    wireBytes: () => agent.wireBytes(),
+    list: async () => {
+      await ksync(['get']);
+    },
+    remoteHashedFiles: async () => hashedFiles(await agent.readMetrics()) - hashedBefore,
+  };
+  return {
+    async begin() {
+      await startDaemon();
+      return running;
+    },
+    async close() {
+      await ksync(['stop']).catch(() => undefined);
+    },
+  };
+}
+
+/** ksync in direct mode: a real agent on a loopback port per pair and the real watch daemon. */
 export function ksyncTool(options: KsyncOptions = {}): Tool {
   return {
     name: 'ksync',
+    createRemoteWork: createLocalRemoteWork,
     async version() {
       await exec(join(REPO, 'bin/ksync'), ['version']);
     },
     async prepare(pair) {
-      const home = join(pair.work, 'ksync-home');
-      const agentRoot = join(pair.work, 'agent');
-      await mkdir(join(agentRoot, 'r'), { recursive: true });
-      if (join(agentRoot, 'r') !== pair.remote) {
-        throw new Error(`ksync's remote side must be ${join(agentRoot, 'r')}`);
-      }
       const tokenFile = join(pair.work, 'token');
       await writeFile(tokenFile, 'bench-token-0123456789abcdef\n', { mode: 0o600 });
-      const profiled = options.nodeOptions ?? [];
+      const nodeOptions = options.nodeOptions ?? [];
       const agent = await startAgent({
-        root: agentRoot,
+        root: pair.remoteWork,
         tokenFile,
         stateDir: join(pair.work, 'agent-state'),
         command:
-          profiled.length === 0
+          nodeOptions.length === 0
             ? [AGENT_BIN]
-            : [process.execPath, ...profiled, join(REPO, 'packages/agent/src/main.ts')],
+            : [process.execPath, ...nodeOptions, join(REPO, 'packages/agent/src/main.ts')],
       });
       const url = options.via === undefined ? agent.url : await options.via(agent.url);
-      const ksync = (args: readonly string[], env: NodeJS.ProcessEnv = {}) =>
-        exec(join(REPO, 'bin/ksync'), args, {
-          cwd: pair.work,
-          env: { KSYNC_HOME: home, NO_COLOR: '1', ...env },
-        });
-      const daemonEnv = profiled.length === 0 ? {} : { NODE_OPTIONS: profiled.join(' ') };
-      await ksync([
-        'create',
-        '--name',
-        'b',
-        '--direct',
-        url,
-        '--token-file',
-        tokenFile,
-        pair.local,
-        '/r',
-      ]);
-      const daemonPid = async () =>
-        Number((await readFile(join(home, 'watch.pid'), 'utf8')).trim());
-      let daemon = 0;
-      const running: Running = {
-        pids: () => ({ agent: agent.child.pid as number, daemon }),
-        flush: async () => {
-          await ksync(['flush', 'b', '--timeout', `${FLUSH_TIMEOUT_MS / 1000}s`]);
+      const prepared = await prepareKsync(
+        pair,
+        {
+          target: ['--direct', url, '--token-file', tokenFile],
+          remote: `/${basename(pair.remote)}`,
+          pid: agent.child.pid as number,
+          wireBytes: () => tcpBytes(agent.port),
+          readMetrics: async () => (await fetch(`http://127.0.0.1:${agent.port}/metrics`)).text(),
         },
-        async restart() {
-          await ksync(['stop']);
-          await ksync(['watch', '--daemon'], daemonEnv);
-          daemon = await daemonPid();
-        },
-        wireBytes: () => tcpBytes(agent.port),
-        list: async () => {
-          await ksync(['get']);
-        },
-        remoteHashedFiles: async () => {
-          const text = await (await fetch(`http://127.0.0.1:${agent.port}/metrics`)).text();
-          const line = text
-            .split('\n')
-            .find((l) => l.startsWith('ksync_agent_hashed_files_total '));
-          return line === undefined ? undefined : Number(line.split(' ')[1]);
-        },
-      };
+        { nodeOptions },
+      );
       return {
-        async begin() {
-          await ksync(['watch', '--daemon'], daemonEnv);
-          daemon = await daemonPid();
-          return running;
-        },
+        begin: () => prepared.begin(),
         async close() {
-          await ksync(['stop']).catch(() => undefined);
+          await prepared.close();
           await agent.stop('SIGTERM');
         },
       };
@@ -160,10 +229,61 @@ export function ksyncTool(options: KsyncOptions = {}): Tool {
   };
 }
 
+/**
+ * ksync through the Kubernetes transport on the local cluster (KUBECONFIG): `ksync init` installs
+ * the agent DaemonSet, one bench pod in a namespace of its own holds every pair's remote side
+ * under its emptyDir, and each sync names the pod (`create --pod`), so the daemon port-forwards
+ * through the API server to the agent. The harness reads and writes the container's files from
+ * the host through /proc/<pid>/root, and the agent's RSS, CPU and TCP bytes from its host pid:
+ * this machine is the node. The agent serves every pair of the run, as it serves every sync of a
+ * node. `close` deletes the namespace; the DaemonSet stays for the next run.
+ */
+export async function startKsyncKube(): Promise<{ tool: Tool; close(): Promise<void> }> {
+  const home = await mkdtemp(join(tmpdir(), 'ksync-bench-init-'));
+  await exec(join(REPO, 'bin/ksync'), ['init'], { env: { KSYNC_HOME: home } });
+  await rm(home, { recursive: true, force: true });
+  const namespace = await createNamespace('ksync-bench-kube');
+  try {
+    await startBenchPod(namespace);
+    const root = `/proc/${await readContainerPid(namespace, BENCH_POD)}/root`;
+    const { pod: agentPod, containerId } = await agentOn(readClusterInfo().nodeName);
+    const agentPid = await containerPid(containerId);
+    // The agent listens on its pod's loopback only: its metrics are read by an exec beside it.
+    const metricsScript = `fetch('http://127.0.0.1:${AGENT_PORT}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`;
+    const agent = (remote: string): KsyncAgent => ({
+      target: ['--pod', BENCH_POD, '--namespace', namespace, '--kubeconfig', kubeconfigPath()],
+      remote,
+      pid: agentPid,
+      wireBytes: () => tcpBytes(AGENT_PORT, agentPid),
+      readMetrics: () =>
+        kubectl(['-n', NAMESPACE, 'exec', agentPod, '--', 'node', '-e', metricsScript]),
+    });
+    let pairs = 0;
+    const tool: Tool = {
+      name: 'ksync-kube',
+      async createRemoteWork() {
+        const dir = join(root, BENCH_POD_DIR, `pair-${pairs++}`);
+        await mkdir(dir);
+        return dir;
+      },
+      async version() {
+        await exec(join(REPO, 'bin/ksync'), ['version']);
+      },
+      prepare: (pair) =>
+        prepareKsync(pair, agent(pair.remote.slice(root.length)), { nodeOptions: [] }),
+    };
+    return { tool, close: () => deleteNamespace(namespace) };
+  } catch (error) {
+    await deleteNamespace(namespace);
+    throw error;
+  }
+}
+
 /** Mutagen local to local, mode two-way-resolved, with a daemon of its own. */
 export function mutagenTool(binary: string): Tool {
   return {
     name: 'mutagen',
+    createRemoteWork: createLocalRemoteWork,
     async version() {
       await exec(binary, ['version']);
     },

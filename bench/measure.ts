@@ -167,9 +167,15 @@ export function sampleRss(pids: () => Record<string, number>): {
   };
 }
 
-/** Bytes sent plus received so far on the established TCP connections of local `port`. */
-export async function tcpBytes(port: number): Promise<number> {
-  const { stdout } = await run('ss', ['-tinH', 'state', 'established', `( sport = :${port} )`]);
+/**
+ * Bytes sent plus received so far on the established TCP connections of local `port`, in this
+ * machine's network namespace or, given `netnsOf`, in the one of that process (a pod's).
+ */
+export async function tcpBytes(port: number, netnsOf?: number): Promise<number> {
+  const ss = ['ss', '-tinH', 'state', 'established', `( sport = :${port} )`];
+  const [command, ...args] =
+    netnsOf === undefined ? ss : ['nsenter', '-t', `${netnsOf}`, '-n', ...ss];
+  const { stdout } = await run(command as string, args);
   let total = 0;
   for (const match of stdout.matchAll(/bytes_(?:sent|received):(\d+)/g)) {
     total += Number(match[1]);

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeBigFile } from '../test/integration/helpers/agent-process.ts';
-import { ksyncTool, type Pair, type Running } from './drivers.ts';
+import { createPair, ksyncTool, type Pair, type Running } from './drivers.ts';
 import {
   sleep,
   TIMEOUT_MS,
@@ -143,10 +143,6 @@ async function profiled(
   const dir = join(options.outDir, 'profiles', options.scenario.replace(/\W+/g, '-'));
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  const pair: Pair = { local: join(work, 'local'), remote: join(work, 'agent', 'r'), work };
-  await mkdir(pair.local);
-  await mkdir(pair.remote, { recursive: true });
-  writeTree(pair.local, files);
   let counter: Awaited<ReturnType<typeof startCounter>> | undefined;
   const tool = ksyncTool({
     nodeOptions: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
@@ -155,6 +151,8 @@ async function profiled(
       return counter.url;
     },
   });
+  const pair = await createPair(tool, work);
+  writeTree(pair.local, files);
   const prepared = await tool.prepare(pair);
   let running: Running | undefined;
   let window: { from: number; to: number };

@@ -268,7 +268,11 @@ export function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-const COLORS: Record<string, string> = { ksync: '#d62728', mutagen: '#1f77b4' };
+const COLORS: Record<string, string> = {
+  ksync: '#d62728',
+  'ksync-kube': '#ff7f0e',
+  mutagen: '#1f77b4',
+};
 const W = 640;
 const H = 360;
 const M = { left: 70, right: 130, top: 40, bottom: 50 };
@@ -382,6 +386,50 @@ async function keptAnalysis(path: string): Promise<string> {
   return '<!-- analysis:start -->\n_No reading of the profiles yet._\n<!-- analysis:end -->';
 }
 
+/** Medians of one row for one tool, as `writeReport` reads them. */
+type StatsOf = (row: string, tool: string) => Stats | undefined;
+
+/** `a ÷ b` of the medians as a cell, or a dash. */
+function ratioCell(a: Stats | undefined, b: Stats | undefined): string {
+  return a === undefined || b === undefined || b.median === 0
+    ? '—'
+    : `${fmt(a.median / b.median)}×`;
+}
+
+/** The cluster baseline of `row` and ksync's median relative to it; empty for a row without one. */
+function baselineCell(row: Row, ksync: Stats | undefined, baseline: Stats | undefined): string {
+  if (row.baseline === undefined) return '';
+  const ratio =
+    ksync === undefined || baseline === undefined ? '' : ` (ksync ${ratioCell(ksync, baseline)})`;
+  return `${row.baseline.label}: ${cell(row, baseline)}${ratio}`;
+}
+
+/**
+ * The rows ksync-kube measured, beside direct ksync and Mutagen: what the port-forward and the
+ * cluster's agent add to each figure (nothing when the tool did not run).
+ */
+function throughPortForward(results: Results, of: StatsOf): string[] {
+  const rows = ROWS.filter((row) => of(row.id, 'ksync-kube') !== undefined);
+  if (rows.length === 0) return [];
+  return [
+    '',
+    '### Through port-forward',
+    '',
+    'ksync syncing a directory of a pod on the local cluster (`ksync-kube`), the same scenarios in the',
+    'same rounds.',
+    '',
+    '| measure | ksync through port-forward | ksync direct | ÷ direct | Mutagen | ÷ Mutagen | cluster baseline |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map((row) => {
+      const kube = of(row.id, 'ksync-kube');
+      const direct = of(row.id, 'ksync');
+      const mutagen = of(row.id, 'mutagen');
+      const baseline = row.baseline === undefined ? undefined : of(row.baseline.row, 'cluster');
+      return `| ${row.title(results.params)} | ${cell(row, kube)} | ${cell(row, direct)} | ${ratioCell(kube, direct)} | ${cell(row, mutagen)} | ${ratioCell(kube, mutagen)} | ${baselineCell(row, kube, baseline)} |`;
+    }),
+  ];
+}
+
 /** Writes benchmarks.md and the SVGs into `dir`; returns the paths written. */
 export async function writeReport(results: Results, dir: string): Promise<string[]> {
   const { params, machine } = results;
@@ -414,7 +462,9 @@ export async function writeReport(results: Results, dir: string): Promise<string
     '  takes the profiles alone, and `--report bench/out/results.json,DIR/results.json` puts them in',
     "  this doc in place of the main run's.",
     '- Mutagen is built by `bench/mutagen.sh` into `~/.cache/ksync` on first use (needs Go and the Go',
-    '  module proxy); the cluster baselines run when `KUBECONFIG` points at a running local cluster.',
+    '  module proxy). When `KUBECONFIG` points at a running local cluster (`make cluster-up`), ksync also',
+    '  runs through port-forward (`ksync-kube`, skipped by `--no-kube`) and the cluster baselines run;',
+    '  e.g. `KUBECONFIG=$PWD/.cluster/kubeconfig node bench/run.ts --no-mutagen --out bench/out-kube`.',
     '',
     '## Machine',
     '',
@@ -431,6 +481,13 @@ export async function writeReport(results: Results, dir: string): Promise<string
     '  the real `bin/ksync-agent` on a loopback port (the compiled build `bin/` runs, packages/cli/build.ts).',
     '  Mutagen v0.18.1 (built by `bench/mutagen.sh`) local to local, `--sync-mode two-way-resolved`,',
     '  its own daemon (`mutagen daemon run`) with a private data directory.',
+    '- ksync-kube (when the local cluster runs): the same `bin/ksync` daemon syncing a directory of a',
+    '  pod (`ksync create --pod`, an emptyDir at the sync dir) through the Kubernetes transport: a',
+    '  port-forward by the API server to the agent DaemonSet that `ksync init` installs. This machine',
+    "  is the node: the harness reads and writes the container's files through /proc/<pid>/root, and",
+    "  the agent's RSS, CPU and TCP bytes (`ss` in its pod's network namespace) from its host pid.",
+    '  One agent serves every pair of the run, as it serves every sync of a node; its memory is',
+    '  its RSS then, not a fresh process.',
     '- Cluster baselines (when the local cluster runs): `kubectl cp` of one small file; the medium',
     '  tree by `tar c | kubectl exec -i POD -- tar x`; the big file through `kubectl exec -i` stdin,',
     '  counted by the pod (`wc -c`). One busybox pod on the single-node local cluster.',
@@ -481,18 +538,15 @@ export async function writeReport(results: Results, dir: string): Promise<string
       });
     }
     const b = row.baseline === undefined ? undefined : of(row.baseline.row, 'cluster');
-    const baselineText =
-      row.baseline === undefined
-        ? ''
-        : `${row.baseline.label}: ${cell(row, b)}${b === undefined || k === undefined ? '' : ` (ksync ${fmt(k.median / b.median)}×)`}`;
     const met = k === undefined || row.met === undefined ? undefined : row.met(k, m, b);
     const metText = row.met === undefined ? '' : met === undefined ? 'n/a' : met ? 'yes' : '**no**';
     const mutagenText =
       m === undefined && results.tools.includes('mutagen') ? 'no figure' : cell(row, m);
     lines.push(
-      `| ${row.title(params)} | ${cell(row, k)} | ${mutagenText} | ${ratio === undefined ? '—' : `${fmt(ratio)}×`} | ${baselineText} | ${row.issue} | ${row.goal} | ${metText} |`,
+      `| ${row.title(params)} | ${cell(row, k)} | ${mutagenText} | ${ratio === undefined ? '—' : `${fmt(ratio)}×`} | ${baselineCell(row, k, b)} | ${row.issue} | ${row.goal} | ${metText} |`,
     );
   }
+  lines.push(...throughPortForward(results, of));
   lines.push(
     '',
     '### Not run',

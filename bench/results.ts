@@ -95,9 +95,11 @@ export function mergeResults(first: Results, others: readonly Results[]): Result
   ];
   const covered = (note: string) =>
     (note.startsWith('Cluster') && ran.has('cluster')) ||
+    (note.startsWith('ksync-kube') && ran.has('ksync-kube')) ||
     (note.startsWith('Mutagen') && ran.has('mutagen'));
   return {
     ...first,
+    tools: [...new Set([...first.tools, ...others.flatMap((r) => r.tools)])],
     samples,
     notRun: first.notRun.filter((note) => !covered(note)),
     failures: [...first.failures, ...others.flatMap((r) => r.failures)],

@@ -4,13 +4,16 @@
  * (`<out>/results.json`), the plots (`<doc-dir>/bench-*.svg`) and `<doc-dir>/benchmarks.md`.
  *
  *   node bench/run.ts [--quick] [--rounds N] [--large-rounds N] [--large N] [--scaling 1000,10000]
- *                     [--big-mib N] [--idle-seconds N] [--no-mutagen] [--profile] [--out DIR]
+ *                     [--big-mib N] [--idle-seconds N] [--no-mutagen] [--no-kube] [--profile] [--out DIR]
  *                     [--doc-dir DIR] [--only startup,small,medium,scaling,big,large,cluster,profile]
  *   node bench/run.ts --report bench/out/results.json[,other.json]   (rewrites the doc and plots
  *     only; samples of other runs, e.g. `--only cluster` when the cluster lock was free, are added)
  *
  * ksync runs in direct mode: the real `bin/ksync watch --daemon` and the real `bin/ksync-agent`
- * on a loopback port. Mutagen v0.18.1 runs local to local (two-way-resolved) with a private
+ * on a loopback port. When KUBECONFIG points at a running local cluster (`make cluster-up`), it
+ * also runs as `ksync-kube` through the Kubernetes transport (port-forward to the agent
+ * DaemonSet, syncing a directory of a pod; skipped by `--no-kube`), and the cluster baselines
+ * run. Mutagen v0.18.1 runs local to local (two-way-resolved) with a private
  * daemon; bench/mutagen.sh builds it on demand outside the repository (skipped by
  * `--no-mutagen`, and in `--quick` mode unless it is already built).
  */
@@ -24,8 +27,10 @@ import { hashFileHex, REPO, writeBigFile } from '../test/integration/helpers/age
 import { clusterBaselines, clusterUnavailable } from './cluster.ts';
 import {
   buildMutagen,
+  createPair,
   ksyncTool,
   mutagenTool,
+  startKsyncKube,
   type Pair,
   type Running,
   type Tool,
@@ -59,6 +64,7 @@ const { values } = parseArgs({
     'big-mib': { type: 'string' },
     'idle-seconds': { type: 'string' },
     'no-mutagen': { type: 'boolean', default: false },
+    'no-kube': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     out: { type: 'string' },
     report: { type: 'string' },
@@ -118,15 +124,17 @@ async function withPair(
   body: (pair: Pair, begin: () => Promise<Running>) => Promise<void>,
 ): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), `ksync-bench-${tool.name}-`));
-  const pair: Pair = { local: join(work, 'local'), remote: join(work, 'agent', 'r'), work };
-  await mkdir(pair.local);
-  await mkdir(pair.remote, { recursive: true });
-  if (shape !== undefined) writeTree(pair.local, shape);
-  const prepared = await tool.prepare(pair);
+  const pair = await createPair(tool, work);
   try {
-    await body(pair, () => prepared.begin());
+    if (shape !== undefined) writeTree(pair.local, shape);
+    const prepared = await tool.prepare(pair);
+    try {
+      await body(pair, () => prepared.begin());
+    } finally {
+      await prepared.close();
+    }
   } finally {
-    await prepared.close();
+    await rm(pair.remoteWork, { recursive: true, force: true });
     await rm(work, { recursive: true, force: true });
   }
 }
@@ -310,11 +318,12 @@ async function big(tool: Tool, round: number): Promise<void> {
     const running = await begin();
     await running.flush();
     const peaks: Record<string, number> = {};
-    for (const [row, from, to, name] of [
-      ['big-up', pair.local, pair.remote, 'big-a'],
-      ['big-down', pair.remote, pair.local, 'big-b'],
+    for (const [row, from, to, name, stage] of [
+      ['big-up', pair.local, pair.remote, 'big-a', pair.work],
+      ['big-down', pair.remote, pair.local, 'big-b', pair.remoteWork],
     ] as const) {
-      const staged = join(pair.work, name);
+      // Staged on the same filesystem as its side, so it appears there whole by one rename.
+      const staged = join(stage, name);
       await writeBigFile(staged, bytes, round);
       const sampler = sampleRss(() => running.pids());
       const started = performance.now();
@@ -390,50 +399,60 @@ async function measure(): Promise<Results> {
       `Cluster baselines (\`kubectl cp\`, tar over \`kubectl exec\`, \`kubectl exec -i\` stdin): not run (${clusterWhy}).`,
     );
   }
+  if (values['no-kube']) notRun.push('ksync-kube (through port-forward): not run (`--no-kube`).');
+  else if (clusterWhy !== undefined)
+    notRun.push(`ksync-kube (through port-forward): not run (${clusterWhy}).`);
+  const kube = values['no-kube'] || clusterWhy !== undefined ? undefined : await startKsyncKube();
+  if (kube !== undefined) tools.push(kube.tool);
 
   console.log(`bench: ${tools.map((t) => t.name).join(' vs ')}, ${JSON.stringify(params)}`);
-  for (let round = 0; round < params.rounds; round++) {
-    const order = round % 2 === 0 ? tools : [...tools].reverse();
-    const scenarios: [string, (tool: Tool) => Promise<void>][] = [
-      ['startup', (tool) => startup(tool, round)],
-      ['small tree', (tool) => small(tool, round)],
-      ['medium tree', (tool) => medium(tool, round)],
-      // A point at least as big as the large tree is a large scenario: it runs in those rounds.
-      ...params.scaling
-        .filter((files) => files < params.largeFiles || round < params.largeRounds)
-        .map((files): [string, (tool: Tool) => Promise<void>] => [
-          `scaling ${files}`,
-          (tool) => scaling(tool, round, files),
-        ]),
-      ['big file', (tool) => big(tool, round)],
-    ];
-    if (round < params.largeRounds) scenarios.push(['large tree', (tool) => large(tool, round)]);
-    if (clusterWhy === undefined && wanted('cluster')) {
-      console.log(`round ${round + 1}/${params.rounds}: cluster baselines`);
-      await clusterBaselines({
-        edits: Math.ceil(params.edits / 3),
-        medium: { files: params.mediumFiles, fileBytes: params.mediumFileBytes },
-        bigMiB: params.bigMiB,
-        record: (row, value) => record({ row, tool: 'cluster', round, value }),
-      });
-    }
-    for (const [name, scenario] of scenarios.filter(([name]) =>
-      wanted(name.split(' ')[0] as string),
-    )) {
-      for (const tool of order) {
-        console.log(
-          `round ${round + 1}/${params.rounds}: ${name}, ${tool.name} (load ${loadavg()[0]?.toFixed(2)})`,
-        );
-        try {
-          await scenario(tool);
-        } catch (error) {
-          // One failed scenario must not lose the rest of a long run; the doc lists it.
-          const failure = `${name}, ${tool.name}, round ${round + 1}: failed: ${String(error).split('\n')[0]}`;
-          console.log(`  ${failure}`);
-          failures.push(failure);
+  // The kube tool's namespace goes however the rounds end.
+  try {
+    for (let round = 0; round < params.rounds; round++) {
+      const order = round % 2 === 0 ? tools : [...tools].reverse();
+      const scenarios: [string, (tool: Tool) => Promise<void>][] = [
+        ['startup', (tool) => startup(tool, round)],
+        ['small tree', (tool) => small(tool, round)],
+        ['medium tree', (tool) => medium(tool, round)],
+        // A point at least as big as the large tree is a large scenario: it runs in those rounds.
+        ...params.scaling
+          .filter((files) => files < params.largeFiles || round < params.largeRounds)
+          .map((files): [string, (tool: Tool) => Promise<void>] => [
+            `scaling ${files}`,
+            (tool) => scaling(tool, round, files),
+          ]),
+        ['big file', (tool) => big(tool, round)],
+      ];
+      if (round < params.largeRounds) scenarios.push(['large tree', (tool) => large(tool, round)]);
+      if (clusterWhy === undefined && wanted('cluster')) {
+        console.log(`round ${round + 1}/${params.rounds}: cluster baselines`);
+        await clusterBaselines({
+          edits: Math.ceil(params.edits / 3),
+          medium: { files: params.mediumFiles, fileBytes: params.mediumFileBytes },
+          bigMiB: params.bigMiB,
+          record: (row, value) => record({ row, tool: 'cluster', round, value }),
+        });
+      }
+      for (const [name, scenario] of scenarios.filter(([name]) =>
+        wanted(name.split(' ')[0] as string),
+      )) {
+        for (const tool of order) {
+          console.log(
+            `round ${round + 1}/${params.rounds}: ${name}, ${tool.name} (load ${loadavg()[0]?.toFixed(2)})`,
+          );
+          try {
+            await scenario(tool);
+          } catch (error) {
+            // One failed scenario must not lose the rest of a long run; the doc lists it.
+            const failure = `${name}, ${tool.name}, round ${round + 1}: failed: ${String(error).split('\n')[0]}`;
+            console.log(`  ${failure}`);
+            failures.push(failure);
+          }
         }
       }
     }
+  } finally {
+    await kube?.close();
   }
   const profiled =
     values.profile && wanted('profile')

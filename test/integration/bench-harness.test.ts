@@ -76,6 +76,15 @@ test(
       if (results.tools.includes('mutagen')) {
         assert.ok(results.samples.some((s) => s.row === 'first-medium' && s.tool === 'mutagen'));
       }
+      // Through port-forward only with a running cluster; otherwise a note says why not.
+      if (results.tools.includes('ksync-kube')) {
+        assert.ok(results.samples.some((s) => s.row === 'first-medium' && s.tool === 'ksync-kube'));
+      } else {
+        assert.ok(
+          results.notRun.some((note) => note.startsWith('ksync-kube')),
+          'ksync-kube note',
+        );
+      }
       assert.equal(results.profiles.length, 10, 'daemon and agent profiles of five scenarios');
       for (const profile of results.profiles) assert.ok(profile.top.length > 0, profile.scenario);
       for (const traffic of results.traffic) {
