@@ -415,8 +415,11 @@ function throughPortForward(results: Results, of: StatsOf): string[] {
     '',
     '### Through port-forward',
     '',
-    'ksync syncing a directory of a pod on the local cluster (`ksync-kube`), the same scenarios in the',
-    'same rounds.',
+    `ksync syncing a directory of a pod on the local cluster (\`ksync-kube\`), the same scenarios ${
+      (results.mergedFrom ?? []).some((m) => m.tools.includes('ksync-kube'))
+        ? 'in a separate run (see "How it was run"), so the ratios compare runs under different loads.'
+        : 'in the same rounds.'
+    }`,
     '',
     '| measure | ksync through port-forward | ksync direct | ÷ direct | Mutagen | ÷ Mutagen | cluster baseline |',
     '|---|---|---|---|---|---|---|',
