@@ -230,7 +230,13 @@ export async function readOutside(ctx: RunContext): Promise<{
   };
 }
 
-/** Writes a probe each way and returns how long until both were seen on the other side. */
+/**
+ * Writes a probe each way and returns how long until both were seen on the other side. Each
+ * measurement's probes have names of their own: a replaced pod starts without the earlier
+ * probes, so a probe written there again under an old name, before the new pod's first sync,
+ * would be a true conflict with local's copy (both kept, the local one in place) and never
+ * cross, which measures conflict handling, not recovery.
+ */
 export async function measureRecovery(
   ctx: RunContext,
   prefix: string,
@@ -238,22 +244,23 @@ export async function measureRecovery(
 ): Promise<number | undefined> {
   const t0 = Date.now();
   const token = `probe ${t0}\n`;
+  const [toRemoteProbe, toLocalProbe] = [`probe-local-${t0}`, `probe-remote-${t0}`];
   let toRemote = false;
   let toLocal = false;
   for (;;) {
     // A probe write can fail while the fault's effects last (the pod not back yet): retry it.
-    if (!toRemote) toRemote = await ctx.editor.write('local', `${prefix}/probe-local`, token);
-    if (!toLocal) toLocal = await ctx.editor.write('remote', `${prefix}/probe-remote`, token);
+    if (!toRemote) toRemote = await ctx.editor.write('local', `${prefix}/${toRemoteProbe}`, token);
+    if (!toLocal) toLocal = await ctx.editor.write('remote', `${prefix}/${toLocalProbe}`, token);
     if (toRemote && toLocal) break;
     if (Date.now() - t0 > timeoutMs) return undefined;
     await sleep(500);
   }
-  const localPath = join(ctx.localRoot, prefix, 'probe-remote');
+  const localPath = join(ctx.localRoot, prefix, toLocalProbe);
   try {
     await waitFor('the probes to cross', timeoutMs - (Date.now() - t0), async () => {
       const here = await readFile(localPath, 'utf8').catch(() => undefined);
       if (here !== token) return false;
-      const there = await ctx.remote.sh('cat "$1"', `/data/app/${prefix}/probe-local`);
+      const there = await ctx.remote.sh('cat "$1"', `/data/app/${prefix}/${toRemoteProbe}`);
       return there.ok && there.stdout === token;
     });
   } catch {
